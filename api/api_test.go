@@ -1,0 +1,461 @@
+package api_test
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
+)
+
+func TestAdmin401(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	for _, token := range []string{"", "wrong-token-wrong-token", apptest.AdminToken + "x"} {
+		r := a.Do("POST", "/api/admin/tenants", token, map[string]any{"name": "A", "email": "a@example.com"})
+		if r.Status != http.StatusUnauthorized || r.ErrorCode(t) != "unauthorized" {
+			t.Errorf("token %q: %d %s", token, r.Status, r.Body)
+		}
+	}
+}
+
+func TestAdminCreateTenant400(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	cases := []struct {
+		name, body, code, field string
+	}{
+		{"no body", "", "invalid_json", ""},
+		{"not json", "{name:", "invalid_json", ""},
+		{"array", `[1]`, "invalid_json", ""},
+		{"two objects", `{"name":"A","email":"a@example.com"}{}`, "invalid_json", ""},
+		{"unknown field", `{"name":"A","email":"a@example.com","x":1}`, "unknown_field", "x"},
+		{"wrong type", `{"name":5,"email":"a@example.com"}`, "invalid_type", "name"},
+		{"missing name", `{"email":"a@example.com"}`, "missing_field", "name"},
+		{"blank name", `{"name":"  ","email":"a@example.com"}`, "missing_field", "name"},
+		{"missing email", `{"name":"A"}`, "missing_field", "email"},
+		{"bad email", `{"name":"A","email":"not an email"}`, "invalid_email", "email"},
+		{"unknown plan", `{"name":"A","email":"a@example.com","plan":"gold"}`, "unknown_plan", "plan"},
+		{"bad status", `{"name":"A","email":"a@example.com","subscription_status":"happy"}`, "invalid_status", "subscription_status"},
+	}
+	for _, c := range cases {
+		r := a.Do("POST", "/api/admin/tenants", apptest.AdminToken, c.body)
+		if r.Status != http.StatusBadRequest || r.ErrorCode(t) != c.code {
+			t.Errorf("%s: got %d %s, want 400 %s", c.name, r.Status, r.Body, c.code)
+			continue
+		}
+		if f, _ := r.JSON(t)["error"].(map[string]any)["field"].(string); f != c.field {
+			t.Errorf("%s: field %q, want %q", c.name, f, c.field)
+		}
+	}
+	var n int64
+	a.DB.Table("tenants").Count(&n)
+	if n != 0 {
+		t.Errorf("%d tenants written by refused requests", n)
+	}
+}
+
+func TestAdminCreateTenant201And409(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	m := a.Must(http.StatusCreated, a.Do("POST", "/api/admin/tenants", apptest.AdminToken,
+		map[string]any{"name": "Acme", "email": "ops@acme.example", "plan": "pro", "subscription_status": "active"}))
+	key, _ := m["api_key"].(string)
+	if !strings.HasPrefix(key, "q2o_") || m["id"] == "" || m["plan"] != "pro" || m["subscription_status"] != "active" {
+		t.Fatalf("unexpected tenant: %v", m)
+	}
+	// The key is stored hashed: its plaintext is nowhere in the database.
+	var hits int64
+	a.DB.Raw("SELECT count(*) FROM api_keys WHERE encode(key_hash, 'escape') LIKE ?", "%"+key[12:]+"%").Scan(&hits)
+	if hits != 0 {
+		t.Error("API key stored in plaintext")
+	}
+	// And it works.
+	a.Must(http.StatusCreated, a.Do("POST", "/api/tenant/projects", key,
+		map[string]any{"name": "P", "description": "D", "objectives": "O"}))
+
+	r := a.Do("POST", "/api/admin/tenants", apptest.AdminToken, map[string]any{"name": "Acme 2", "email": "OPS@acme.example"})
+	if r.Status != http.StatusConflict || r.ErrorCode(t) != "email_taken" {
+		t.Fatalf("duplicate email: %d %s", r.Status, r.Body)
+	}
+}
+
+func TestAdminCodesAndSubscription(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	tn := a.NewTenant("active")
+	m := a.Must(http.StatusCreated, a.Do("POST", "/api/admin/tenants/"+tn.ID+"/activation-codes", apptest.AdminToken,
+		map[string]any{"count": 3, "max_uses": 2, "expires_at": time.Now().Add(time.Hour).Format(time.RFC3339)}))
+	codes := m["codes"].([]any)
+	if len(codes) != 3 {
+		t.Fatalf("want 3 codes, got %v", m)
+	}
+	seen := map[string]bool{}
+	for _, c := range codes {
+		code := c.(map[string]any)["code"].(string)
+		if len(strings.ReplaceAll(code, "-", "")) != 20 || strings.ContainsAny(code, "01OI") || seen[code] {
+			t.Errorf("bad or repeated code %q", code)
+		}
+		seen[code] = true
+	}
+
+	for _, c := range []struct {
+		path, body, code string
+		status           int
+	}{
+		{"/api/admin/tenants/" + tn.ID + "/activation-codes", `{"count":0.5}`, "invalid_type", 400},
+		{"/api/admin/tenants/" + tn.ID + "/activation-codes", `{"count":101}`, "invalid_count", 400},
+		{"/api/admin/tenants/" + tn.ID + "/activation-codes", `{"max_uses":-1}`, "invalid_max_uses", 400},
+		{"/api/admin/tenants/" + tn.ID + "/activation-codes", `{"expires_at":"tomorrow"}`, "invalid_time", 400},
+		{"/api/admin/tenants/" + tn.ID + "/activation-codes", `{"expires_at":"2001-01-01T00:00:00Z"}`, "invalid_expires_at", 400},
+		{"/api/admin/tenants/00000000-0000-0000-0000-000000000000/activation-codes", `{}`, "tenant_not_found", 404},
+		{"/api/admin/tenants/not-a-uuid/activation-codes", `{}`, "tenant_not_found", 404},
+	} {
+		r := a.Do("POST", c.path, apptest.AdminToken, c.body)
+		if r.Status != c.status || r.ErrorCode(t) != c.code {
+			t.Errorf("%s %s: %d %s, want %d %s", c.path, c.body, r.Status, r.Body, c.status, c.code)
+		}
+	}
+
+	sub := a.Must(http.StatusOK, a.Do("PUT", "/api/admin/tenants/"+tn.ID+"/subscription", apptest.AdminToken, map[string]any{"status": "past_due"}))
+	if sub["status"] != "past_due" {
+		t.Fatalf("subscription: %v", sub)
+	}
+	// Becoming inactive writes a tenant:pause task to the outbox.
+	var pauses int64
+	a.DB.Table("outbox").Where("task_type = ?", "tenant:pause").Count(&pauses)
+	if pauses != 1 {
+		t.Errorf("want 1 tenant:pause outbox row, got %d", pauses)
+	}
+	for _, body := range []string{`{}`, `{"status":"bogus"}`} {
+		r := a.Do("PUT", "/api/admin/tenants/"+tn.ID+"/subscription", apptest.AdminToken, body)
+		if r.Status != 400 {
+			t.Errorf("subscription %s: %d %s", body, r.Status, r.Body)
+		}
+	}
+	r := a.Do("PUT", "/api/admin/tenants/00000000-0000-0000-0000-000000000000/subscription", apptest.AdminToken, `{"status":"active"}`)
+	if r.Status != 404 || r.ErrorCode(t) != "tenant_not_found" {
+		t.Errorf("unknown tenant: %d %s", r.Status, r.Body)
+	}
+
+	codeID := codes[0].(map[string]any)["id"].(string)
+	rev := a.Must(http.StatusOK, a.Do("POST", "/api/admin/activation-codes/"+codeID+"/revoke", apptest.AdminToken, nil))
+	if rev["revoked_at"] == nil {
+		t.Errorf("revoke: %v", rev)
+	}
+	r = a.Do("POST", "/api/admin/activation-codes/00000000-0000-0000-0000-000000000000/revoke", apptest.AdminToken, nil)
+	if r.Status != 404 || r.ErrorCode(t) != "activation_code_not_found" {
+		t.Errorf("revoke unknown: %d %s", r.Status, r.Body)
+	}
+}
+
+func TestTenant401(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	tn := a.NewTenant("active")
+	bad := []string{"", "nope", "q2o_aaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", tn.Key[:len(tn.Key)-1] + "x", apptest.AdminToken}
+	for _, key := range bad {
+		for _, rt := range [][2]string{
+			{"POST", "/api/tenant/projects"},
+			{"GET", "/api/tenant/projects/00000000-0000-0000-0000-000000000000"},
+			{"POST", "/api/tenant/projects/00000000-0000-0000-0000-000000000000/run"},
+		} {
+			r := a.Do(rt[0], rt[1], key, `{"name":"a","description":"b","objectives":"c"}`)
+			if r.Status != http.StatusUnauthorized || r.ErrorCode(t) != "unauthorized" {
+				t.Errorf("%s %s with key %q: %d %s", rt[0], rt[1], key, r.Status, r.Body)
+			}
+		}
+	}
+}
+
+func TestCreateProject400(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	tn := a.NewTenant("active")
+	cases := []struct {
+		body, code, field string
+	}{
+		{`{"description":"d","objectives":"o"}`, "missing_field", "name"},
+		{`{"name":"n","objectives":"o"}`, "missing_field", "description"},
+		{`{"name":"n","description":"d"}`, "missing_field", "objectives"},
+		{`{"name":" \t","description":"d","objectives":"o"}`, "blank_field", "name"},
+		{`{"name":"n","description":"","objectives":"o"}`, "blank_field", "description"},
+		{`{"name":"n","description":"d","objectives":"\n"}`, "blank_field", "objectives"},
+		{`{"name":null,"description":"d","objectives":"o"}`, "missing_field", "name"},
+		{`{"name":"` + strings.Repeat("x", 201) + `","description":"d","objectives":"o"}`, "field_too_long", "name"},
+		{`{"name":"a\u0000b","description":"d","objectives":"o"}`, "invalid_field", "name"},
+		{`{"name":["n"],"description":"d","objectives":"o"}`, "invalid_type", "name"},
+	}
+	for _, c := range cases {
+		r := a.Do("POST", "/api/tenant/projects", tn.Key, c.body)
+		if r.Status != 400 || r.ErrorCode(t) != c.code || r.JSON(t)["error"].(map[string]any)["field"] != c.field {
+			t.Errorf("%s: %d %s, want 400 %s/%s", c.body, r.Status, r.Body, c.code, c.field)
+		}
+	}
+	r := a.Do("POST", "/api/tenant/projects", tn.Key, `{"name":"`+strings.Repeat("x", 2<<20)+`"}`)
+	if r.Status != http.StatusRequestEntityTooLarge || r.ErrorCode(t) != "body_too_large" {
+		t.Errorf("huge body: %d %.200s", r.Status, r.Body)
+	}
+	var n int64
+	a.DB.Table("projects").Count(&n)
+	if n != 0 {
+		t.Errorf("%d projects written by refused requests", n)
+	}
+}
+
+func TestCreateProjectSubscriptionGate(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	active := a.NewTenant("active")
+	for i := 0; i < 3; i++ {
+		a.Project(active.Key, "active project")
+	}
+	trial := a.NewTenant("trialing")
+	a.Project(trial.Key, "first")
+	r := a.Do("POST", "/api/tenant/projects", trial.Key, map[string]any{"name": "second", "description": "d", "objectives": "o"})
+	if r.Status != http.StatusForbidden || r.ErrorCode(t) != "trial_project_limit" {
+		t.Errorf("second trial project: %d %s", r.Status, r.Body)
+	}
+	for _, status := range []string{"past_due", "canceled", "unpaid", "suspended", "incomplete", "paused"} {
+		tn := a.NewTenant(status)
+		r := a.Do("POST", "/api/tenant/projects", tn.Key, map[string]any{"name": "n", "description": "d", "objectives": "o"})
+		if r.Status != http.StatusPaymentRequired || r.ErrorCode(t) != "subscription_inactive" {
+			t.Errorf("%s: %d %s", status, r.Status, r.Body)
+		}
+	}
+}
+
+func TestTrialCreateConcurrent(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	trial := a.NewTenant("trialing")
+	statuses := concurrently(20, func() int {
+		return a.Do("POST", "/api/tenant/projects", trial.Key, map[string]any{"name": "n", "description": "d", "objectives": "o"}).Status
+	})
+	if statuses[http.StatusCreated] != 1 || statuses[http.StatusForbidden] != 19 {
+		t.Errorf("20 concurrent creates of a trial tenant: %v, want one 201 and nineteen 403", statuses)
+	}
+}
+
+func concurrently(n int, fn func() int) map[int]int {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	out := map[int]int{}
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			s := fn()
+			mu.Lock()
+			out[s]++
+			mu.Unlock()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return out
+}
+
+func TestProjectOfAnotherTenant404(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	owner, other := a.NewTenant("active"), a.NewTenant("active")
+	pid := a.ReadyProject(owner, "mine")
+	run := a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+pid+"/run", owner.Key, nil))
+	eid := run["execution_id"].(string)
+	_, code := a.Code(other.ID, nil)
+	for _, rt := range []struct{ method, path string }{
+		{"GET", "/api/tenant/projects/" + pid},
+		{"POST", "/api/tenant/projects/" + pid + "/assign-activation-code"},
+		{"POST", "/api/tenant/projects/" + pid + "/run"},
+		{"GET", "/api/tenant/projects/" + pid + "/executions/" + eid},
+	} {
+		r := a.Do(rt.method, rt.path, other.Key, map[string]any{"code": code})
+		if r.Status != http.StatusNotFound {
+			t.Errorf("%s %s as another tenant: %d %s", rt.method, rt.path, r.Status, r.Body)
+		}
+		if strings.Contains(string(r.Body), "mine") {
+			t.Errorf("%s %s leaks the project: %s", rt.method, rt.path, r.Body)
+		}
+	}
+	for _, path := range []string{"/api/tenant/projects/nope", "/api/tenant/projects/" + strings.ToUpper(pid) + "x"} {
+		if r := a.Do("GET", path, owner.Key, nil); r.Status != 404 || r.ErrorCode(t) != "project_not_found" {
+			t.Errorf("GET %s: %d %s", path, r.Status, r.Body)
+		}
+	}
+	if r := a.Do("GET", "/api/nothing-here", owner.Key, nil); r.Status != 404 || r.ErrorCode(t) != "route_not_found" {
+		t.Errorf("unknown route: %d %s", r.Status, r.Body)
+	}
+	if r := a.Do("DELETE", "/api/tenant/projects", owner.Key, nil); r.Status != 405 || r.ErrorCode(t) != "method_not_allowed" {
+		t.Errorf("wrong method: %d %s", r.Status, r.Body)
+	}
+}
+
+func TestAssignActivationCode(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	tn, other := a.NewTenant("active"), a.NewTenant("active")
+	assign := func(pid, code string) apptest.Response {
+		return a.Do("POST", "/api/tenant/projects/"+pid+"/assign-activation-code", tn.Key, map[string]any{"code": code})
+	}
+
+	_, good := a.Code(tn.ID, nil)
+	revokedID, revoked := a.Code(tn.ID, nil)
+	a.Must(200, a.Do("POST", "/api/admin/activation-codes/"+revokedID+"/revoke", apptest.AdminToken, nil))
+	expiredID, expired := a.Code(tn.ID, map[string]any{"count": 1, "expires_at": time.Now().Add(time.Hour).Format(time.RFC3339)})
+	a.DB.Exec("UPDATE activation_codes SET expires_at = now() - interval '1 minute' WHERE id = ?", expiredID)
+	_, usedUp := a.Code(tn.ID, nil)
+	_, foreign := a.Code(other.ID, nil)
+	a.Must(200, assign(a.Project(tn.Key, "uses the single-use code"), usedUp))
+
+	for _, c := range []struct {
+		code, want string
+		status     int
+	}{
+		{revoked, "activation_code_revoked", 422},
+		{expired, "activation_code_expired", 422},
+		{usedUp, "activation_code_used_up", 422},
+		{foreign, "invalid_activation_code", 422},
+		{"AAAAA-BBBBB-CCCCC-DDDDD", "invalid_activation_code", 422},
+		{"", "missing_field", 400},
+	} {
+		pid := a.Project(tn.Key, "p")
+		r := assign(pid, c.code)
+		if r.Status != c.status || r.ErrorCode(t) != c.want {
+			t.Errorf("code %q: %d %s, want %d %s", c.code, r.Status, r.Body, c.status, c.want)
+		}
+		if p := a.Must(200, a.Do("GET", "/api/tenant/projects/"+pid, tn.Key, nil)); p["activation_code_id"] != nil {
+			t.Errorf("code %q: refused but assigned", c.code)
+		}
+	}
+
+	pid := a.Project(tn.Key, "p")
+	// Codes are accepted in any case and without dashes.
+	p := a.Must(200, assign(pid, strings.ToLower(strings.ReplaceAll(good, "-", ""))))
+	if p["activation_code_id"] == nil {
+		t.Fatalf("assign: %v", p)
+	}
+	_, another := a.Code(tn.ID, nil)
+	if r := assign(pid, another); r.Status != 409 || r.ErrorCode(t) != "activation_code_already_assigned" {
+		t.Errorf("second assign: %d %s", r.Status, r.Body)
+	}
+	var uses int
+	a.DB.Raw("SELECT use_count FROM activation_codes WHERE code_hint = ?", "…"+strings.ReplaceAll(another, "-", "")[16:]).Scan(&uses)
+	if uses != 0 {
+		t.Errorf("refused assignment used the code: use_count %d", uses)
+	}
+}
+
+func TestRunRefusals(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	tn := a.NewTenant("active")
+	run := func(key, pid string) apptest.Response {
+		return a.Do("POST", "/api/tenant/projects/"+pid+"/run", key, nil)
+	}
+
+	noCode := a.Project(tn.Key, "no code")
+	if r := run(tn.Key, noCode); r.Status != 422 || r.ErrorCode(t) != "activation_code_required" {
+		t.Errorf("run without code: %d %s", r.Status, r.Body)
+	}
+
+	ready := a.ReadyProject(tn, "ready")
+	first := a.Must(http.StatusAccepted, run(tn.Key, ready))
+	if first["status"] != "pending" || first["execution_id"] == "" || !strings.HasSuffix(first["output_folder_path"].(string), ready) {
+		t.Errorf("run: %v", first)
+	}
+	if r := run(tn.Key, ready); r.Status != 409 || r.ErrorCode(t) != "run_in_progress" {
+		t.Errorf("run while pending: %d %s", r.Status, r.Body)
+	}
+
+	revokedProject := a.Project(tn.Key, "code revoked after assignment")
+	codeID, code := a.Code(tn.ID, nil)
+	a.Must(200, a.Do("POST", "/api/tenant/projects/"+revokedProject+"/assign-activation-code", tn.Key, map[string]any{"code": code}))
+	a.Must(200, a.Do("POST", "/api/admin/activation-codes/"+codeID+"/revoke", apptest.AdminToken, nil))
+	if r := run(tn.Key, revokedProject); r.Status != 422 || r.ErrorCode(t) != "activation_code_revoked" {
+		t.Errorf("run with revoked code: %d %s", r.Status, r.Body)
+	}
+
+	// A project whose required field was emptied behind the API's back.
+	blank := a.ReadyProject(tn, "blank")
+	a.DB.Exec("UPDATE projects SET objectives = '' WHERE id = ?", blank)
+	if r := run(tn.Key, blank); r.Status != 422 || r.ErrorCode(t) != "missing_field" {
+		t.Errorf("run with blank objectives: %d %s", r.Status, r.Body)
+	}
+
+	for _, status := range []string{"past_due", "canceled", "unpaid", "suspended"} {
+		tn := a.NewTenant("active")
+		pid := a.ReadyProject(tn, "p")
+		a.Must(200, a.Do("PUT", "/api/admin/tenants/"+tn.ID+"/subscription", apptest.AdminToken, map[string]any{"status": status}))
+		if r := run(tn.Key, pid); r.Status != http.StatusPaymentRequired || r.ErrorCode(t) != "subscription_inactive" {
+			t.Errorf("run as %s: %d %s", status, r.Status, r.Body)
+		}
+	}
+
+	var execs int64
+	a.DB.Table("executions").Count(&execs)
+	if execs != 1 {
+		t.Errorf("refused runs left executions behind: %d rows, want 1", execs)
+	}
+}
+
+func TestTrialRunConcurrent(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	trial := a.NewTenant("trialing")
+	pid := a.ReadyProject(trial, "trial project")
+	statuses := concurrently(20, func() int {
+		return a.Do("POST", "/api/tenant/projects/"+pid+"/run", trial.Key, nil).Status
+	})
+	if statuses[http.StatusAccepted] != 1 || statuses[http.StatusAccepted]+statuses[http.StatusConflict]+statuses[http.StatusForbidden] != 20 {
+		t.Errorf("20 concurrent RUNs of a trial tenant: %v, want exactly one 202 and the rest refused", statuses)
+	}
+	var live int64
+	a.DB.Table("executions").Where("status IN ?", []models.ExecutionStatus{models.StatusPending, models.StatusRunning}).Count(&live)
+	if live != 1 {
+		t.Errorf("%d live executions, want 1", live)
+	}
+}
+
+func TestTrialOneRunAtATime(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	trial := a.NewTenant("active")
+	p1 := a.ReadyProject(trial, "one")
+	p2 := a.ReadyProject(trial, "two")
+	a.Must(200, a.Do("PUT", "/api/admin/tenants/"+trial.ID+"/subscription", apptest.AdminToken, map[string]any{"status": "trialing"}))
+	a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+p1+"/run", trial.Key, nil))
+	r := a.Do("POST", "/api/tenant/projects/"+p2+"/run", trial.Key, nil)
+	if r.Status != http.StatusForbidden || r.ErrorCode(t) != "trial_run_limit" {
+		t.Errorf("second concurrent trial run: %d %s", r.Status, r.Body)
+	}
+}
+
+func TestGetExecution(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	tn := a.NewTenant("active")
+	pid := a.ReadyProject(tn, "p")
+	eid := a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+pid+"/run", tn.Key, nil))["execution_id"].(string)
+	e := a.Must(200, a.Do("GET", "/api/tenant/projects/"+pid+"/executions/"+eid, tn.Key, nil))
+	events, _ := e["events"].([]any)
+	if e["status"] != "pending" || e["attempt"] != float64(0) || len(events) != 1 || events[0].(map[string]any)["kind"] != "queued" {
+		t.Errorf("execution: %v", e)
+	}
+	other := a.ReadyProject(tn, "other")
+	if r := a.Do("GET", "/api/tenant/projects/"+other+"/executions/"+eid, tn.Key, nil); r.Status != 404 || r.ErrorCode(t) != "execution_not_found" {
+		t.Errorf("execution under the wrong project: %d %s", r.Status, r.Body)
+	}
+	p := a.Must(200, a.Do("GET", "/api/tenant/projects/"+pid, tn.Key, nil))
+	for _, k := range []string{"id", "name", "description", "objectives", "is_active", "activation_code_id", "execution_status",
+		"execution_started_at", "execution_completed_at", "execution_error", "output_folder_path", "progress", "progress_message"} {
+		if _, ok := p[k]; !ok {
+			t.Errorf("project JSON lacks %q: %v", k, p)
+		}
+	}
+}

@@ -1,0 +1,81 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/q2o/q2o/models"
+)
+
+// decode reads the JSON body into v: one JSON object, no unknown fields,
+// nothing after it. Every failure is a 400 with a stable code.
+func decode(c echo.Context, v any) error {
+	body := c.Request().Body
+	if body == nil || body == http.NoBody {
+		return models.Errorf(models.KindInvalid, "invalid_json", "the request body must be a JSON object")
+	}
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, extra := dec.Token(); extra != io.EOF {
+			return models.Errorf(models.KindInvalid, "invalid_json", "the request body must hold one JSON object and nothing after it")
+		}
+		return nil
+	}
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr):
+		return models.Errorf(models.KindTooLarge, "body_too_large", "the request body is larger than %d bytes", maxErr.Limit)
+	case errors.Is(err, io.EOF):
+		return models.Errorf(models.KindInvalid, "invalid_json", "the request body must be a JSON object")
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
+		return models.Errorf(models.KindInvalid, "invalid_json", "the request body is not valid JSON")
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return models.Errorf(models.KindInvalid, "invalid_json", "the request body must be a JSON object")
+		}
+		return models.FieldError(typeErr.Field, "invalid_type", "%s must be a JSON %s", typeErr.Field, jsonType(typeErr.Type.Kind().String()))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return models.FieldError(field, "unknown_field", "unknown field %q", field)
+	case strings.Contains(err.Error(), "parsing time"):
+		return models.Errorf(models.KindInvalid, "invalid_time", "times must be RFC 3339, such as 2026-12-31T23:59:59Z")
+	}
+	return models.Errorf(models.KindInvalid, "invalid_json", "the request body could not be read: %s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+func jsonType(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "int", "int64", "int32", "float64", "uint":
+		return "number"
+	case "bool":
+		return "boolean"
+	case "struct", "map":
+		return "object"
+	case "slice", "array":
+		return "array"
+	}
+	return fmt.Sprintf("value of the right type (%s)", goKind)
+}
+
+// pathID reads a UUID path parameter. A malformed id cannot name anything,
+// so it answers notFound.
+func pathID(c echo.Context, name string, notFound *models.Error) (uuid.UUID, error) {
+	id, err := uuid.Parse(c.Param(name))
+	if err != nil || id.String() != strings.ToLower(c.Param(name)) {
+		return uuid.Nil, notFound
+	}
+	return id, nil
+}

@@ -1,0 +1,151 @@
+// Package api is q2o's HTTP API (Echo): routes, middleware for credentials
+// and limits, thin handlers that decode, call one service method and encode,
+// and the one mapping from application errors to HTTP answers.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/q2o/q2o/models"
+	"github.com/q2o/q2o/service"
+)
+
+// Config is what the API needs beyond the service.
+type Config struct {
+	// AdminToken guards /api/admin; empty turns the admin routes off.
+	AdminToken string
+	// Ready reports whether the dependencies answer, for /readyz.
+	Ready func(ctx context.Context) error
+}
+
+// Server is the HTTP API.
+type Server struct {
+	echo *echo.Echo
+	svc  *service.Service
+	cfg  Config
+	log  *slog.Logger
+}
+
+// New builds the API around svc.
+func New(svc *service.Service, cfg Config, log *slog.Logger) *Server {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(log)
+	s := &Server{echo: e, svc: svc, cfg: cfg, log: log}
+
+	e.Use(middleware.RequestID())
+	e.Use(s.accessLog())
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}))
+	e.Use(middleware.BodyLimit("1M"))
+
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/readyz", s.readyz)
+
+	if cfg.AdminToken != "" {
+		admin := e.Group("/api/admin", s.requireAdmin)
+		admin.POST("/tenants", s.createTenant)
+		admin.POST("/tenants/:tenant_id/activation-codes", s.issueCodes)
+		admin.PUT("/tenants/:tenant_id/subscription", s.setSubscription)
+		admin.POST("/activation-codes/:code_id/revoke", s.revokeCode)
+	}
+
+	tenant := e.Group("/api/tenant", s.requireTenant)
+	tenant.POST("/projects", s.createProject)
+	tenant.GET("/projects/:project_id", s.getProject)
+	tenant.POST("/projects/:project_id/assign-activation-code", s.assignCode)
+	tenant.POST("/projects/:project_id/run", s.runProject)
+	tenant.GET("/projects/:project_id/executions/:execution_id", s.getExecution)
+	return s
+}
+
+// Handler is the API as an http.Handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Routes lists every registered route, for the docs test.
+func (s *Server) Routes() []*echo.Route { return s.echo.Routes() }
+
+func (s *Server) readyz(c echo.Context) error {
+	if s.cfg.Ready != nil {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
+		defer cancel()
+		if err := s.cfg.Ready(ctx); err != nil {
+			s.log.Warn("not ready", "error", err)
+			return c.JSON(http.StatusServiceUnavailable, ErrorBody{ErrorDetail{Code: "not_ready", Message: err.Error()}})
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// ctxKey keeps request-scoped values private to this package.
+type ctxKey int
+
+const tenantKey ctxKey = iota
+
+func tenantID(c echo.Context) uuid.UUID {
+	id, _ := c.Request().Context().Value(tenantKey).(uuid.UUID)
+	return id
+}
+
+func requestID(c echo.Context) string {
+	return c.Response().Header().Get(echo.HeaderXRequestID)
+}
+
+func bearer(c echo.Context) (string, bool) {
+	h := c.Request().Header.Get(echo.HeaderAuthorization)
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
+}
+
+func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		token, ok := bearer(c)
+		if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.AdminToken)) != 1 {
+			return models.Errorf(models.KindUnauthorized, "unauthorized", "the admin token is required: Authorization: Bearer <Q2O_ADMIN_TOKEN>")
+		}
+		return next(c)
+	}
+}
+
+func (s *Server) requireTenant(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		token, ok := bearer(c)
+		if !ok {
+			return models.ErrUnauthorized
+		}
+		id, err := s.svc.Authenticate(c.Request().Context(), token)
+		if err != nil {
+			return err
+		}
+		c.SetRequest(c.Request().WithContext(context.WithValue(c.Request().Context(), tenantKey, id)))
+		return next(c)
+	}
+}
+
+// accessLog logs one line per request with its request id and tenant id.
+func (s *Server) accessLog() echo.MiddlewareFunc {
+	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		LogStatus: true, LogURIPath: true, LogMethod: true, LogLatency: true, LogRequestID: true, LogRoutePath: true,
+		HandleError: true,
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			attrs := []any{"request_id", v.RequestID, "method", v.Method, "route", v.RoutePath, "path", v.URIPath,
+				"status", v.Status, "latency_ms", float64(v.Latency.Microseconds()) / 1000}
+			if id := tenantID(c); id != uuid.Nil {
+				attrs = append(attrs, "tenant_id", id.String())
+			}
+			s.log.Info("request", attrs...)
+			return nil
+		},
+	})
+}

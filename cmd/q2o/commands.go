@@ -1,0 +1,195 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/q2o/q2o/configs"
+	"github.com/q2o/q2o/db"
+	"github.com/q2o/q2o/models"
+	"github.com/q2o/q2o/service"
+)
+
+func settingsHelp(names ...string) string {
+	var b strings.Builder
+	b.WriteString("\nSettings (environment variables; also keys of the --config YAML file):\n")
+	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', 0)
+	for _, s := range configs.Settings() {
+		if len(names) > 0 && !contains(names, s.Env) {
+			continue
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t(default %s)\n", s.Env, s.Help, s.Default)
+	}
+	_ = tw.Flush()
+	return b.String()
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func newRootCmd() *cobra.Command {
+	var configPath string
+	root := &cobra.Command{
+		Use:   "q2o",
+		Short: "q2o runs tenants' projects (main.py) on a worker fleet",
+		Long: "q2o runs tenants' projects on a worker fleet: an HTTP API takes RUN requests and puts\n" +
+			"tasks on Redis (asynq); workers run main.py for each project and record status in Postgres.\n" +
+			settingsHelp(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&configPath, "config", "", "YAML settings file (environment variables override it)")
+	load := func() (configs.Config, error) { return configs.Load(configPath) }
+
+	dbOnly := []string{"Q2O_DATABASE_URL", "Q2O_LOG_FORMAT", "Q2O_LOG_LEVEL"}
+	apiSettings := []string{"Q2O_DATABASE_URL", "Q2O_REDIS_URL", "Q2O_HTTP_ADDR", "Q2O_ADMIN_TOKEN", "Q2O_OUTPUT_ROOT",
+		"Q2O_SHUTDOWN_TIMEOUT", "Q2O_OUTBOX_INTERVAL", "Q2O_LOG_FORMAT", "Q2O_LOG_LEVEL"}
+	workerSettings := []string{"Q2O_DATABASE_URL", "Q2O_REDIS_URL", "Q2O_OUTPUT_ROOT", "Q2O_RUNNER", "Q2O_RUNNER_ARGS",
+		"Q2O_RUN_TIMEOUT", "Q2O_RUN_KILL_GRACE", "Q2O_RUN_WATCH_INTERVAL", "Q2O_WORKER_CONCURRENCY",
+		"Q2O_WORKER_POLL_INTERVAL", "Q2O_SHUTDOWN_TIMEOUT", "Q2O_OUTBOX_INTERVAL", "Q2O_LOG_FORMAT", "Q2O_LOG_LEVEL"}
+
+	var createDB bool
+	migrate := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply the database migrations (safe to run again)",
+		Long:  "Apply every pending migration embedded in this binary. Running it again does nothing.\n" + settingsHelp(dbOnly...),
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			log := newLogger(cfg)
+			if createDB {
+				created, err := db.CreateDatabase(cmd.Context(), cfg.DatabaseURL)
+				if err != nil {
+					return err
+				}
+				if created {
+					log.Info("database created", "url", db.Redact(cfg.DatabaseURL))
+				}
+			}
+			gdb, err := db.Open(cmd.Context(), cfg.DatabaseURL)
+			if err != nil {
+				return err
+			}
+			defer db.Close(gdb)
+			return db.Migrate(cmd.Context(), gdb, log)
+		},
+	}
+	migrate.Flags().BoolVar(&createDB, "create-database", false, "create the database named in Q2O_DATABASE_URL first if it does not exist")
+
+	api := &cobra.Command{
+		Use:   "api",
+		Short: "Serve the HTTP API (and relay the outbox)",
+		Long:  "Serve the HTTP API on Q2O_HTTP_ADDR. Refuses to start on a database that needs `q2o migrate`.\n" + settingsHelp(apiSettings...),
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			return run(cmd.Context(), cfg, true, false)
+		},
+	}
+	worker := &cobra.Command{
+		Use:   "worker",
+		Short: "Run tasks: main.py for each project run, zips, pauses",
+		Long:  "Take tasks from Redis and run them. Start as many as you like, on any machine that reaches\nPostgres, Redis and the output folder. Refuses to start on a database that needs `q2o migrate`.\n" + settingsHelp(workerSettings...),
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			return run(cmd.Context(), cfg, false, true)
+		},
+	}
+	all := &cobra.Command{
+		Use:   "all",
+		Short: "Run the API and a worker in one process (for a laptop)",
+		Long:  "Run the API and a worker in one process.\n" + settingsHelp(),
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			return run(cmd.Context(), cfg, true, true)
+		},
+	}
+
+	admin := &cobra.Command{Use: "admin", Short: "Operator helpers that work on the database directly"}
+	var nt service.NewTenant
+	var codes, maxUses int
+	createTenant := &cobra.Command{
+		Use:   "create-tenant",
+		Short: "Create a tenant (and optionally activation codes); prints its API key once, as JSON",
+		Long:  "Create a tenant with its subscription and API key, and --codes activation codes.\nPrints the same JSON as POST /api/admin/tenants, plus \"codes\".\n" + settingsHelp(dbOnly...),
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			gdb, err := db.Open(cmd.Context(), cfg.DatabaseURL)
+			if err != nil {
+				return err
+			}
+			defer db.Close(gdb)
+			if err := db.CheckCurrent(cmd.Context(), gdb); err != nil {
+				return err
+			}
+			svc := service.New(gdb, nil, cfg.OutputRoot, newLogger(cfg))
+			t, err := svc.CreateTenant(cmd.Context(), nt)
+			if err != nil {
+				return describe(err)
+			}
+			out := struct {
+				service.CreatedTenant
+				Codes []service.IssuedCode `json:"codes"`
+			}{CreatedTenant: t, Codes: []service.IssuedCode{}}
+			if codes > 0 {
+				out.Codes, err = svc.IssueActivationCodes(cmd.Context(), t.ID, service.NewCodes{Count: codes, MaxUses: maxUses})
+				if err != nil {
+					return describe(err)
+				}
+			}
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(out)
+		},
+	}
+	createTenant.Flags().StringVar(&nt.Name, "name", "", "company name (required)")
+	createTenant.Flags().StringVar(&nt.Email, "email", "", "contact email (required, unique)")
+	createTenant.Flags().StringVar(&nt.Plan, "plan", "trial", "plan code: trial, starter or pro")
+	createTenant.Flags().StringVar(&nt.SubscriptionStatus, "status", "trialing", "subscription status: active, trialing, past_due, …")
+	createTenant.Flags().IntVar(&codes, "codes", 0, "activation codes to make")
+	createTenant.Flags().IntVar(&maxUses, "max-uses", 1, "uses of each activation code")
+	admin.AddCommand(createTenant)
+
+	root.AddCommand(migrate, api, worker, all, admin)
+	return root
+}
+
+// describe turns an application error into a message for the shell.
+func describe(err error) error {
+	if e, ok := models.AsError(err); ok {
+		if e.Field != "" {
+			return fmt.Errorf("%s (--%s): %s", e.Code, strings.ReplaceAll(e.Field, "_", "-"), e.Message)
+		}
+		return fmt.Errorf("%s: %s", e.Code, e.Message)
+	}
+	return err
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/q2o/q2o/api"
+	"github.com/q2o/q2o/configs"
+	"github.com/q2o/q2o/db"
+	"github.com/q2o/q2o/jobs"
+	"github.com/q2o/q2o/service"
+	"github.com/q2o/q2o/worker"
+)
+
+func newLogger(cfg configs.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+// run starts the API, the worker or both, and the outbox relay, and stops
+// them all when ctx ends (SIGTERM): the API drains in-flight requests and the
+// worker hands its unfinished runs back, each within Q2O_SHUTDOWN_TIMEOUT.
+func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) error {
+	log := newLogger(cfg)
+	gdb, err := db.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close(gdb)
+	if err := db.CheckCurrent(ctx, gdb); err != nil {
+		return err
+	}
+	redisOpt, err := asynq.ParseRedisURI(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("Q2O_REDIS_URL: %w", err)
+	}
+	rOpts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("Q2O_REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(rOpts)
+	defer rdb.Close()
+
+	client := asynq.NewClient(redisOpt)
+	defer client.Close()
+	enq := &jobs.Enqueuer{DB: gdb, Client: client, Log: log,
+		Options: jobs.Options{RunTimeout: cfg.RunTimeout, KillGrace: cfg.KillGrace}}
+	svc := service.New(gdb, enq, cfg.OutputRoot, log)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	start := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(ctx); err != nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+
+	start("outbox relay", func(ctx context.Context) error { enq.Relay(ctx, cfg.OutboxInterval); return nil })
+	if withWorker {
+		w := worker.New(svc, redisOpt, worker.Config{
+			OutputRoot: cfg.OutputRoot, Runner: cfg.Runner, RunnerArgs: cfg.RunnerArgs, RunTimeout: cfg.RunTimeout,
+			KillGrace: cfg.KillGrace, WatchInterval: cfg.WatchInterval, Concurrency: cfg.WorkerConcurrency,
+			PollInterval: cfg.WorkerPollInterval, ShutdownTimeout: cfg.ShutdownTimeout,
+		}, log)
+		start("worker", w.Run)
+	}
+	if withAPI {
+		ready := func(ctx context.Context) error {
+			if err := db.CheckCurrent(ctx, gdb); err != nil {
+				return fmt.Errorf("postgres: %w", err)
+			}
+			if err := rdb.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("redis: %w", err)
+			}
+			return nil
+		}
+		srv := api.New(svc, api.Config{AdminToken: cfg.AdminToken, Ready: ready}, log)
+		start("api", func(ctx context.Context) error { return serveHTTP(ctx, cfg, srv.Handler(), log) })
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+func serveHTTP(ctx context.Context, cfg configs.Config, h http.Handler, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	log.Info("api listening", "addr", ln.Addr().String(), "admin_routes", cfg.AdminToken != "")
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	log.Info("api shutting down")
+	return hs.Shutdown(shutdownCtx)
+}

@@ -1,0 +1,241 @@
+// Package configs holds q2o's settings: the Config struct, its defaults, loading
+// from an optional YAML file and from Q2O_* environment variables (the
+// environment wins), and validation with messages that name the setting.
+package configs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/google/shlex"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is every setting of q2o. Each field's env tag is its environment
+// variable; its yaml tag its key in a --config file.
+type Config struct {
+	DatabaseURL string `env:"Q2O_DATABASE_URL" yaml:"database_url"`
+	RedisURL    string `env:"Q2O_REDIS_URL" yaml:"redis_url"`
+	HTTPAddr    string `env:"Q2O_HTTP_ADDR" yaml:"http_addr"`
+	AdminToken  string `env:"Q2O_ADMIN_TOKEN" yaml:"admin_token"`
+
+	OutputRoot    string        `env:"Q2O_OUTPUT_ROOT" yaml:"output_root"`
+	Runner        string        `env:"Q2O_RUNNER" yaml:"runner"`
+	RunnerArgs    string        `env:"Q2O_RUNNER_ARGS" yaml:"runner_args"`
+	RunTimeout    time.Duration `env:"Q2O_RUN_TIMEOUT" yaml:"run_timeout"`
+	KillGrace     time.Duration `env:"Q2O_RUN_KILL_GRACE" yaml:"run_kill_grace"`
+	WatchInterval time.Duration `env:"Q2O_RUN_WATCH_INTERVAL" yaml:"run_watch_interval"`
+
+	WorkerConcurrency  int           `env:"Q2O_WORKER_CONCURRENCY" yaml:"worker_concurrency"`
+	WorkerPollInterval time.Duration `env:"Q2O_WORKER_POLL_INTERVAL" yaml:"worker_poll_interval"`
+	ShutdownTimeout    time.Duration `env:"Q2O_SHUTDOWN_TIMEOUT" yaml:"shutdown_timeout"`
+
+	OutboxInterval time.Duration `env:"Q2O_OUTBOX_INTERVAL" yaml:"outbox_interval"`
+
+	LogFormat string `env:"Q2O_LOG_FORMAT" yaml:"log_format"`
+	LogLevel  string `env:"Q2O_LOG_LEVEL" yaml:"log_level"`
+}
+
+// Setting describes one setting for --help and the README.
+type Setting struct{ Env, Default, Help string }
+
+// Settings lists every setting with its default, in the order --help shows them.
+func Settings() []Setting {
+	d := Default()
+	return []Setting{
+		{"Q2O_DATABASE_URL", d.DatabaseURL, "Postgres URL"},
+		{"Q2O_REDIS_URL", d.RedisURL, "Redis URL (redis:// or rediss://); the path is the DB number"},
+		{"Q2O_HTTP_ADDR", d.HTTPAddr, "address the API listens on"},
+		{"Q2O_ADMIN_TOKEN", "(unset: admin routes off)", "bearer token for /api/admin"},
+		{"Q2O_OUTPUT_ROOT", d.OutputRoot, "folder holding each project's output folder and zips"},
+		{"Q2O_RUNNER", d.Runner, "command that runs main.py, split into words like a shell would (never run through one)"},
+		{"Q2O_RUNNER_ARGS", d.RunnerArgs, "argument template; placeholders {project_id} {project_name} {description} {objectives} {output_dir} {tenant_id} {execution_id}"},
+		{"Q2O_RUN_TIMEOUT", d.RunTimeout.String(), "longest a run may take before it is stopped and marked failed"},
+		{"Q2O_RUN_KILL_GRACE", d.KillGrace.String(), "time between SIGTERM and SIGKILL when a run is stopped"},
+		{"Q2O_RUN_WATCH_INTERVAL", d.WatchInterval.String(), "how often a worker re-reads a running execution (to stop it when paused)"},
+		{"Q2O_WORKER_CONCURRENCY", strconv.Itoa(d.WorkerConcurrency), "tasks a worker runs at once"},
+		{"Q2O_WORKER_POLL_INTERVAL", d.WorkerPollInterval.String(), "how often an idle worker checks for tasks (asynq TaskCheckInterval)"},
+		{"Q2O_SHUTDOWN_TIMEOUT", d.ShutdownTimeout.String(), "how long api and worker wait for in-flight work on SIGTERM"},
+		{"Q2O_OUTBOX_INTERVAL", d.OutboxInterval.String(), "how often the outbox relay re-sends tasks not yet on Redis"},
+		{"Q2O_LOG_FORMAT", d.LogFormat, "json or text"},
+		{"Q2O_LOG_LEVEL", d.LogLevel, "debug, info, warn or error"},
+	}
+}
+
+// Default returns the settings used when nothing else is given. The default
+// runner is the sample examples/main.py under the current directory.
+func Default() Config {
+	script := "examples/main.py"
+	if abs, err := filepath.Abs(script); err == nil {
+		script = abs
+	}
+	return Config{
+		DatabaseURL:        "postgres://postgres@127.0.0.1:5432/q2o?sslmode=disable",
+		RedisURL:           "redis://127.0.0.1:6379/0",
+		HTTPAddr:           ":8080",
+		OutputRoot:         "./data/Tenant_Projects",
+		Runner:             "python3 " + shellQuote(script),
+		RunnerArgs:         "--project-id {project_id} --project-name {project_name} --description {description} --objectives {objectives} --output-folder {output_dir}",
+		RunTimeout:         2 * time.Hour,
+		KillGrace:          10 * time.Second,
+		WatchInterval:      time.Second,
+		WorkerConcurrency:  4,
+		WorkerPollInterval: 50 * time.Millisecond,
+		ShutdownTimeout:    30 * time.Second,
+		OutboxInterval:     2 * time.Second,
+		LogFormat:          "json",
+		LogLevel:           "info",
+	}
+}
+
+// Load builds the Config: defaults, then the YAML file at path (if path is
+// not empty), then the environment. It validates the result.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("config file: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return Config{}, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	if err := env.Parse(&cfg); err != nil {
+		return Config{}, fmt.Errorf("environment: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Validate checks every setting and, for Q2O_RUNNER and Q2O_OUTPUT_ROOT, turns
+// relative paths into absolute ones (main.py runs in its output folder, so a
+// relative path would otherwise point somewhere else).
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+	}
+
+	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		bad("Q2O_DATABASE_URL", "want a postgres://user@host:port/dbname URL, got %q", redact(c.DatabaseURL))
+	}
+	if _, err := RedisDB(c.RedisURL); err != nil {
+		bad("Q2O_REDIS_URL", "%v", err)
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("Q2O_HTTP_ADDR", "want host:port or :port, got %q", c.HTTPAddr)
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 12 {
+		bad("Q2O_ADMIN_TOKEN", "must be at least 12 characters when set")
+	}
+	if strings.TrimSpace(c.OutputRoot) == "" {
+		bad("Q2O_OUTPUT_ROOT", "must not be empty")
+	} else if abs, err := filepath.Abs(c.OutputRoot); err == nil {
+		c.OutputRoot = abs
+	}
+	if words, err := shlex.Split(c.Runner); err != nil || len(words) == 0 {
+		bad("Q2O_RUNNER", "want a command such as %q, got %q", "python3 /srv/main.py", c.Runner)
+	} else {
+		c.Runner = absolutize(words)
+	}
+	if _, err := shlex.Split(c.RunnerArgs); err != nil {
+		bad("Q2O_RUNNER_ARGS", "cannot split into words: %v", err)
+	}
+	positive := func(name string, d time.Duration) {
+		if d <= 0 {
+			bad(name, "must be a positive duration such as 30s or 2h, got %s", d)
+		}
+	}
+	positive("Q2O_RUN_TIMEOUT", c.RunTimeout)
+	positive("Q2O_RUN_KILL_GRACE", c.KillGrace)
+	positive("Q2O_RUN_WATCH_INTERVAL", c.WatchInterval)
+	positive("Q2O_WORKER_POLL_INTERVAL", c.WorkerPollInterval)
+	positive("Q2O_SHUTDOWN_TIMEOUT", c.ShutdownTimeout)
+	positive("Q2O_OUTBOX_INTERVAL", c.OutboxInterval)
+	if c.WorkerConcurrency < 1 || c.WorkerConcurrency > 1000 {
+		bad("Q2O_WORKER_CONCURRENCY", "must be between 1 and 1000, got %d", c.WorkerConcurrency)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		bad("Q2O_LOG_FORMAT", "must be json or text, got %q", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("Q2O_LOG_LEVEL", "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	return errors.Join(errs...)
+}
+
+// RedisDB parses a redis:// or rediss:// URL and returns its DB number.
+func RedisDB(raw string) (int, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		return 0, fmt.Errorf("want a redis://host:port/db URL, got %q", redact(raw))
+	}
+	p := strings.Trim(u.Path, "/")
+	if p == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("the path must be a DB number, got %q", p)
+	}
+	return n, nil
+}
+
+// absolutize makes relative paths among the command's words absolute when
+// they name an existing file, and joins the words back, quoted.
+func absolutize(words []string) string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		if strings.Contains(w, "/") && !filepath.IsAbs(w) {
+			if _, err := os.Stat(w); err == nil {
+				if abs, err := filepath.Abs(w); err == nil {
+					w = abs
+				}
+			}
+		}
+		out[i] = shellQuote(w)
+	}
+	return strings.Join(out, " ")
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r == '/' || r == '.' || r == '-' || r == '_' || r == ':' || r == '=' ||
+			(r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9'))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// redact hides a URL's password so it never reaches a log or an error.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}

@@ -1,0 +1,303 @@
+// Package apptest starts q2o for tests: its own database and Redis DB, the
+// API on an httptest server, and optionally an in-process worker that runs a
+// small test main.py (testdata/main.py).
+package apptest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"gorm.io/gorm"
+
+	"github.com/q2o/q2o/api"
+	"github.com/q2o/q2o/internal/testenv"
+	"github.com/q2o/q2o/jobs"
+	"github.com/q2o/q2o/service"
+	"github.com/q2o/q2o/worker"
+)
+
+// AdminToken is the admin token of every test App.
+const AdminToken = "test-admin-token-0123456789"
+
+// Options change how an App is built.
+type Options struct {
+	// EnqueueRedisURL, when set, is the Redis the API enqueues to (an
+	// unreachable one simulates Redis being down).
+	EnqueueRedisURL string
+}
+
+// App is q2o under test.
+type App struct {
+	t          testing.TB
+	URL        string
+	DB         *gorm.DB
+	Svc        *service.Service
+	Enq        *jobs.Enqueuer
+	RedisURL   string
+	RedisOpt   asynq.RedisConnOpt
+	OutputRoot string
+	Log        *slog.Logger
+}
+
+// TestMainPy is the path of the test main.py.
+func TestMainPy() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "testdata", "main.py")
+}
+
+// Logger writes to the test log.
+func Logger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// New starts the API for a test.
+func New(t testing.TB, opts Options) *App {
+	t.Helper()
+	a := &App{t: t, DB: testenv.Postgres(t), RedisURL: testenv.RedisURL(t), OutputRoot: t.TempDir(), Log: Logger(t)}
+	opt, err := asynq.ParseRedisURI(a.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.RedisOpt = opt
+	enqOpt := opt
+	if opts.EnqueueRedisURL != "" {
+		if enqOpt, err = asynq.ParseRedisURI(opts.EnqueueRedisURL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client := asynq.NewClient(enqOpt)
+	t.Cleanup(func() { _ = client.Close() })
+	a.Enq = &jobs.Enqueuer{DB: a.DB, Client: client, Log: a.Log, SendTimeout: time.Second,
+		Options: jobs.Options{RunTimeout: time.Minute, KillGrace: time.Second}}
+	a.Svc = service.New(a.DB, a.Enq, a.OutputRoot, a.Log)
+	srv := api.New(a.Svc, api.Config{AdminToken: AdminToken}, a.Log)
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	a.URL = ts.URL
+	return a
+}
+
+// WorkerConfig is the worker settings tests start from.
+func (a *App) WorkerConfig(runnerArgs ...string) worker.Config {
+	return worker.Config{
+		OutputRoot:      a.OutputRoot,
+		Runner:          "python3 " + TestMainPy() + " " + strings.Join(runnerArgs, " "),
+		RunnerArgs:      "--project-id {project_id} --project-name {project_name} --description {description} --objectives {objectives} --output-folder {output_dir}",
+		RunTimeout:      time.Minute,
+		KillGrace:       500 * time.Millisecond,
+		WatchInterval:   100 * time.Millisecond,
+		Concurrency:     4,
+		PollInterval:    50 * time.Millisecond,
+		ShutdownTimeout: 2 * time.Second,
+	}
+}
+
+// StartWorker runs a worker until the test ends (or stop is called).
+func (a *App) StartWorker(cfg worker.Config) (w *worker.Worker, stop func()) {
+	a.t.Helper()
+	w = worker.New(a.Svc, a.RedisOpt, cfg, a.Log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := w.Run(ctx); err != nil {
+			a.t.Errorf("worker: %v", err)
+		}
+	}()
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+		}
+	}
+	a.t.Cleanup(stop)
+	return w, stop
+}
+
+// Response is an API answer.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body as an object.
+func (r Response) JSON(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("response is not a JSON object: %v: %s", err, r.Body)
+	}
+	return m
+}
+
+// ErrorCode returns the error code of an error answer.
+func (r Response) ErrorCode(t testing.TB) string {
+	t.Helper()
+	e, _ := r.JSON(t)["error"].(map[string]any)
+	if e == nil {
+		t.Fatalf("not an error answer (status %d): %s", r.Status, r.Body)
+	}
+	code, _ := e["code"].(string)
+	return code
+}
+
+// Do sends a request; body may be nil, a string (sent as is) or a value
+// (sent as JSON).
+func (a *App) Do(method, path, token string, body any) Response {
+	a.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			a.t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, a.URL+path, rd)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return Response{Status: res.StatusCode, Header: res.Header, Body: b}
+}
+
+// Must checks the status of an answer and returns its JSON.
+func (a *App) Must(want int, r Response) map[string]any {
+	a.t.Helper()
+	if r.Status != want {
+		a.t.Fatalf("status %d, want %d: %s", r.Status, want, r.Body)
+	}
+	return r.JSON(a.t)
+}
+
+// Tenant is a tenant made through the admin API.
+type Tenant struct {
+	ID  string
+	Key string
+}
+
+// NewTenant creates a tenant with the given subscription status.
+func (a *App) NewTenant(status string) Tenant {
+	a.t.Helper()
+	m := a.Must(http.StatusCreated, a.Do("POST", "/api/admin/tenants", AdminToken, map[string]any{
+		"name": "Tenant " + status, "email": fmt.Sprintf("%s-%d@example.com", status, time.Now().UnixNano()),
+		"plan": "starter", "subscription_status": status,
+	}))
+	return Tenant{ID: m["id"].(string), Key: m["api_key"].(string)}
+}
+
+// Code makes one activation code for the tenant and returns id and code.
+func (a *App) Code(tenantID string, body map[string]any) (id, code string) {
+	a.t.Helper()
+	if body == nil {
+		body = map[string]any{"count": 1}
+	}
+	m := a.Must(http.StatusCreated, a.Do("POST", "/api/admin/tenants/"+tenantID+"/activation-codes", AdminToken, body))
+	c := m["codes"].([]any)[0].(map[string]any)
+	return c["id"].(string), c["code"].(string)
+}
+
+// Project creates a project and returns its id.
+func (a *App) Project(key, name string) string {
+	a.t.Helper()
+	m := a.Must(http.StatusCreated, a.Do("POST", "/api/tenant/projects", key, map[string]any{
+		"name": name, "description": "a tool for " + name, "objectives": "ship it",
+	}))
+	return m["id"].(string)
+}
+
+// ReadyProject creates a project with a code assigned, ready to RUN.
+func (a *App) ReadyProject(tn Tenant, name string) string {
+	a.t.Helper()
+	id := a.Project(tn.Key, name)
+	_, code := a.Code(tn.ID, nil)
+	a.Must(http.StatusOK, a.Do("POST", "/api/tenant/projects/"+id+"/assign-activation-code", tn.Key, map[string]any{"code": code}))
+	return id
+}
+
+// WaitProject polls the project until cond holds or timeout passes.
+func (a *App) WaitProject(key, id string, timeout time.Duration, cond func(p map[string]any) bool) map[string]any {
+	a.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		p := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/projects/"+id, key, nil))
+		if cond(p) {
+			return p
+		}
+		if time.Now().After(deadline) {
+			a.t.Fatalf("project %s: condition not met within %s; last state: %v", id, timeout, p)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// StatusIs is a WaitProject condition.
+func StatusIs(s string) func(map[string]any) bool {
+	return func(p map[string]any) bool { return p["execution_status"] == s }
+}
+
+// RedisClient returns a client of the test's Redis DB.
+func (a *App) RedisClient() *redis.Client {
+	o, err := redis.ParseURL(a.RedisURL)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	c := redis.NewClient(o)
+	a.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// ReadFile reads a file or fails the test.
+func ReadFile(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,264 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/q2o/q2o/jobs"
+	"github.com/q2o/q2o/models"
+)
+
+// ErrHeldElsewhere means another worker holds a live lease on the execution:
+// this delivery is a duplicate and must not start main.py. The task is
+// retried later, by which time the other attempt has finished it (and the
+// retry finds nothing to do) or has died (and its lease has expired).
+var ErrHeldElsewhere = errors.New("execution is running on another worker")
+
+// Claim is the outcome of ClaimExecution.
+type Claim struct {
+	// Run is true when the caller now owns this attempt and must run it.
+	Run       bool
+	Reason    string // why not, when Run is false
+	Execution models.Execution
+	Project   models.Project
+}
+
+// ClaimExecution takes an execution for one run attempt: it reads the row
+// first (a task can be delivered twice), refuses one that is finished or
+// paused, pauses it when the tenant may no longer run, and otherwise marks it
+// running with attempt+1 and a lease held by workerID.
+// Errors: execution_not_found (404), ErrHeldElsewhere.
+func (s *Service) ClaimExecution(ctx context.Context, execID uuid.UUID, workerID string, lease time.Duration) (Claim, error) {
+	var c Claim
+	err := s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
+		e := &c.Execution
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", execID).Take(e).Error; err != nil {
+			return notFound(err, models.ErrExecutionNotFound)
+		}
+		now := s.Now()
+		if e.Status.Finished() {
+			c.Reason = "execution already " + string(e.Status)
+			return nil
+		}
+		if e.Status == models.StatusRunning && e.LeaseUntil != nil && e.LeaseUntil.After(now) {
+			return ErrHeldElsewhere
+		}
+		if err := tx.Where("id = ?", e.ProjectID).Take(&c.Project).Error; err != nil {
+			return err
+		}
+		var sub models.Subscription
+		if err := tx.Where("tenant_id = ?", e.TenantID).Take(&sub).Error; err != nil {
+			return err
+		}
+		if !sub.Status.MayRun() {
+			c.Reason = fmt.Sprintf("subscription %s", sub.Status)
+			return s.pauseExecutions(tx, []models.Execution{*e}, c.Reason)
+		}
+		e.Attempt++
+		e.Status, e.StartedAt, e.WorkerID = models.StatusRunning, &now, &workerID
+		until := now.Add(lease)
+		e.LeaseUntil = &until
+		err := tx.Model(e).Updates(map[string]any{
+			"status": e.Status, "attempt": e.Attempt, "started_at": now, "worker_id": workerID,
+			"lease_until": until, "updated_at": now, "exit_code": nil, "error": nil,
+		}).Error
+		if err != nil {
+			return err
+		}
+		msg := "run started"
+		if e.Attempt > 1 {
+			msg = fmt.Sprintf("run started again (attempt %d) after the previous attempt was interrupted", e.Attempt)
+		}
+		if err := s.addEvent(tx, e.ID, e.Attempt, models.EventStarted, msg, nil); err != nil {
+			return err
+		}
+		c.Run = true
+		return s.updateLatestProject(tx, e, map[string]any{
+			"execution_status": models.StatusRunning, "execution_started_at": now, "execution_completed_at": nil,
+			"execution_error": nil, "progress": 0, "progress_message": "started",
+		})
+	})
+	return c, err
+}
+
+// updateLatestProject updates the execution's project, but only while this
+// execution is the project's latest: an old run never overwrites a newer one.
+func (s *Service) updateLatestProject(tx *gorm.DB, e *models.Execution, fields map[string]any) error {
+	fields["updated_at"] = s.Now()
+	return tx.Model(&models.Project{}).Where("id = ? AND latest_execution_id = ?", e.ProjectID, e.ID).Updates(fields).Error
+}
+
+// Heartbeat extends the lease of a running attempt and reports whether it may
+// go on: false when the execution was paused (or otherwise taken from this
+// attempt), and then the caller stops main.py.
+func (s *Service) Heartbeat(ctx context.Context, execID uuid.UUID, attempt int, lease time.Duration) (bool, error) {
+	res := s.DB.WithContext(ctx).Model(&models.Execution{}).
+		Where("id = ? AND attempt = ? AND status = ?", execID, attempt, models.StatusRunning).
+		Update("lease_until", s.Now().Add(lease))
+	if res.Error != nil {
+		return true, res.Error // a database hiccup is no reason to kill a run
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// RecordProgress stores a PROGRESS line of a running attempt.
+func (s *Service) RecordProgress(ctx context.Context, execID uuid.UUID, attempt, percent int, message string) error {
+	return s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
+		var e models.Execution
+		err := tx.Where("id = ? AND attempt = ? AND status = ?", execID, attempt, models.StatusRunning).Take(&e).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil // no longer ours: drop it quietly
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.addEvent(tx, execID, attempt, models.EventProgress, message, &percent); err != nil {
+			return err
+		}
+		return s.updateLatestProject(tx, &e, map[string]any{"progress": percent, "progress_message": message})
+	})
+}
+
+// Outcome is how a run attempt ended.
+type Outcome struct {
+	Status   models.ExecutionStatus // completed or failed
+	ExitCode *int
+	Error    string
+	LogPath  string
+}
+
+// FinishExecution records the end of a run attempt, if the attempt still owns
+// the execution (a pause in the meantime wins). A completed run gets its
+// project:zip task through the outbox. It reports whether it recorded it.
+func (s *Service) FinishExecution(ctx context.Context, execID uuid.UUID, attempt int, o Outcome) (bool, error) {
+	recorded := false
+	err := s.inTx(ctx, func(tx *gorm.DB, ob *outbox) error {
+		var e models.Execution
+		err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).
+			Where("id = ? AND attempt = ? AND status = ?", execID, attempt, models.StatusRunning).Take(&e).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		now := s.Now()
+		var errText *string
+		if o.Error != "" {
+			errText = &o.Error
+		}
+		var logPath *string
+		if o.LogPath != "" {
+			logPath = &o.LogPath
+		}
+		err = tx.Model(&e).Updates(map[string]any{
+			"status": o.Status, "exit_code": o.ExitCode, "error": errText, "finished_at": now,
+			"lease_until": nil, "log_path": logPath, "updated_at": now,
+		}).Error
+		if err != nil {
+			return err
+		}
+		project := map[string]any{"execution_status": o.Status, "execution_error": errText}
+		kind, msg := models.EventFailed, o.Error
+		if o.Status == models.StatusCompleted {
+			kind, msg = models.EventCompleted, "run completed"
+			project["execution_completed_at"] = now
+			project["progress"] = 100
+			project["progress_message"] = "completed"
+		}
+		if err := s.addEvent(tx, e.ID, attempt, kind, msg, nil); err != nil {
+			return err
+		}
+		if err := s.updateLatestProject(tx, &e, project); err != nil {
+			return err
+		}
+		recorded = true
+		if o.Status == models.StatusCompleted {
+			return ob.add(jobs.ZipMessage(e.ID))
+		}
+		return nil
+	})
+	return recorded, err
+}
+
+// ReleaseExecution gives up a running attempt without ending it (the worker
+// is shutting down): the lease ends now, so the task's next delivery starts
+// the run again from the beginning as attempt+1.
+func (s *Service) ReleaseExecution(ctx context.Context, execID uuid.UUID, attempt int, reason string) error {
+	return s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
+		res := tx.Model(&models.Execution{}).Where("id = ? AND attempt = ? AND status = ?", execID, attempt, models.StatusRunning).
+			Updates(map[string]any{"lease_until": s.Now(), "updated_at": s.Now()})
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error
+		}
+		return s.addEvent(tx, execID, attempt, models.EventRetrying, reason, nil)
+	})
+}
+
+// PauseTenant marks every pending or running execution of the tenant, and
+// its project, paused with the reason. Running it again changes nothing more.
+// It returns the executions it paused.
+func (s *Service) PauseTenant(ctx context.Context, tenantID uuid.UUID, reason string) ([]models.Execution, error) {
+	var live []models.Execution
+	err := s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
+		err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).
+			Where("tenant_id = ? AND status IN ?", tenantID, []models.ExecutionStatus{models.StatusPending, models.StatusRunning}).
+			Order("id").Find(&live).Error
+		if err != nil {
+			return err
+		}
+		return s.pauseExecutions(tx, live, reason)
+	})
+	return live, err
+}
+
+func (s *Service) pauseExecutions(tx *gorm.DB, execs []models.Execution, reason string) error {
+	now := s.Now()
+	for i := range execs {
+		e := &execs[i]
+		err := tx.Model(e).Updates(map[string]any{"status": models.StatusPaused, "error": reason,
+			"finished_at": now, "lease_until": nil, "updated_at": now}).Error
+		if err != nil {
+			return err
+		}
+		if err := s.addEvent(tx, e.ID, e.Attempt, models.EventPaused, reason, nil); err != nil {
+			return err
+		}
+		if err := s.updateLatestProject(tx, e, map[string]any{"execution_status": models.StatusPaused, "execution_error": reason}); err != nil {
+			return err
+		}
+		e.Status = models.StatusPaused
+	}
+	return nil
+}
+
+// ExecutionToZip returns a completed execution whose zip is still to be
+// made; ok is false when there is nothing to do.
+func (s *Service) ExecutionToZip(ctx context.Context, execID uuid.UUID) (e models.Execution, ok bool, err error) {
+	err = s.DB.WithContext(ctx).Where("id = ?", execID).Take(&e).Error
+	if err != nil {
+		return e, false, notFound(err, models.ErrExecutionNotFound)
+	}
+	return e, e.Status == models.StatusCompleted && e.ZipPath == nil, nil
+}
+
+// RecordZip stores where an execution's zip is, its size and checksum.
+func (s *Service) RecordZip(ctx context.Context, execID uuid.UUID, path string, size int64, sha string) error {
+	return s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
+		var e models.Execution
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", execID).Take(&e).Error; err != nil {
+			return err
+		}
+		err := tx.Model(&e).Updates(map[string]any{"zip_path": path, "zip_size": size, "zip_sha256": sha, "updated_at": s.Now()}).Error
+		if err != nil {
+			return err
+		}
+		return s.addEvent(tx, execID, e.Attempt, models.EventZipped, fmt.Sprintf("output zipped (%d bytes)", size), nil)
+	})
+}

@@ -1,0 +1,242 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/q2o/q2o/artifacts"
+	"github.com/q2o/q2o/db"
+	"github.com/q2o/q2o/jobs"
+	"github.com/q2o/q2o/models"
+)
+
+// NewProject is what a tenant gives to create a project. Fields are pointers
+// so that a missing field and a blank one are told apart in the error.
+type NewProject struct {
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+	Objectives  *string `json:"objectives"`
+}
+
+// Field limits, in characters.
+const (
+	maxNameLen = 200
+	maxTextLen = 20000
+)
+
+func requiredText(field string, v *string, max int) (string, error) {
+	if v == nil {
+		return "", models.FieldError(field, "missing_field", "%s is required", field)
+	}
+	t := strings.TrimSpace(*v)
+	if t == "" {
+		return "", models.FieldError(field, "blank_field", "%s must not be blank", field)
+	}
+	if !utf8.ValidString(t) || strings.ContainsRune(t, 0) {
+		return "", models.FieldError(field, "invalid_field", "%s must be valid UTF-8 text without NUL characters", field)
+	}
+	if utf8.RuneCountInString(t) > max {
+		return "", models.FieldError(field, "field_too_long", "%s must be at most %d characters", field, max)
+	}
+	return t, nil
+}
+
+// CreateProject creates a project for a tenant under the seed's subscription
+// rule (models.CanCreateProject), checked with the tenant's subscription row
+// locked so that two concurrent creates of a trialing tenant make one project.
+// Errors: missing_field, blank_field, invalid_field, field_too_long (400),
+// subscription_inactive (402), trial_project_limit (403).
+func (s *Service) CreateProject(ctx context.Context, tenantID uuid.UUID, in NewProject) (models.Project, error) {
+	name, err := requiredText("name", in.Name, maxNameLen)
+	if err != nil {
+		return models.Project{}, err
+	}
+	desc, err := requiredText("description", in.Description, maxTextLen)
+	if err != nil {
+		return models.Project{}, err
+	}
+	obj, err := requiredText("objectives", in.Objectives, maxTextLen)
+	if err != nil {
+		return models.Project{}, err
+	}
+	now := s.Now()
+	p := models.Project{ID: models.NewID(), TenantID: tenantID, Name: name, Description: desc, Objectives: obj,
+		IsActive: true, CreatedAt: now, UpdatedAt: now}
+	err = s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
+		sub, err := lockSubscription(tx, tenantID)
+		if err != nil {
+			return err
+		}
+		var n int64
+		if err := tx.Model(&models.Project{}).Where("tenant_id = ? AND is_active", tenantID).Count(&n).Error; err != nil {
+			return err
+		}
+		if err := models.CanCreateProject(sub.Status, n); err != nil {
+			return err
+		}
+		return tx.Create(&p).Error
+	})
+	return p, err
+}
+
+// lockSubscription reads the tenant's subscription with a row lock: every
+// per-tenant rule that must hold under concurrency is checked under it.
+func lockSubscription(tx *gorm.DB, tenantID uuid.UUID) (models.Subscription, error) {
+	var sub models.Subscription
+	err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("tenant_id = ?", tenantID).Take(&sub).Error
+	return sub, notFound(err, models.ErrUnauthorized)
+}
+
+// Project returns one of the tenant's projects.
+// Errors: project_not_found (404, also for another tenant's project).
+func (s *Service) Project(ctx context.Context, tenantID, projectID uuid.UUID) (models.Project, error) {
+	var p models.Project
+	err := s.DB.WithContext(ctx).Where("id = ? AND tenant_id = ?", projectID, tenantID).Take(&p).Error
+	return p, notFound(err, models.ErrProjectNotFound)
+}
+
+// AssignActivationCode assigns one of the tenant's codes to a project, once.
+// The code's use is counted in the same transaction.
+// Errors: missing_field (400), project_not_found (404), invalid_activation_code,
+// activation_code_revoked, activation_code_expired, activation_code_used_up (422),
+// activation_code_already_assigned (409).
+func (s *Service) AssignActivationCode(ctx context.Context, tenantID, projectID uuid.UUID, code string) (models.Project, error) {
+	if strings.TrimSpace(code) == "" {
+		return models.Project{}, models.FieldError("code", "missing_field", "code is required")
+	}
+	var p models.Project
+	err := s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).
+			Where("id = ? AND tenant_id = ?", projectID, tenantID).Take(&p).Error; err != nil {
+			return notFound(err, models.ErrProjectNotFound)
+		}
+		if p.ActivationCodeID != nil {
+			return models.Errorf(models.KindConflict, "activation_code_already_assigned", "the project already has an activation code")
+		}
+		var c models.ActivationCode
+		// A code of another tenant answers exactly like an unknown one.
+		err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).
+			Where("code_hash = ? AND tenant_id = ?", hashCode(code), tenantID).Take(&c).Error
+		if err != nil {
+			return notFound(err, models.Errorf(models.KindUnprocessable, "invalid_activation_code", "no such activation code"))
+		}
+		if err := models.CodeUsable(&c, s.Now()); err != nil {
+			return err
+		}
+		if err := tx.Model(&c).Update("use_count", gorm.Expr("use_count + 1")).Error; err != nil {
+			return err
+		}
+		p.ActivationCodeID, p.UpdatedAt = &c.ID, s.Now()
+		return tx.Model(&p).Updates(map[string]any{"activation_code_id": c.ID, "updated_at": p.UpdatedAt}).Error
+	})
+	return p, err
+}
+
+// RunStarted is the answer to RUN.
+type RunStarted struct {
+	ExecutionID      uuid.UUID              `json:"execution_id"`
+	Status           models.ExecutionStatus `json:"status"`
+	OutputFolderPath string                 `json:"output_folder_path"`
+}
+
+// StartRun starts a run of a project: it checks the RUN rules
+// (models.CanRun) with the tenant's subscription row locked, creates the
+// execution, sets the project pending and writes the project:run task to the
+// outbox, all in one transaction; then it creates the output folder and sends
+// the task. The run is accepted even if Redis is down: the outbox relay sends
+// it later.
+// Errors: project_not_found (404), run_in_progress, project_inactive (409),
+// missing_field, activation_code_required, activation_code_revoked,
+// activation_code_expired (422), subscription_inactive (402), trial_run_limit (403).
+func (s *Service) StartRun(ctx context.Context, tenantID, projectID uuid.UUID) (RunStarted, error) {
+	var exec models.Execution
+	err := s.inTx(ctx, func(tx *gorm.DB, ob *outbox) error {
+		sub, err := lockSubscription(tx, tenantID)
+		if err != nil {
+			return err
+		}
+		var p models.Project
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).
+			Where("id = ? AND tenant_id = ?", projectID, tenantID).Take(&p).Error; err != nil {
+			return notFound(err, models.ErrProjectNotFound)
+		}
+		var live int64
+		if err := tx.Model(&models.Execution{}).
+			Where("tenant_id = ? AND status IN ?", tenantID, []models.ExecutionStatus{models.StatusPending, models.StatusRunning}).
+			Count(&live).Error; err != nil {
+			return err
+		}
+		if err := models.CanRun(&p, sub.Status, live); err != nil {
+			return err
+		}
+		var c models.ActivationCode
+		if err := tx.Where("id = ?", *p.ActivationCodeID).Take(&c).Error; err != nil {
+			return err
+		}
+		if err := models.CodeValid(&c, s.Now()); err != nil {
+			return err
+		}
+		dir, err := artifacts.ProjectDir(s.OutputRoot, p.ID.String())
+		if err != nil {
+			return err
+		}
+		now := s.Now()
+		exec = models.Execution{ID: models.NewID(), ProjectID: p.ID, TenantID: tenantID, Status: models.StatusPending,
+			OutputDir: dir, QueuedAt: now, CreatedAt: now, UpdatedAt: now}
+		if err := tx.Create(&exec).Error; err != nil {
+			if db.IsUniqueViolation(err, "executions_one_live_per_project") {
+				return models.Errorf(models.KindConflict, "run_in_progress", "the project already has a run pending or running")
+			}
+			return err
+		}
+		if err := s.addEvent(tx, exec.ID, 0, models.EventQueued, "run queued", nil); err != nil {
+			return err
+		}
+		err = tx.Model(&p).Updates(map[string]any{
+			"execution_status": models.StatusPending, "execution_started_at": nil, "execution_completed_at": nil,
+			"execution_error": nil, "output_folder_path": dir, "progress": 0, "progress_message": "queued",
+			"latest_execution_id": exec.ID, "updated_at": now,
+		}).Error
+		if err != nil {
+			return err
+		}
+		return ob.add(jobs.RunMessage(exec.ID))
+	})
+	if err != nil {
+		return RunStarted{}, err
+	}
+	// The worker creates the folder too; creating it here lets the tenant
+	// see it at once. A failure here does not lose the run.
+	if err := os.MkdirAll(exec.OutputDir, 0o755); err != nil {
+		s.Log.Warn("create output folder", "execution_id", exec.ID, "error", err)
+	}
+	return RunStarted{ExecutionID: exec.ID, Status: exec.Status, OutputFolderPath: exec.OutputDir}, nil
+}
+
+// ExecutionDetail is an execution with its events in order.
+type ExecutionDetail struct {
+	models.Execution
+	Events []models.ExecutionEvent `json:"events"`
+}
+
+// Execution returns one execution of one of the tenant's projects.
+// Errors: execution_not_found (404, also for another tenant's or project's).
+func (s *Service) Execution(ctx context.Context, tenantID, projectID, executionID uuid.UUID) (ExecutionDetail, error) {
+	var d ExecutionDetail
+	err := s.DB.WithContext(ctx).Where("id = ? AND project_id = ? AND tenant_id = ?", executionID, projectID, tenantID).
+		Take(&d.Execution).Error
+	if err != nil {
+		return d, notFound(err, models.ErrExecutionNotFound)
+	}
+	if err := s.DB.WithContext(ctx).Where("execution_id = ?", executionID).Order("id").Find(&d.Events).Error; err != nil {
+		return d, fmt.Errorf("read events: %w", err)
+	}
+	return d, nil
+}

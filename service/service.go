@@ -1,0 +1,86 @@
+// Package service holds q2o's operations: each one applies the rules of
+// package models inside one database transaction and, where it starts work,
+// writes the task to the outbox in that same transaction and sends it after
+// commit. Both the API and the worker call it; neither holds business rules.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	"github.com/q2o/q2o/jobs"
+	"github.com/q2o/q2o/models"
+)
+
+// Sender sends outbox rows after commit; *jobs.Enqueuer is one.
+type Sender interface {
+	Send(ctx context.Context, msgs ...models.OutboxMessage)
+}
+
+// Service is q2o's operations over one database.
+type Service struct {
+	DB         *gorm.DB
+	Outbox     Sender
+	OutputRoot string
+	Log        *slog.Logger
+	Now        func() time.Time
+}
+
+// New returns a Service; now may be nil for the wall clock.
+func New(gdb *gorm.DB, outbox Sender, outputRoot string, log *slog.Logger) *Service {
+	return &Service{DB: gdb, Outbox: outbox, OutputRoot: outputRoot, Log: log, Now: func() time.Time { return time.Now().UTC() }}
+}
+
+// inTx runs fn in a transaction and, after a successful commit, sends the
+// outbox rows fn wrote.
+func (s *Service) inTx(ctx context.Context, fn func(tx *gorm.DB, out *outbox) error) error {
+	var ob outbox
+	err := s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		ob = outbox{tx: tx}
+		return fn(tx, &ob)
+	})
+	if err != nil {
+		return err
+	}
+	if len(ob.sent) > 0 && s.Outbox != nil {
+		s.Outbox.Send(ctx, ob.sent...)
+	}
+	return nil
+}
+
+// outbox collects the rows written in one transaction.
+type outbox struct {
+	tx   *gorm.DB
+	sent []models.OutboxMessage
+}
+
+func (o *outbox) add(msgs ...models.OutboxMessage) error {
+	rows, err := jobs.Add(o.tx, msgs...)
+	if err != nil {
+		return err
+	}
+	o.sent = append(o.sent, rows...)
+	return nil
+}
+
+// notFound turns gorm's ErrRecordNotFound into the given application error.
+func notFound(err error, appErr *models.Error) error {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return appErr
+	}
+	return err
+}
+
+func (s *Service) addEvent(tx *gorm.DB, execID uuid.UUID, attempt int, kind, msg string, progress *int) error {
+	ev := models.ExecutionEvent{ExecutionID: execID, Kind: kind, Message: msg, Progress: progress, Attempt: attempt, CreatedAt: s.Now()}
+	if err := tx.Create(&ev).Error; err != nil {
+		return fmt.Errorf("record %s event: %w", kind, err)
+	}
+	return nil
+}

@@ -1,0 +1,227 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/q2o/q2o/artifacts"
+	"github.com/q2o/q2o/models"
+	"github.com/q2o/q2o/service"
+	"github.com/q2o/q2o/worker/runner"
+)
+
+// lease is how long a claimed execution stays ours without a heartbeat; a
+// crashed worker's run may be taken over after it.
+func (w *Worker) lease() time.Duration { return max(30*time.Second, 5*w.cfg.WatchInterval) }
+
+// HandleRun runs main.py for one execution (the project:run task).
+//
+// It is idempotent: it claims the execution row first and does nothing for
+// one that is finished or paused, or that another worker is running. While
+// main.py runs it renews its lease and watches the row, and stops main.py's
+// process group when the row is paused. A non-zero exit or a timeout is a
+// failed run (SkipRetry); a failure of ours (database, output folder) is
+// retried; a shutdown puts the task back for another worker.
+func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
+	execID, err := decodeExecution(t)
+	if err != nil {
+		return err
+	}
+	log := w.log.With("execution_id", execID.String())
+	claim, err := w.svc.ClaimExecution(ctx, execID, w.cfg.ID, w.lease())
+	var appErr *models.Error
+	if errors.As(err, &appErr) && appErr.Kind == models.KindNotFound {
+		log.Warn("run: no such execution; dropping the task")
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	if err != nil {
+		return err
+	}
+	if !claim.Run {
+		log.Info("run: nothing to do", "reason", claim.Reason)
+		return nil
+	}
+	e, p := claim.Execution, claim.Project
+	log = log.With("project_id", p.ID.String(), "tenant_id", e.TenantID.String(), "attempt", e.Attempt)
+
+	fail := func(msg string) error {
+		if _, err := w.svc.FinishExecution(context.WithoutCancel(ctx), e.ID, e.Attempt,
+			service.Outcome{Status: models.StatusFailed, Error: msg}); err != nil {
+			return err
+		}
+		log.Warn("run failed", "error", msg)
+		return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
+	}
+
+	if err := os.MkdirAll(e.OutputDir, 0o755); err != nil {
+		_ = w.svc.ReleaseExecution(context.WithoutCancel(ctx), e.ID, e.Attempt, "output folder: "+err.Error())
+		return fmt.Errorf("create output folder: %w", err)
+	}
+	vars := runner.Vars{ProjectID: p.ID.String(), ProjectName: p.Name, Description: p.Description,
+		Objectives: p.Objectives, OutputDir: e.OutputDir, TenantID: e.TenantID.String(), ExecutionID: e.ID.String()}
+	argv, err := runner.Argv(w.cfg.Runner, w.cfg.RunnerArgs, vars)
+	if err != nil {
+		return fail("the runner command is misconfigured: " + err.Error())
+	}
+	logPath := filepath.Join(e.OutputDir, "run.log")
+	if err := startLog(logPath, e.Attempt, e.ID.String()); err != nil {
+		_ = w.svc.ReleaseExecution(context.WithoutCancel(ctx), e.ID, e.Attempt, "run.log: "+err.Error())
+		return fmt.Errorf("open run.log: %w", err)
+	}
+
+	runCtx, cancelRun := context.WithTimeout(ctx, w.cfg.RunTimeout)
+	defer cancelRun()
+	var paused atomic.Bool
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		w.watch(runCtx, e.ID.String(), func() (bool, error) {
+			return w.svc.Heartbeat(context.WithoutCancel(runCtx), e.ID, e.Attempt, w.lease())
+		}, func() { paused.Store(true); cancelRun() })
+	}()
+
+	log.Info("run started", "argv0", argv[0])
+	res, runErr := runner.Run(runCtx, runner.Spec{
+		Argv: argv, Env: runner.Env(os.Environ(), vars), Dir: e.OutputDir, LogPath: logPath, Grace: w.cfg.KillGrace,
+		OnProgress: func(percent int, message string) {
+			if err := w.svc.RecordProgress(context.WithoutCancel(ctx), e.ID, e.Attempt, percent, message); err != nil {
+				log.Warn("record progress", "error", err)
+			}
+		},
+	})
+	timedOut := errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
+	cancelRun()
+	<-watchDone
+
+	switch {
+	case runErr != nil:
+		return fail("main.py could not be started: " + runErr.Error())
+	case paused.Load():
+		log.Info("run stopped: the execution was paused")
+		return nil
+	case res.Stopped && timedOut:
+		return fail(fmt.Sprintf("timed out: the run took longer than Q2O_RUN_TIMEOUT (%s) and was stopped", w.cfg.RunTimeout))
+	case res.Stopped:
+		// Our ctx ended: the worker is shutting down or asynq cancelled the
+		// task. A pause that raced with us has already been recorded.
+		if ok, _ := w.svc.Heartbeat(context.WithoutCancel(ctx), e.ID, e.Attempt, w.lease()); !ok {
+			log.Info("run stopped: the execution was paused")
+			return nil
+		}
+		_ = w.svc.ReleaseExecution(context.WithoutCancel(ctx), e.ID, e.Attempt,
+			"worker stopped during the run; it will start again from the beginning")
+		log.Info("run interrupted; released for another attempt")
+		return fmt.Errorf("run interrupted: %w", ctx.Err())
+	}
+
+	code := res.ExitCode
+	outcome := service.Outcome{Status: models.StatusCompleted, ExitCode: &code, LogPath: logPath}
+	if code != 0 {
+		outcome.Status = models.StatusFailed
+		outcome.Error = failureText(res)
+	}
+	recorded, err := w.svc.FinishExecution(context.WithoutCancel(ctx), e.ID, e.Attempt, outcome)
+	if err != nil {
+		return err
+	}
+	log.Info("run finished", "status", outcome.Status, "exit_code", code, "recorded", recorded, "duration", res.Duration.String())
+	if outcome.Status == models.StatusFailed {
+		return fmt.Errorf("main.py exited with code %d: %w", code, asynq.SkipRetry)
+	}
+	return nil
+}
+
+// watch calls heartbeat every WatchInterval until ctx is done, and calls stop
+// once when heartbeat says the run may not go on.
+func (w *Worker) watch(ctx context.Context, execID string, heartbeat func() (bool, error), stop func()) {
+	t := time.NewTicker(w.cfg.WatchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ok, err := heartbeat()
+		if err != nil {
+			w.log.Warn("run heartbeat", "execution_id", execID, "error", err)
+			continue
+		}
+		if !ok {
+			stop()
+			return
+		}
+	}
+}
+
+func failureText(res runner.Result) string {
+	var b strings.Builder
+	if res.ExitCode >= 0 {
+		fmt.Fprintf(&b, "main.py exited with code %d", res.ExitCode)
+	} else {
+		fmt.Fprintf(&b, "main.py was ended by a signal (%s)", res.Signal)
+	}
+	if tail := strings.TrimSpace(res.StderrTail); tail != "" {
+		b.WriteString("; last lines of stderr:\n")
+		b.WriteString(tail)
+	}
+	return b.String()
+}
+
+// startLog starts run.log for a new execution, or marks a new attempt in it.
+func startLog(path string, attempt int, execID string) error {
+	flags := os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	if attempt == 1 {
+		flags = os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flags|syscallNoFollow, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(f, "=== q2o execution %s, attempt %d, started %s ===\n", execID, attempt, time.Now().UTC().Format(time.RFC3339))
+	if cErr := f.Close(); err == nil {
+		err = cErr
+	}
+	return err
+}
+
+// HandleZip writes the zip of a completed execution's output (project:zip).
+// It does nothing for an execution that is not completed or already zipped.
+func (w *Worker) HandleZip(ctx context.Context, t *asynq.Task) error {
+	execID, err := decodeExecution(t)
+	if err != nil {
+		return err
+	}
+	e, ok, err := w.svc.ExecutionToZip(ctx, execID)
+	if err != nil {
+		var appErr *models.Error
+		if errors.As(err, &appErr) {
+			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		}
+		return err
+	}
+	if !ok {
+		return nil
+	}
+	path, err := artifacts.ZipPath(w.cfg.OutputRoot, e.ProjectID.String(), e.ID.String())
+	if err != nil {
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	res, err := artifacts.WriteZip(ctx, e.OutputDir, path)
+	if err != nil {
+		return fmt.Errorf("zip output: %w", err)
+	}
+	if err := w.svc.RecordZip(ctx, e.ID, res.Path, res.Size, res.SHA256); err != nil {
+		return err
+	}
+	w.log.Info("output zipped", "execution_id", e.ID.String(), "path", res.Path, "bytes", res.Size, "files", res.Files)
+	return nil
+}

@@ -1,0 +1,164 @@
+// Package worker is the asynq worker: its server, the handlers of q2o's
+// tasks, and (in package runner) the supervision of main.py.
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+
+	"github.com/q2o/q2o/jobs"
+	"github.com/q2o/q2o/service"
+)
+
+// Config is what the worker needs.
+type Config struct {
+	OutputRoot      string
+	Runner          string
+	RunnerArgs      string
+	RunTimeout      time.Duration
+	KillGrace       time.Duration
+	WatchInterval   time.Duration
+	Concurrency     int
+	PollInterval    time.Duration
+	ShutdownTimeout time.Duration
+	// ID names this worker in execution rows; default host:pid:random.
+	ID string
+}
+
+// Worker runs q2o's tasks.
+type Worker struct {
+	svc       *service.Service
+	cfg       Config
+	log       *slog.Logger
+	redis     asynq.RedisConnOpt
+	inspector *asynq.Inspector
+	// handlers counts running handlers, so that shutdown waits for each
+	// main.py to be stopped and its execution released.
+	handlers sync.WaitGroup
+}
+
+// New returns a worker that takes tasks from the Redis at redis.
+func New(svc *service.Service, redis asynq.RedisConnOpt, cfg Config, log *slog.Logger) *Worker {
+	if cfg.ID == "" {
+		host, _ := os.Hostname()
+		cfg.ID = fmt.Sprintf("%s:%d:%s", host, os.Getpid(), uuid.NewString()[:8])
+	}
+	return &Worker{svc: svc, cfg: cfg, log: log.With("worker_id", cfg.ID), redis: redis, inspector: asynq.NewInspector(redis)}
+}
+
+// Mux routes each task type to its handler.
+func (w *Worker) Mux() *asynq.ServeMux {
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(jobs.TypeProjectRun, w.tracked(w.HandleRun))
+	mux.HandleFunc(jobs.TypeProjectZip, w.tracked(w.HandleZip))
+	mux.HandleFunc(jobs.TypeTenantPause, w.tracked(w.HandlePause))
+	return mux
+}
+
+func (w *Worker) tracked(h asynq.HandlerFunc) asynq.HandlerFunc {
+	return func(ctx context.Context, t *asynq.Task) error {
+		w.handlers.Add(1)
+		defer w.handlers.Done()
+		return h(ctx, t)
+	}
+}
+
+// Run serves tasks until ctx is done, then shuts down: it stops taking
+// tasks, lets running tasks go on for ShutdownTimeout, then stops main.py of
+// the ones still running and puts their tasks back on the queue, so another
+// worker runs them again from the start (attempt+1).
+func (w *Worker) Run(ctx context.Context) error {
+	srv := asynq.NewServer(w.redis, asynq.Config{
+		Concurrency:       w.cfg.Concurrency,
+		Queues:            jobs.QueueWeights,
+		TaskCheckInterval: w.cfg.PollInterval,
+		ShutdownTimeout:   w.cfg.ShutdownTimeout,
+		Logger:            asynqLogger{w.log},
+		LogLevel:          asynq.WarnLevel,
+		RetryDelayFunc:    retryDelay,
+		IsFailure:         func(err error) bool { return !errors.Is(err, service.ErrHeldElsewhere) },
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			id, _ := asynq.GetTaskID(ctx)
+			w.log.Warn("task failed", "task_type", t.Type(), "task_id", id, "error", err)
+		}),
+	})
+	if err := srv.Start(w.Mux()); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "queues", jobs.QueueWeights)
+	<-ctx.Done()
+	w.log.Info("worker shutting down", "timeout", w.cfg.ShutdownTimeout.String())
+	srv.Shutdown()
+	done := make(chan struct{})
+	go func() { w.handlers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(w.cfg.KillGrace + 5*time.Second):
+		w.log.Warn("worker: handlers still running after shutdown")
+	}
+	_ = w.inspector.Close()
+	w.log.Info("worker stopped")
+	return nil
+}
+
+// retryDelay retries a duplicate delivery soon (the other attempt's lease
+// tells when it may be taken over) and anything else with asynq's backoff.
+func retryDelay(n int, err error, t *asynq.Task) time.Duration {
+	if errors.Is(err, service.ErrHeldElsewhere) {
+		return 10 * time.Second
+	}
+	return asynq.DefaultRetryDelayFunc(n, err, t)
+}
+
+func decodeExecution(t *asynq.Task) (uuid.UUID, error) {
+	var p jobs.ExecutionPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.ExecutionID == uuid.Nil {
+		return uuid.Nil, fmt.Errorf("bad %s payload %q: %w", t.Type(), t.Payload(), asynq.SkipRetry)
+	}
+	return p.ExecutionID, nil
+}
+
+// HandlePause pauses a tenant's live runs: rows first (the database decides
+// whether a run may go on, and every worker watches its rows), then a best
+// effort to cancel running tasks and delete queued ones through asynq.
+func (w *Worker) HandlePause(ctx context.Context, t *asynq.Task) error {
+	var p jobs.PausePayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.TenantID == uuid.Nil {
+		return fmt.Errorf("bad tenant:pause payload %q: %w", t.Payload(), asynq.SkipRetry)
+	}
+	paused, err := w.svc.PauseTenant(ctx, p.TenantID, p.Reason)
+	if err != nil {
+		return err
+	}
+	for _, e := range paused {
+		id := e.ID.String()
+		if err := w.inspector.DeleteTask(jobs.QueueRuns, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			if cErr := w.inspector.CancelProcessing(id); cErr != nil {
+				w.log.Debug("cancel run", "execution_id", id, "error", cErr)
+			}
+		}
+	}
+	w.log.Info("tenant paused", "tenant_id", p.TenantID, "executions", len(paused), "reason", p.Reason)
+	return nil
+}
+
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Fatal(args ...any) {
+	a.l.Error(fmt.Sprint(args...), "component", "asynq")
+	os.Exit(1)
+}
+

@@ -1,0 +1,261 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"archive/zip"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+
+	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/jobs"
+	"github.com/q2o/q2o/service"
+)
+
+func run(t *testing.T, a *apptest.App, tn apptest.Tenant, pid string) string {
+	t.Helper()
+	return a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+pid+"/run", tn.Key, nil))["execution_id"].(string)
+}
+
+func execution(t *testing.T, a *apptest.App, tn apptest.Tenant, pid, eid string) map[string]any {
+	t.Helper()
+	return a.Must(200, a.Do("GET", "/api/tenant/projects/"+pid+"/executions/"+eid, tn.Key, nil))
+}
+
+func TestRunCompletes(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	a.StartWorker(a.WorkerConfig())
+	tn := a.NewTenant("active")
+	pid := a.ReadyProject(tn, "Todo app")
+	eid := run(t, a, tn, pid)
+
+	p := a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("completed"))
+	if p["progress"] != float64(100) || p["execution_completed_at"] == nil || p["execution_started_at"] == nil || p["execution_error"] != nil {
+		t.Errorf("completed project: %v", p)
+	}
+	dir := p["output_folder_path"].(string)
+	if got := apptest.ReadFile(t, filepath.Join(dir, "src", "app.py")); !strings.Contains(got, "Todo app") {
+		t.Errorf("output file: %q", got)
+	}
+	log := apptest.ReadFile(t, filepath.Join(dir, "run.log"))
+	for _, want := range []string{"starting the agents", "PROGRESS 50 writing code", "a warning on stderr"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("run.log lacks %q:\n%s", want, log)
+		}
+	}
+
+	// The zip follows the run.
+	var e map[string]any
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		e = execution(t, a, tn, pid, eid)
+		if e["zip_path"] != nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if e["status"] != "completed" || e["exit_code"] != float64(0) || e["attempt"] != float64(1) || e["zip_path"] == nil {
+		t.Fatalf("execution: %v", e)
+	}
+	zr, err := zip.OpenReader(e["zip_path"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	names := map[string]bool{}
+	for _, f := range zr.File {
+		names[f.Name] = true
+	}
+	if !names["src/app.py"] || !names["README.md"] || names["run.log"] || names[".env"] {
+		t.Errorf("zip entries: %v", names)
+	}
+	if int64(e["zip_size"].(float64)) <= 0 {
+		t.Errorf("zip size: %v", e["zip_size"])
+	}
+	var kinds []string
+	for _, ev := range e["events"].([]any) {
+		kinds = append(kinds, ev.(map[string]any)["kind"].(string))
+	}
+	joined := strings.Join(kinds, ",")
+	if !strings.HasPrefix(joined, "queued,started,progress") || !strings.Contains(joined, "completed") || !strings.HasSuffix(joined, "zipped") {
+		t.Errorf("events: %s", joined)
+	}
+}
+
+func TestRunFails(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	a.StartWorker(a.WorkerConfig("--mode fail"))
+	tn := a.NewTenant("active")
+	pid := a.ReadyProject(tn, "doomed")
+	eid := run(t, a, tn, pid)
+	p := a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("failed"))
+	msg, _ := p["execution_error"].(string)
+	if !strings.Contains(msg, "exited with code 1") || !strings.Contains(msg, "RuntimeError: the agents could not agree") {
+		t.Errorf("execution_error: %q", msg)
+	}
+	if strings.Contains(msg, "noise line 0\n") {
+		t.Errorf("execution_error holds the head of stderr, want its tail: %q", msg)
+	}
+	e := execution(t, a, tn, pid, eid)
+	if e["exit_code"] != float64(1) || e["attempt"] != float64(1) {
+		t.Errorf("execution: %v", e)
+	}
+	// A failed run is not retried: give a retry a moment, then check.
+	time.Sleep(500 * time.Millisecond)
+	if e := execution(t, a, tn, pid, eid); e["attempt"] != float64(1) || e["status"] != "failed" {
+		t.Errorf("failed run retried: %v", e)
+	}
+	// And it can be RUN again, as a new execution.
+	if eid2 := run(t, a, tn, pid); eid2 == eid {
+		t.Error("second run reused the execution id")
+	}
+}
+
+func TestRunTimeout(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	cfg := a.WorkerConfig("--mode sleep --seconds 60 --stubborn")
+	cfg.RunTimeout = 2 * time.Second
+	cfg.KillGrace = 300 * time.Millisecond
+	a.StartWorker(cfg)
+	tn := a.NewTenant("active")
+	pid := a.ReadyProject(tn, "slow")
+	run(t, a, tn, pid)
+	p := a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("failed"))
+	if msg, _ := p["execution_error"].(string); !strings.Contains(msg, "timed out") {
+		t.Errorf("execution_error: %q", msg)
+	}
+	// main.py ignored SIGTERM and had a child: both must be gone.
+	childPID, err := strconv.Atoi(strings.TrimSpace(apptest.ReadFile(t, filepath.Join(p["output_folder_path"].(string), "child.pid"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(childPID, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("main.py's child %d still exists after the timeout (kill 0: %v)", childPID, err)
+	}
+}
+
+func TestHostileNameIsOneArgument(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	a.StartWorker(a.WorkerConfig("--mode argv"))
+	tn := a.NewTenant("active")
+	marker := filepath.Join(t.TempDir(), "pwned")
+	name := `x"; touch ` + marker + `; echo "`
+	pid := a.Must(http.StatusCreated, a.Do("POST", "/api/tenant/projects", tn.Key, map[string]any{
+		"name": name, "description": "$(touch " + marker + ")", "objectives": "`touch " + marker + "`",
+	}))["id"].(string)
+	_, code := a.Code(tn.ID, nil)
+	a.Must(200, a.Do("POST", "/api/tenant/projects/"+pid+"/assign-activation-code", tn.Key, map[string]any{"code": code}))
+	run(t, a, tn, pid)
+	p := a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("completed"))
+	var got struct {
+		Argv []string          `json:"argv"`
+		Env  map[string]string `json:"env"`
+		Cwd  string            `json:"cwd"`
+	}
+	dir := p["output_folder_path"].(string)
+	if err := json.Unmarshal([]byte(apptest.ReadFile(t, filepath.Join(dir, "argv.json"))), &got); err != nil {
+		t.Fatal(err)
+	}
+	idx := -1
+	for i, v := range got.Argv {
+		if v == "--project-name" {
+			idx = i
+		}
+	}
+	if idx < 0 || got.Argv[idx+1] != name {
+		t.Errorf("project name did not arrive as one argv element: %q", got.Argv)
+	}
+	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a shell ran: %s exists", marker)
+	}
+	if got.Env["Q2O_PROJECT_ID"] != pid || got.Env["Q2O_OUTPUT_DIR"] != dir || got.Env["Q2O_TENANT_ID"] != tn.ID {
+		t.Errorf("main.py env lacks the Q2O_* run variables: %v", got.Env)
+	}
+	if got.Cwd != dir {
+		t.Errorf("cwd %q, want the output folder %q", got.Cwd, dir)
+	}
+}
+
+func TestRedisDownRunStillAccepted(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{EnqueueRedisURL: "redis://127.0.0.1:1/0"})
+	tn := a.NewTenant("active")
+	pid := a.ReadyProject(tn, "outbox")
+	eid := run(t, a, tn, pid)
+
+	var unsent int64
+	a.DB.Table("outbox").Where("task_id = ? AND enqueued_at IS NULL", eid).Count(&unsent)
+	if unsent != 1 {
+		t.Fatalf("want the run's task waiting in the outbox, got %d rows", unsent)
+	}
+	// Redis is back: a relay with a working Redis sends it, a worker runs it.
+	a.StartWorker(a.WorkerConfig())
+	client := asynq.NewClient(a.RedisOpt)
+	defer client.Close()
+	relay := &jobs.Enqueuer{DB: a.DB, Client: client, Log: a.Log, Options: jobs.Options{RunTimeout: time.Minute, KillGrace: time.Second}}
+	a.DB.Exec("UPDATE outbox SET next_attempt_at = now()")
+	if n, err := relay.RelayOnce(context.Background(), 100); err != nil || n != 1 {
+		t.Fatalf("relay sent %d, err %v", n, err)
+	}
+	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("completed"))
+	// A second relay pass has nothing left to send.
+	if n, err := relay.RelayOnce(context.Background(), 100); err != nil || n != 0 {
+		t.Errorf("second relay sent %d, err %v", n, err)
+	}
+}
+
+func TestDeliveredTwiceRunsOnce(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{EnqueueRedisURL: "redis://127.0.0.1:1/0"}) // the tasks stay in the outbox
+	tn := a.NewTenant("active")
+	pid := a.ReadyProject(tn, "twice")
+	eid := run(t, a, tn, pid)
+	counter := filepath.Join(t.TempDir(), "starts")
+	w, stop := a.StartWorker(a.WorkerConfig("--counter " + counter + " --seconds 1"))
+	stop() // only its handlers are used, called directly below
+
+	payload, _ := json.Marshal(jobs.ExecutionPayload{ExecutionID: uuid.MustParse(eid)})
+	task := asynq.NewTask(jobs.TypeProjectRun, payload)
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range 2 {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = w.HandleRun(context.Background(), task) }()
+	}
+	wg.Wait()
+	errs[2] = w.HandleRun(context.Background(), task) // a late redelivery
+	starts := strings.Count(apptest.ReadFile(t, counter), "\n")
+	if starts != 1 {
+		t.Errorf("main.py started %d times, want 1", starts)
+	}
+	held := 0
+	for _, err := range errs {
+		if errors.Is(err, service.ErrHeldElsewhere) {
+			held++
+		} else if err != nil {
+			t.Errorf("handler: %v", err)
+		}
+	}
+	if held != 1 {
+		t.Errorf("want the concurrent duplicate refused as held elsewhere, got errors %v", errs)
+	}
+	if e := execution(t, a, tn, pid, eid); e["status"] != "completed" || e["attempt"] != float64(1) {
+		t.Errorf("execution: %v", e)
+	}
+}
