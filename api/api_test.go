@@ -67,11 +67,12 @@ func TestAdminCreateTenant201And409(t *testing.T) {
 	if !strings.HasPrefix(key, "q2o_") || m["id"] == "" || m["plan"] != "pro" || m["subscription_status"] != "active" {
 		t.Fatalf("unexpected tenant: %v", m)
 	}
-	// The key is stored hashed: its plaintext is nowhere in the database.
-	var hits int64
-	a.DB.Raw("SELECT count(*) FROM api_keys WHERE encode(key_hash, 'escape') LIKE ?", "%"+key[12:]+"%").Scan(&hits)
-	if hits != 0 {
-		t.Error("API key stored in plaintext")
+	// The key is stored as its SHA-256 hash, never in plaintext.
+	var hashed, plain int64
+	a.DB.Raw("SELECT count(*) FROM api_keys WHERE key_hash = sha256(convert_to(?, 'UTF8'))", key).Scan(&hashed)
+	a.DB.Raw("SELECT count(*) FROM api_keys WHERE position(convert_to(?, 'UTF8') in key_hash) > 0 OR prefix = ?", key[12:], key).Scan(&plain)
+	if hashed != 1 || plain != 0 {
+		t.Errorf("API key storage: %d rows match its hash (want 1), %d hold its plaintext (want 0)", hashed, plain)
 	}
 	// And it works.
 	a.Must(http.StatusCreated, a.Do("POST", "/api/tenant/projects", key,

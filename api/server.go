@@ -50,20 +50,22 @@ func New(svc *service.Service, cfg Config, log *slog.Logger) *Server {
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.readyz)
 
+	// Middleware goes on each route rather than on a group: a group's
+	// middleware makes Echo answer 404 instead of 405 for a wrong method.
 	if cfg.AdminToken != "" {
-		admin := e.Group("/api/admin", s.requireAdmin)
-		admin.POST("/tenants", s.createTenant)
-		admin.POST("/tenants/:tenant_id/activation-codes", s.issueCodes)
-		admin.PUT("/tenants/:tenant_id/subscription", s.setSubscription)
-		admin.POST("/activation-codes/:code_id/revoke", s.revokeCode)
+		admin := e.Group("/api/admin")
+		admin.POST("/tenants", s.createTenant, s.requireAdmin)
+		admin.POST("/tenants/:tenant_id/activation-codes", s.issueCodes, s.requireAdmin)
+		admin.PUT("/tenants/:tenant_id/subscription", s.setSubscription, s.requireAdmin)
+		admin.POST("/activation-codes/:code_id/revoke", s.revokeCode, s.requireAdmin)
 	}
 
-	tenant := e.Group("/api/tenant", s.requireTenant)
-	tenant.POST("/projects", s.createProject)
-	tenant.GET("/projects/:project_id", s.getProject)
-	tenant.POST("/projects/:project_id/assign-activation-code", s.assignCode)
-	tenant.POST("/projects/:project_id/run", s.runProject)
-	tenant.GET("/projects/:project_id/executions/:execution_id", s.getExecution)
+	tenant := e.Group("/api/tenant")
+	tenant.POST("/projects", s.createProject, s.requireTenant)
+	tenant.GET("/projects/:project_id", s.getProject, s.requireTenant)
+	tenant.POST("/projects/:project_id/assign-activation-code", s.assignCode, s.requireTenant)
+	tenant.POST("/projects/:project_id/run", s.runProject, s.requireTenant)
+	tenant.GET("/projects/:project_id/executions/:execution_id", s.getExecution, s.requireTenant)
 	return s
 }
 

@@ -162,6 +162,9 @@ func (w *Worker) watch(ctx context.Context, execID string, heartbeat func() (boo
 	}
 }
 
+// errorTailLines is how many of stderr's last lines go into execution_error.
+const errorTailLines = 20
+
 func failureText(res runner.Result) string {
 	var b strings.Builder
 	if res.ExitCode >= 0 {
@@ -170,8 +173,10 @@ func failureText(res runner.Result) string {
 		fmt.Fprintf(&b, "main.py was ended by a signal (%s)", res.Signal)
 	}
 	if tail := strings.TrimSpace(res.StderrTail); tail != "" {
+		lines := strings.Split(tail, "\n")
+		lines = lines[max(0, len(lines)-errorTailLines):]
 		b.WriteString("; last lines of stderr:\n")
-		b.WriteString(tail)
+		b.WriteString(strings.Join(lines, "\n"))
 	}
 	return b.String()
 }

@@ -161,4 +161,3 @@ func (a asynqLogger) Fatal(args ...any) {
 	a.l.Error(fmt.Sprint(args...), "component", "asynq")
 	os.Exit(1)
 }
-
