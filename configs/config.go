@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -114,12 +115,32 @@ func Load(path string) (Config, error) {
 		}
 	}
 	if err := env.Parse(&cfg); err != nil {
-		return Config{}, fmt.Errorf("environment: %w", err)
+		return Config{}, envError(err)
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// envError names the environment variable of each value that did not parse.
+func envError(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return fmt.Errorf("environment: %w", err)
+	}
+	var errs []error
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			if f, ok := reflect.TypeOf(Config{}).FieldByName(pe.Name); ok {
+				errs = append(errs, fmt.Errorf("%s: %v", f.Tag.Get("env"), pe.Err))
+				continue
+			}
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
 }
 
 // Validate checks every setting and, for Q2O_RUNNER and Q2O_OUTPUT_ROOT, turns
