@@ -33,6 +33,7 @@ type Config struct {
 	OutputRoot    string        `env:"Q2O_OUTPUT_ROOT" yaml:"output_root"`
 	Runner        string        `env:"Q2O_RUNNER" yaml:"runner"`
 	RunnerArgs    string        `env:"Q2O_RUNNER_ARGS" yaml:"runner_args"`
+	RunnerPassEnv []string      `env:"Q2O_RUNNER_PASS_ENV" envSeparator:"," yaml:"runner_pass_env"`
 	RunTimeout    time.Duration `env:"Q2O_RUN_TIMEOUT" yaml:"run_timeout"`
 	KillGrace     time.Duration `env:"Q2O_RUN_KILL_GRACE" yaml:"run_kill_grace"`
 	WatchInterval time.Duration `env:"Q2O_RUN_WATCH_INTERVAL" yaml:"run_watch_interval"`
@@ -61,6 +62,7 @@ func Settings() []Setting {
 		{"Q2O_OUTPUT_ROOT", d.OutputRoot, "folder holding each project's output folder and zips"},
 		{"Q2O_RUNNER", d.Runner, "command that runs main.py, split into words like a shell would (never run through one)"},
 		{"Q2O_RUNNER_ARGS", d.RunnerArgs, "argument template; placeholders {project_id} {project_name} {description} {objectives} {output_dir} {tenant_id} {execution_id}"},
+		{"Q2O_RUNNER_PASS_ENV", "(none)", "comma-separated names of secret-looking variables main.py needs (e.g. OPENAI_API_KEY); Q2O_* never passes"},
 		{"Q2O_RUN_TIMEOUT", d.RunTimeout.String(), "longest a run may take before it is stopped and marked failed"},
 		{"Q2O_RUN_KILL_GRACE", d.KillGrace.String(), "time between SIGTERM and SIGKILL when a run is stopped"},
 		{"Q2O_RUN_WATCH_INTERVAL", d.WatchInterval.String(), "how often a worker re-reads a running execution (to stop it when paused)"},

@@ -90,7 +90,7 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 
 	log.Info("run started", "argv0", argv[0])
 	res, runErr := runner.Run(runCtx, runner.Spec{
-		Argv: argv, Env: runner.Env(os.Environ(), vars), Dir: e.OutputDir, LogPath: logPath, Grace: w.cfg.KillGrace,
+		Argv: argv, Env: runner.EnvPassing(os.Environ(), vars, w.cfg.RunnerPassEnv), Dir: e.OutputDir, LogPath: logPath, Grace: w.cfg.KillGrace,
 		OnProgress: func(percent int, message string) {
 			if err := w.svc.RecordProgress(context.WithoutCancel(ctx), e.ID, e.Attempt, percent, message); err != nil {
 				log.Warn("record progress", "error", err)

@@ -24,6 +24,7 @@ type Config struct {
 	OutputRoot      string
 	Runner          string
 	RunnerArgs      string
+	RunnerPassEnv   []string
 	RunTimeout      time.Duration
 	KillGrace       time.Duration
 	WatchInterval   time.Duration

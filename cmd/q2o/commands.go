@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -18,14 +17,12 @@ import (
 func settingsHelp(names ...string) string {
 	var b strings.Builder
 	b.WriteString("\nSettings (environment variables; also keys of the --config YAML file):\n")
-	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', 0)
 	for _, s := range configs.Settings() {
 		if len(names) > 0 && !contains(names, s.Env) {
 			continue
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t(default %s)\n", s.Env, s.Help, s.Default)
+		fmt.Fprintf(&b, "  %s  (default: %s)\n      %s\n", s.Env, s.Default, s.Help)
 	}
-	_ = tw.Flush()
 	return b.String()
 }
 
@@ -55,7 +52,7 @@ func newRootCmd() *cobra.Command {
 	dbOnly := []string{"Q2O_DATABASE_URL", "Q2O_LOG_FORMAT", "Q2O_LOG_LEVEL"}
 	apiSettings := []string{"Q2O_DATABASE_URL", "Q2O_REDIS_URL", "Q2O_HTTP_ADDR", "Q2O_ADMIN_TOKEN", "Q2O_OUTPUT_ROOT",
 		"Q2O_SHUTDOWN_TIMEOUT", "Q2O_OUTBOX_INTERVAL", "Q2O_LOG_FORMAT", "Q2O_LOG_LEVEL"}
-	workerSettings := []string{"Q2O_DATABASE_URL", "Q2O_REDIS_URL", "Q2O_OUTPUT_ROOT", "Q2O_RUNNER", "Q2O_RUNNER_ARGS",
+	workerSettings := []string{"Q2O_DATABASE_URL", "Q2O_REDIS_URL", "Q2O_OUTPUT_ROOT", "Q2O_RUNNER", "Q2O_RUNNER_ARGS", "Q2O_RUNNER_PASS_ENV",
 		"Q2O_RUN_TIMEOUT", "Q2O_RUN_KILL_GRACE", "Q2O_RUN_WATCH_INTERVAL", "Q2O_WORKER_CONCURRENCY",
 		"Q2O_WORKER_POLL_INTERVAL", "Q2O_SHUTDOWN_TIMEOUT", "Q2O_OUTBOX_INTERVAL", "Q2O_LOG_FORMAT", "Q2O_LOG_LEVEL"}
 

@@ -80,7 +80,7 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 	start("outbox relay", func(ctx context.Context) error { enq.Relay(ctx, cfg.OutboxInterval); return nil })
 	if withWorker {
 		w := worker.New(svc, redisOpt, worker.Config{
-			OutputRoot: cfg.OutputRoot, Runner: cfg.Runner, RunnerArgs: cfg.RunnerArgs, RunTimeout: cfg.RunTimeout,
+			OutputRoot: cfg.OutputRoot, Runner: cfg.Runner, RunnerArgs: cfg.RunnerArgs, RunnerPassEnv: cfg.RunnerPassEnv, RunTimeout: cfg.RunTimeout,
 			KillGrace: cfg.KillGrace, WatchInterval: cfg.WatchInterval, Concurrency: cfg.WorkerConcurrency,
 			PollInterval: cfg.WorkerPollInterval, ShutdownTimeout: cfg.ShutdownTimeout,
 		}, log)
