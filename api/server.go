@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/service"
@@ -25,6 +26,9 @@ type Config struct {
 	AdminToken string
 	// Ready reports whether the dependencies answer, for /readyz.
 	Ready func(ctx context.Context) error
+	// Redis is shared by the parts of the API that need it (live events,
+	// rate limits).
+	Redis *redis.Client
 }
 
 // Server is the HTTP API.
@@ -66,6 +70,11 @@ func New(svc *service.Service, cfg Config, log *slog.Logger) *Server {
 	tenant.POST("/projects/:project_id/assign-activation-code", s.assignCode, s.requireTenant)
 	tenant.POST("/projects/:project_id/run", s.runProject, s.requireTenant)
 	tenant.GET("/projects/:project_id/executions/:execution_id", s.getExecution, s.requireTenant)
+
+	s.projectRoutes(tenant)
+	s.accountRoutes(tenant)
+	s.authRoutes(e)
+	s.liveRoutes(e, tenant)
 	return s
 }
 

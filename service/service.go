@@ -30,6 +30,12 @@ type Service struct {
 	OutputRoot string
 	Log        *slog.Logger
 	Now        func() time.Time
+	// Events, when set, receives status and progress changes for live
+	// followers (SSE).
+	Events EventPublisher
+	// Queue, when set, lets the service take runs off the queue and cancel
+	// them on their worker (best effort; the database decides).
+	Queue QueueControl
 }
 
 // New returns a Service; now may be nil for the wall clock.

@@ -61,6 +61,9 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 	enq := &jobs.Enqueuer{DB: gdb, Client: client, Log: log,
 		Options: jobs.Options{RunTimeout: cfg.RunTimeout, KillGrace: cfg.KillGrace}}
 	svc := service.New(gdb, enq, cfg.OutputRoot, log)
+	inspector := asynq.NewInspector(redisOpt)
+	defer inspector.Close()
+	svc.Queue = inspector
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -96,7 +99,7 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 			}
 			return nil
 		}
-		srv := api.New(svc, api.Config{AdminToken: cfg.AdminToken, Ready: ready}, log)
+		srv := api.New(svc, api.Config{AdminToken: cfg.AdminToken, Ready: ready, Redis: rdb}, log)
 		start("api", func(ctx context.Context) error { return serveHTTP(ctx, cfg, srv.Handler(), log) })
 	}
 	wg.Wait()

@@ -51,6 +51,7 @@ type App struct {
 	RedisOpt   asynq.RedisConnOpt
 	OutputRoot string
 	Log        *slog.Logger
+	Redis      *redis.Client
 }
 
 // TestMainPy is the path of the test main.py.
@@ -92,7 +93,11 @@ func New(t testing.TB, opts Options) *App {
 	a.Enq = &jobs.Enqueuer{DB: a.DB, Client: client, Log: a.Log, SendTimeout: time.Second,
 		Options: jobs.Options{RunTimeout: time.Minute, KillGrace: time.Second}}
 	a.Svc = service.New(a.DB, a.Enq, a.OutputRoot, a.Log)
-	srv := api.New(a.Svc, api.Config{AdminToken: AdminToken}, a.Log)
+	inspector := asynq.NewInspector(opt)
+	t.Cleanup(func() { _ = inspector.Close() })
+	a.Svc.Queue = inspector
+	a.Redis = a.RedisClient()
+	srv := api.New(a.Svc, api.Config{AdminToken: AdminToken, Redis: a.Redis}, a.Log)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	a.URL = ts.URL
