@@ -6,6 +6,7 @@ package api
 import (
 	"context"
 	"crypto/subtle"
+	"github.com/go-redis/redis_rate/v10"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -33,10 +34,11 @@ type Config struct {
 
 // Server is the HTTP API.
 type Server struct {
-	echo *echo.Echo
-	svc  *service.Service
-	cfg  Config
-	log  *slog.Logger
+	echo    *echo.Echo
+	svc     *service.Service
+	cfg     Config
+	log     *slog.Logger
+	limiter *redis_rate.Limiter // nil without Redis: no limits
 }
 
 // New builds the API around svc.
@@ -45,6 +47,9 @@ func New(svc *service.Service, cfg Config, log *slog.Logger) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(log)
 	s := &Server{echo: e, svc: svc, cfg: cfg, log: log}
+	if cfg.Redis != nil {
+		s.limiter = redis_rate.NewLimiter(cfg.Redis)
+	}
 
 	e.Use(middleware.RequestID())
 	e.Use(s.accessLog())
