@@ -1,0 +1,69 @@
+# q2o: `make help` lists the targets.
+#
+# Postgres and Redis are looked for on Q2O_PG_HOST:Q2O_PG_PORT and
+# Q2O_REDIS_HOST:Q2O_REDIS_PORT (127.0.0.1:5432 and :6379); scripts/services.sh
+# starts them when they do not answer, and the test and demo URLs follow.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO      ?= go
+BIN     := bin/q2o
+COMPOSE ?= docker compose
+
+Q2O_PG_HOST    ?= 127.0.0.1
+Q2O_PG_PORT    ?= 5432
+Q2O_REDIS_HOST ?= 127.0.0.1
+Q2O_REDIS_PORT ?= 6379
+export Q2O_PG_HOST Q2O_PG_PORT Q2O_REDIS_HOST Q2O_REDIS_PORT
+export Q2O_TEST_DATABASE_URL ?= postgres://postgres@$(Q2O_PG_HOST):$(Q2O_PG_PORT)/postgres?sslmode=disable
+export Q2O_TEST_REDIS_URL    ?= redis://$(Q2O_REDIS_HOST):$(Q2O_REDIS_PORT)
+
+.PHONY: help build test bench run services services-stop lint vet fmt-check \
+	compose-up compose-down clean distclean
+
+help: ## list the targets
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  make %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+build: ## build bin/q2o
+	$(GO) build -o $(BIN) ./cmd/q2o
+
+services: ## make sure Postgres and Redis answer (start them if not)
+	scripts/services.sh
+
+services-stop: ## stop the private Postgres/Redis that scripts/services.sh started in .run/
+	scripts/services.sh stop
+
+test: services ## run every test, with the race detector, against the real Postgres and Redis
+	$(GO) test -race -count=1 ./...
+
+bench: services ## run the benchmarks (no tests)
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+run: services build ## start q2o (API + worker) on :8080 with a demo tenant
+	scripts/run-demo.sh
+
+fmt-check: ## fail if a Go file is not gofmt'ed
+	@files="$$(gofmt -l $$($(GO) list -f '{{.Dir}}' ./...))"; \
+	if [[ -n "$$files" ]]; then echo "not gofmt'ed (run gofmt -w):"; echo "$$files"; exit 1; fi
+
+vet: ## go vet
+	$(GO) vet ./...
+
+lint: fmt-check vet ## gofmt check, go vet, and shellcheck on the scripts when it is installed
+	@if command -v shellcheck >/dev/null; then shellcheck scripts/*.sh .ci/run; \
+	else echo "shellcheck not installed: scripts not checked"; fi
+
+compose-up: ## build the image and start everything with Docker Compose (API on :8080)
+	$(COMPOSE) up -d --build
+
+compose-down: ## stop the Docker Compose stack (its volumes are kept)
+	$(COMPOSE) down
+
+clean: ## remove build outputs
+	rm -rf bin/
+	rm -f *.test *.out
+
+distclean: clean services-stop ## also stop private services and remove .run/ and data/
+	rm -rf .run/ data/

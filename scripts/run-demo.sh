@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Start q2o on this machine with a demo tenant, and show how to use it.
+#
+# Expects Postgres and Redis to answer (scripts/services.sh) and bin/q2o to be
+# built (make build); `make run` does all three. Then it:
+#   1. creates the database if missing and applies the migrations;
+#   2. creates a demo tenant (plan starter, subscription active, 3 activation codes);
+#   3. prints its API key, a code and curl lines to create, assign, run and watch
+#      a project (also saved in .run/demo.env, to `source` in another terminal);
+#   4. runs the API and a worker in one process: `q2o all` (Ctrl-C stops it).
+# Every Q2O_* setting already in the environment is kept.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+PG_HOST="${Q2O_PG_HOST:-127.0.0.1}"
+PG_PORT="${Q2O_PG_PORT:-5432}"
+REDIS_HOST="${Q2O_REDIS_HOST:-127.0.0.1}"
+REDIS_PORT="${Q2O_REDIS_PORT:-6379}"
+
+export Q2O_DATABASE_URL="${Q2O_DATABASE_URL:-postgres://postgres@${PG_HOST}:${PG_PORT}/q2o?sslmode=disable}"
+export Q2O_REDIS_URL="${Q2O_REDIS_URL:-redis://${REDIS_HOST}:${REDIS_PORT}/0}"
+export Q2O_HTTP_ADDR="${Q2O_HTTP_ADDR:-:8080}"
+export Q2O_ADMIN_TOKEN="${Q2O_ADMIN_TOKEN:-dev-admin-token}"
+export Q2O_OUTPUT_ROOT="${Q2O_OUTPUT_ROOT:-$ROOT/data/Tenant_Projects}"
+# The sample main.py: the worker passes none of its Q2O_* variables on, so the
+# demo knobs Q2O_SAMPLE_SECONDS / Q2O_SAMPLE_FAIL become flags of the command.
+if [[ -z ${Q2O_RUNNER:-} ]]; then
+	Q2O_RUNNER="python3 '$ROOT/examples/main.py'"
+	if [[ ${Q2O_SAMPLE_SECONDS:-} =~ ^[0-9]+([.][0-9]+)?$ ]]; then
+		Q2O_RUNNER+=" --seconds $Q2O_SAMPLE_SECONDS"
+	fi
+	case "${Q2O_SAMPLE_FAIL:-}" in
+	"" | 0 | false | no) ;;
+	*) Q2O_RUNNER+=" --fail" ;;
+	esac
+fi
+export Q2O_RUNNER
+export Q2O_LOG_FORMAT="${Q2O_LOG_FORMAT:-text}"
+
+BIN="${Q2O_BIN:-$ROOT/bin/q2o}"
+[[ -x $BIN ]] || {
+	echo "run-demo: $BIN is missing; run 'make build' (or 'make run')" >&2
+	exit 1
+}
+
+# base_url turns a listen address (":8080", "0.0.0.0:8080", "127.0.0.1:9000") into a URL.
+base_url() {
+	local addr=$1 host port
+	host="${addr%:*}"
+	port="${addr##*:}"
+	case "$host" in
+	"" | 0.0.0.0 | "[::]" | "::") host=localhost ;;
+	esac
+	printf 'http://%s:%s\n' "$host" "$port"
+}
+API="$(base_url "$Q2O_HTTP_ADDR")"
+
+echo "==> migrating $(printf '%s' "$Q2O_DATABASE_URL" | sed -E 's#//([^:@/]+):[^@/]*@#//\1:***@#')"
+"$BIN" migrate --create-database
+
+echo "==> creating the demo tenant"
+tenant_json="$("$BIN" admin create-tenant --name "Demo Co" --email "demo-$(date +%Y%m%d%H%M%S)-$$@example.com" \
+	--plan starter --status active --codes 3)"
+read -r TENANT_ID KEY CODE ALL_CODES < <(python3 -c '
+import json, sys
+t = json.load(sys.stdin)
+codes = [c["code"] for c in t["codes"]]
+print(t["id"], t["api_key"], codes[0], " ".join(codes))
+' <<<"$tenant_json")
+
+mkdir -p "$ROOT/.run" "$Q2O_OUTPUT_ROOT"
+cat >"$ROOT/.run/demo.env" <<EOF
+# q2o demo tenant $TENANT_ID, made $(date -u +%Y-%m-%dT%H:%M:%SZ) by scripts/run-demo.sh
+export API=$API
+export KEY=$KEY
+export CODE=$CODE
+export CODES="$ALL_CODES"
+export Q2O_ADMIN_TOKEN=$Q2O_ADMIN_TOKEN
+EOF
+
+cat <<EOF
+
+================================================================================
+ q2o demo
+================================================================================
+ API               $API   (health: $API/readyz)
+ demo tenant       Demo Co  ($TENANT_ID, plan starter, subscription active)
+ API key           $KEY
+ activation code   $CODE
+ all its codes     $ALL_CODES   (each good for one project)
+ admin token       $Q2O_ADMIN_TOKEN
+ outputs           $Q2O_OUTPUT_ROOT/<project_id>/   (zips in $Q2O_OUTPUT_ROOT/_artifacts/)
+ runner            $Q2O_RUNNER
+
+ In another terminal (or: source .run/demo.env):
+
+   export API=$API KEY=$KEY CODE=$CODE
+
+   # 1. create a project, keep its id
+   PROJECT=\$(curl -s -X POST "\$API/api/tenant/projects" -H "Authorization: Bearer \$KEY" \\
+     -H 'Content-Type: application/json' \\
+     -d '{"name":"Todo app","description":"A small todo web app","objectives":"CRUD API, tests, docs"}' \\
+     | python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])'); echo "\$PROJECT"
+
+   # 2. assign the activation code
+   curl -s -X POST "\$API/api/tenant/projects/\$PROJECT/assign-activation-code" \\
+     -H "Authorization: Bearer \$KEY" -H 'Content-Type: application/json' -d "{\\"code\\":\\"\$CODE\\"}"
+
+   # 3. run it (202), keep the execution id
+   EXECUTION=\$(curl -s -X POST "\$API/api/tenant/projects/\$PROJECT/run" -H "Authorization: Bearer \$KEY" \\
+     | python3 -c 'import sys,json; print(json.load(sys.stdin)["execution_id"])'); echo "\$EXECUTION"
+
+   # 4. watch it: status, progress and message, once a second
+   for i in \$(seq 10); do curl -s "\$API/api/tenant/projects/\$PROJECT" -H "Authorization: Bearer \$KEY" \\
+     | python3 -c 'import sys,json; p=json.load(sys.stdin); print(p["execution_status"], p["progress"], p.get("progress_message") or "")'; sleep 1; done
+
+   # 5. the execution: attempt, exit code, error, zip, events
+   curl -s "\$API/api/tenant/projects/\$PROJECT/executions/\$EXECUTION" -H "Authorization: Bearer \$KEY" | python3 -m json.tool
+
+   # 6. what main.py wrote
+   ls -R "$Q2O_OUTPUT_ROOT/\$PROJECT"
+
+ Set Q2O_SAMPLE_SECONDS=N (run length, default 5) or Q2O_SAMPLE_FAIL=1 for
+ 'make run' to change what the sample examples/main.py does, or Q2O_RUNNER to
+ run another main.py.
+================================================================================
+
+EOF
+
+echo "==> starting q2o all (API on $Q2O_HTTP_ADDR and a worker); Ctrl-C to stop"
+exec "$BIN" all
