@@ -80,6 +80,7 @@ func New(svc *service.Service, cfg Config, log *slog.Logger) *Server {
 	s.accountRoutes(tenant)
 	s.authRoutes(e)
 	s.liveRoutes(e, tenant)
+	s.billingRoutes(e, tenant)
 	return s
 }
 
