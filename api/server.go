@@ -7,6 +7,8 @@ import (
 	"context"
 	"crypto/subtle"
 	"github.com/go-redis/redis_rate/v10"
+	"github.com/hibiken/asynq"
+	"github.com/q2o/q2o/metrics"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -30,6 +32,15 @@ type Config struct {
 	// Redis is shared by the parts of the API that need it (live events,
 	// rate limits).
 	Redis *redis.Client
+	// Metrics, when set, counts requests; MetricsOnAPI also serves them at
+	// /metrics (behind the admin token) for operators without a separate
+	// metrics listener.
+	Metrics      *metrics.Metrics
+	MetricsOnAPI bool
+	// Monitoring, when set, mounts the asynq web UI at /monitoring (behind
+	// the admin token); MonitoringReadOnly hides its delete/cancel buttons.
+	Monitoring         asynq.RedisConnOpt
+	MonitoringReadOnly bool
 }
 
 // Server is the HTTP API.
@@ -52,6 +63,9 @@ func New(svc *service.Service, cfg Config, log *slog.Logger) *Server {
 	}
 
 	e.Use(middleware.RequestID())
+	if cfg.Metrics != nil {
+		e.Use(s.observe)
+	}
 	e.Use(s.accessLog())
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}))
 	e.Use(middleware.BodyLimit("1M"))
@@ -81,6 +95,7 @@ func New(svc *service.Service, cfg Config, log *slog.Logger) *Server {
 	s.authRoutes(e)
 	s.liveRoutes(e, tenant)
 	s.billingRoutes(e, tenant)
+	s.opsRoutes(e)
 	return s
 }
 

@@ -44,6 +44,20 @@ type Config struct {
 
 	OutboxInterval time.Duration `env:"Q2O_OUTBOX_INTERVAL" yaml:"outbox_interval"`
 
+	QueueWeights       map[string]int `env:"Q2O_QUEUE_WEIGHTS" envSeparator:"," envKeyValSeparator:"=" yaml:"queue_weights"`
+	MetricsAddr        string         `env:"Q2O_METRICS_ADDR" yaml:"metrics_addr"`
+	WorkerHealthAddr   string         `env:"Q2O_WORKER_HEALTH_ADDR" yaml:"worker_health_addr"`
+	MonitoringReadOnly bool           `env:"Q2O_MONITORING_READONLY" yaml:"monitoring_readonly"`
+
+	StripeSecretKey     string            `env:"Q2O_STRIPE_SECRET_KEY" yaml:"stripe_secret_key"`
+	StripeWebhookSecret string            `env:"Q2O_STRIPE_WEBHOOK_SECRET" yaml:"stripe_webhook_secret"`
+	StripeAPIBase       string            `env:"Q2O_STRIPE_API_BASE" yaml:"stripe_api_base"`
+	StripeRefetch       bool              `env:"Q2O_STRIPE_REFETCH" yaml:"stripe_refetch"`
+	StripeProration     string            `env:"Q2O_STRIPE_PRORATION" yaml:"stripe_proration"`
+	StripePrices        map[string]string `env:"Q2O_STRIPE_PRICES" envSeparator:"," envKeyValSeparator:"=" yaml:"stripe_prices"`
+	BillingReturnURL    string            `env:"Q2O_BILLING_RETURN_URL" yaml:"billing_return_url"`
+	PastDueGrace        time.Duration     `env:"Q2O_PAST_DUE_GRACE" yaml:"past_due_grace"`
+
 	LogFormat string `env:"Q2O_LOG_FORMAT" yaml:"log_format"`
 	LogLevel  string `env:"Q2O_LOG_LEVEL" yaml:"log_level"`
 }
@@ -70,6 +84,18 @@ func Settings() []Setting {
 		{"Q2O_WORKER_POLL_INTERVAL", d.WorkerPollInterval.String(), "how often an idle worker checks for tasks (asynq TaskCheckInterval)"},
 		{"Q2O_SHUTDOWN_TIMEOUT", d.ShutdownTimeout.String(), "how long api and worker wait for in-flight work on SIGTERM"},
 		{"Q2O_OUTBOX_INTERVAL", d.OutboxInterval.String(), "how often the outbox relay re-sends tasks not yet on Redis"},
+		{"Q2O_QUEUE_WEIGHTS", "control=6,runs=3,artifacts=1", "asynq queue priorities (control pauses tenants, runs main.py, artifacts zips)"},
+		{"Q2O_METRICS_ADDR", "(unset: /metrics on the API, behind the admin token)", "separate listen address for Prometheus /metrics, without auth"},
+		{"Q2O_WORKER_HEALTH_ADDR", "(unset: off)", "address where `q2o worker` serves /healthz, /readyz (and /metrics without Q2O_METRICS_ADDR)"},
+		{"Q2O_MONITORING_READONLY", "false", "the asynq web UI at /monitoring only shows, never deletes or cancels"},
+		{"Q2O_STRIPE_SECRET_KEY", "(unset: upgrade and portal off)", "Stripe secret key (sk_…) for outgoing calls: checkout, plan changes, portal, re-reading subscriptions"},
+		{"Q2O_STRIPE_WEBHOOK_SECRET", "(unset: webhook off, 404)", "signing secret (whsec_…) of the Stripe webhook endpoint POST /api/webhooks/stripe"},
+		{"Q2O_STRIPE_API_BASE", "(Stripe)", "another Stripe API base URL, e.g. http://127.0.0.1:12111 for stripe-mock"},
+		{"Q2O_STRIPE_REFETCH", "false", "re-read the subscription from Stripe before applying a webhook event (recommended with a secret key)"},
+		{"Q2O_STRIPE_PRORATION", d.StripeProration, "proration on plan changes: create_prorations, always_invoice or none"},
+		{"Q2O_STRIPE_PRICES", "(none: plans.stripe_price_id)", "plan=price_id pairs, comma-separated; written to the plans table at start"},
+		{"Q2O_BILLING_RETURN_URL", d.BillingReturnURL, "where Stripe Checkout and the Customer Portal send the tenant back to"},
+		{"Q2O_PAST_DUE_GRACE", d.PastDueGrace.String(), "how long a past_due subscription's running projects go on before they are paused (0: at once)"},
 		{"Q2O_LOG_FORMAT", d.LogFormat, "json or text"},
 		{"Q2O_LOG_LEVEL", d.LogLevel, "debug, info, warn or error"},
 	}
@@ -98,6 +124,8 @@ func Default() Config {
 		OutboxInterval:     2 * time.Second,
 		LogFormat:          "json",
 		LogLevel:           "info",
+		StripeProration:    "create_prorations",
+		BillingReturnURL:   "http://localhost:8080/",
 	}
 }
 
@@ -192,6 +220,36 @@ func (c *Config) Validate() error {
 	positive("Q2O_OUTBOX_INTERVAL", c.OutboxInterval)
 	if c.WorkerConcurrency < 1 || c.WorkerConcurrency > 1000 {
 		bad("Q2O_WORKER_CONCURRENCY", "must be between 1 and 1000, got %d", c.WorkerConcurrency)
+	}
+	for name, addr := range map[string]string{"Q2O_METRICS_ADDR": c.MetricsAddr, "Q2O_WORKER_HEALTH_ADDR": c.WorkerHealthAddr} {
+		if _, _, err := net.SplitHostPort(addr); addr != "" && err != nil {
+			bad(name, "want host:port or :port, got %q", addr)
+		}
+	}
+	for q, w := range c.QueueWeights {
+		if w < 1 {
+			bad("Q2O_QUEUE_WEIGHTS", "queue %q needs a weight of at least 1, got %d", q, w)
+		}
+	}
+	if len(c.QueueWeights) > 0 {
+		for _, q := range []string{"control", "runs", "artifacts"} {
+			if _, ok := c.QueueWeights[q]; !ok {
+				bad("Q2O_QUEUE_WEIGHTS", "queue %q is missing (want control, runs and artifacts)", q)
+			}
+		}
+	}
+	switch c.StripeProration {
+	case "create_prorations", "always_invoice", "none":
+	default:
+		bad("Q2O_STRIPE_PRORATION", "must be create_prorations, always_invoice or none, got %q", c.StripeProration)
+	}
+	if c.PastDueGrace < 0 {
+		bad("Q2O_PAST_DUE_GRACE", "must not be negative, got %s", c.PastDueGrace)
+	}
+	for name, raw := range map[string]string{"Q2O_STRIPE_API_BASE": c.StripeAPIBase, "Q2O_BILLING_RETURN_URL": c.BillingReturnURL} {
+		if u, err := url.Parse(raw); raw != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+			bad(name, "want an http(s):// URL, got %q", raw)
+		}
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		bad("Q2O_LOG_FORMAT", "must be json or text, got %q", c.LogFormat)

@@ -89,6 +89,9 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 	}()
 
 	log.Info("run started", "argv0", argv[0])
+	if w.cfg.Metrics != nil {
+		w.cfg.Metrics.RunsStarted.Inc()
+	}
 	res, runErr := runner.Run(runCtx, runner.Spec{
 		Argv: argv, Env: runner.EnvPassing(os.Environ(), vars, w.cfg.RunnerPassEnv), Dir: e.OutputDir, LogPath: logPath, Grace: w.cfg.KillGrace,
 		OnProgress: func(percent int, message string) {
@@ -103,19 +106,24 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 
 	switch {
 	case runErr != nil:
+		w.observeRun("failed", res.Duration)
 		return fail("main.py could not be started: " + runErr.Error())
 	case paused.Load():
+		w.observeRun("paused", res.Duration)
 		log.Info("run stopped: the execution was paused")
 		return nil
 	case res.Stopped && timedOut:
+		w.observeRun("timed_out", res.Duration)
 		return fail(fmt.Sprintf("timed out: the run took longer than Q2O_RUN_TIMEOUT (%s) and was stopped", w.cfg.RunTimeout))
 	case res.Stopped:
 		// Our ctx ended: the worker is shutting down or asynq cancelled the
 		// task. A pause that raced with us has already been recorded.
 		if ok, _ := w.svc.Heartbeat(context.WithoutCancel(ctx), e.ID, e.Attempt, w.lease()); !ok {
+			w.observeRun("paused", res.Duration)
 			log.Info("run stopped: the execution was paused")
 			return nil
 		}
+		w.observeRun("interrupted", res.Duration)
 		_ = w.svc.ReleaseExecution(context.WithoutCancel(ctx), e.ID, e.Attempt,
 			"worker stopped during the run; it will start again from the beginning")
 		log.Info("run interrupted; released for another attempt")
@@ -132,6 +140,7 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
+	w.observeRun(string(outcome.Status), res.Duration)
 	log.Info("run finished", "status", outcome.Status, "exit_code", code, "recorded", recorded, "duration", res.Duration.String())
 	if outcome.Status == models.StatusFailed {
 		return fmt.Errorf("main.py exited with code %d: %w", code, asynq.SkipRetry)

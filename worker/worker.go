@@ -16,6 +16,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/q2o/q2o/jobs"
+	"github.com/q2o/q2o/metrics"
 	"github.com/q2o/q2o/service"
 )
 
@@ -33,6 +34,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// ID names this worker in execution rows; default host:pid:random.
 	ID string
+	// Queues are the asynq queue weights; jobs.QueueWeights when nil.
+	Queues map[string]int
+	// Metrics, when set, counts runs by outcome.
+	Metrics *metrics.Metrics
 }
 
 // Worker runs q2o's tasks.
@@ -80,7 +85,7 @@ func (w *Worker) tracked(h asynq.HandlerFunc) asynq.HandlerFunc {
 func (w *Worker) Run(ctx context.Context) error {
 	srv := asynq.NewServer(w.redis, asynq.Config{
 		Concurrency:       w.cfg.Concurrency,
-		Queues:            jobs.QueueWeights,
+		Queues:            w.queues(),
 		TaskCheckInterval: w.cfg.PollInterval,
 		ShutdownTimeout:   w.cfg.ShutdownTimeout,
 		Logger:            asynqLogger{w.log},
@@ -95,7 +100,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := srv.Start(w.Mux()); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
-	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "queues", jobs.QueueWeights)
+	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "queues", w.queues())
 	<-ctx.Done()
 	w.log.Info("worker shutting down", "timeout", w.cfg.ShutdownTimeout.String())
 	srv.Shutdown()
@@ -109,6 +114,21 @@ func (w *Worker) Run(ctx context.Context) error {
 	_ = w.inspector.Close()
 	w.log.Info("worker stopped")
 	return nil
+}
+
+func (w *Worker) queues() map[string]int {
+	if len(w.cfg.Queues) > 0 {
+		return w.cfg.Queues
+	}
+	return jobs.QueueWeights
+}
+
+// observeRun records a finished run attempt.
+func (w *Worker) observeRun(outcome string, d time.Duration) {
+	if m := w.cfg.Metrics; m != nil {
+		m.RunsFinished.WithLabelValues(outcome).Inc()
+		m.RunDuration.WithLabelValues(outcome).Observe(d.Seconds())
+	}
 }
 
 // retryDelay retries a duplicate delivery soon (the other attempt's lease

@@ -302,3 +302,59 @@ func TestDeliveredTwiceRunsOnce(t *testing.T) {
 		t.Errorf("execution: %v", e)
 	}
 }
+
+// SIGTERM to a worker in the middle of a run (its Run context ends): the
+// worker lets the run go on for ShutdownTimeout, then stops main.py's process
+// group and hands the task back; another worker runs it again from the start
+// as attempt 2, to completed.
+func TestShutdownHandsRunToAnotherWorker(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	cfgA := a.WorkerConfig("--mode sleep --seconds 4")
+	cfgA.ID, cfgA.ShutdownTimeout = "worker-a", time.Second
+	_, stopA := a.StartWorker(cfgA)
+	tn := a.NewTenant("active")
+	pid := a.ReadyProject(tn, "handover")
+	eid := run(t, a, tn, pid)
+	p := a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("running"))
+	dir := p["output_folder_path"].(string)
+	childFile := filepath.Join(dir, "child.pid")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(childFile); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	firstChild, err := strconv.Atoi(strings.TrimSpace(apptest.ReadFile(t, childFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := execution(t, a, tn, pid, eid); e["worker_id"] != "worker-a" {
+		t.Fatalf("run not on worker-a: %v", e["worker_id"])
+	}
+
+	cfgB := a.WorkerConfig("--mode sleep --seconds 4")
+	cfgB.ID = "worker-b"
+	a.StartWorker(cfgB)
+	stopA() // returns once worker-a has stopped main.py and handed the task back
+	if alive(firstChild) {
+		t.Errorf("worker-a's main.py child %d outlived the shutdown", firstChild)
+	}
+
+	p = a.WaitProject(tn.Key, pid, 60*time.Second, apptest.StatusIs("completed"))
+	e := execution(t, a, tn, pid, eid)
+	if e["attempt"] != float64(2) || e["worker_id"] != "worker-b" || e["status"] != "completed" {
+		t.Errorf("execution after hand-over: attempt %v on %v, %v", e["attempt"], e["worker_id"], e["status"])
+	}
+	var kinds []string
+	for _, ev := range e["events"].([]any) {
+		kinds = append(kinds, ev.(map[string]any)["kind"].(string))
+	}
+	if j := strings.Join(kinds, ","); !strings.Contains(j, "started,retrying") || !strings.HasSuffix(strings.TrimSuffix(j, ",zipped"), "started,progress,progress,completed") {
+		t.Errorf("events: %s", j)
+	}
+	if log := apptest.ReadFile(t, filepath.Join(dir, "run.log")); !strings.Contains(log, "attempt 2") {
+		t.Errorf("run.log does not mark the second attempt:\n%s", log)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/q2o/q2o/configs"
 	"github.com/q2o/q2o/db"
 	"github.com/q2o/q2o/jobs"
+	"github.com/q2o/q2o/metrics"
 	"github.com/q2o/q2o/service"
 	"github.com/q2o/q2o/worker"
 )
@@ -64,6 +65,11 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 	inspector := asynq.NewInspector(redisOpt)
 	defer inspector.Close()
 	svc.Queue = inspector
+	sqlDB, err := gdb.DB()
+	if err != nil {
+		return err
+	}
+	mets := metrics.New(inspector, sqlDB)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -86,21 +92,37 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 			OutputRoot: cfg.OutputRoot, Runner: cfg.Runner, RunnerArgs: cfg.RunnerArgs, RunnerPassEnv: cfg.RunnerPassEnv, RunTimeout: cfg.RunTimeout,
 			KillGrace: cfg.KillGrace, WatchInterval: cfg.WatchInterval, Concurrency: cfg.WorkerConcurrency,
 			PollInterval: cfg.WorkerPollInterval, ShutdownTimeout: cfg.ShutdownTimeout,
+			Queues: cfg.QueueWeights, Metrics: mets,
 		}, log)
 		start("worker", w.Run)
 	}
-	if withAPI {
-		ready := func(ctx context.Context) error {
-			if err := db.CheckCurrent(ctx, gdb); err != nil {
-				return fmt.Errorf("postgres: %w", err)
-			}
-			if err := rdb.Ping(ctx).Err(); err != nil {
-				return fmt.Errorf("redis: %w", err)
-			}
-			return nil
+	ready := func(ctx context.Context) error {
+		if err := db.CheckCurrent(ctx, gdb); err != nil {
+			return fmt.Errorf("postgres: %w", err)
 		}
-		srv := api.New(svc, api.Config{AdminToken: cfg.AdminToken, Ready: ready, Redis: rdb}, log)
-		start("api", func(ctx context.Context) error { return serveHTTP(ctx, cfg, srv.Handler(), log) })
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("redis: %w", err)
+		}
+		return nil
+	}
+	if cfg.MetricsAddr != "" {
+		start("metrics", func(ctx context.Context) error {
+			return serve(ctx, "metrics", cfg.MetricsAddr, cfg.ShutdownTimeout, api.MetricsHandler(mets), log)
+		})
+	}
+	if withWorker && !withAPI && cfg.WorkerHealthAddr != "" {
+		start("worker health", func(ctx context.Context) error {
+			return serve(ctx, "worker health", cfg.WorkerHealthAddr, cfg.ShutdownTimeout,
+				api.HealthHandler(ready, mets, cfg.MetricsAddr == ""), log)
+		})
+	}
+	if withAPI {
+		srv := api.New(svc, api.Config{AdminToken: cfg.AdminToken, Ready: ready, Redis: rdb,
+			Metrics: mets, MetricsOnAPI: cfg.MetricsAddr == "",
+			Monitoring: redisOpt, MonitoringReadOnly: cfg.MonitoringReadOnly}, log)
+		start("api", func(ctx context.Context) error {
+			return serve(ctx, "api", cfg.HTTPAddr, cfg.ShutdownTimeout, srv.Handler(), log)
+		})
 	}
 	wg.Wait()
 	close(errs)
@@ -111,13 +133,15 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 	return errors.Join(all...)
 }
 
-func serveHTTP(ctx context.Context, cfg configs.Config, h http.Handler, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+// serve runs an HTTP server on addr until ctx ends, then drains in-flight
+// requests for up to timeout.
+func serve(ctx context.Context, name, addr string, timeout time.Duration, h http.Handler, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	log.Info("api listening", "addr", ln.Addr().String(), "admin_routes", cfg.AdminToken != "")
+	log.Info(name+" listening", "addr", ln.Addr().String())
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	select {
@@ -125,8 +149,8 @@ func serveHTTP(ctx context.Context, cfg configs.Config, h http.Handler, log *slo
 		return err
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	log.Info("api shutting down")
+	log.Info(name + " shutting down")
 	return hs.Shutdown(shutdownCtx)
 }

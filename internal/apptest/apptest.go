@@ -26,6 +26,7 @@ import (
 	"github.com/q2o/q2o/api"
 	"github.com/q2o/q2o/internal/testenv"
 	"github.com/q2o/q2o/jobs"
+	"github.com/q2o/q2o/metrics"
 	"github.com/q2o/q2o/service"
 	"github.com/q2o/q2o/worker"
 )
@@ -52,6 +53,7 @@ type App struct {
 	OutputRoot string
 	Log        *slog.Logger
 	Redis      *redis.Client
+	Metrics    *metrics.Metrics
 }
 
 // TestMainPy is the path of the test main.py.
@@ -97,7 +99,13 @@ func New(t testing.TB, opts Options) *App {
 	t.Cleanup(func() { _ = inspector.Close() })
 	a.Svc.Queue = inspector
 	a.Redis = a.RedisClient()
-	srv := api.New(a.Svc, api.Config{AdminToken: AdminToken, Redis: a.Redis}, a.Log)
+	sqlDB, err := a.DB.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Metrics = metrics.New(inspector, sqlDB)
+	srv := api.New(a.Svc, api.Config{AdminToken: AdminToken, Redis: a.Redis,
+		Metrics: a.Metrics, MetricsOnAPI: true, Monitoring: opt}, a.Log)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	a.URL = ts.URL

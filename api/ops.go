@@ -1,0 +1,110 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynqmon"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/q2o/q2o/metrics"
+	"github.com/q2o/q2o/models"
+)
+
+// MonitoringPath is where the asynq web UI is mounted.
+const MonitoringPath = "/monitoring"
+
+// opsRoutes mounts the operators' endpoints: the asynq web UI (asynqmon) at
+// /monitoring and, unless metrics have a listener of their own, /metrics —
+// both behind the admin token, which a browser gives as the password of
+// HTTP Basic auth (any user name).
+func (s *Server) opsRoutes(e *echo.Echo) {
+	if s.cfg.AdminToken == "" {
+		return
+	}
+	if s.cfg.Monitoring != nil {
+		h := asynqmon.New(asynqmon.Options{
+			RootPath:     MonitoringPath,
+			RedisConnOpt: s.cfg.Monitoring,
+			ReadOnly:     s.cfg.MonitoringReadOnly,
+		})
+		mon := echo.WrapHandler(h)
+		e.Any(MonitoringPath, mon, s.requireOperator)
+		e.Any(MonitoringPath+"/*", mon, s.requireOperator)
+	}
+	if s.cfg.Metrics != nil && s.cfg.MetricsOnAPI {
+		e.GET("/metrics", echo.WrapHandler(MetricsHandler(s.cfg.Metrics)), s.requireOperator)
+	}
+}
+
+// MetricsHandler serves m in the Prometheus text format.
+func MetricsHandler(m *metrics.Metrics) http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}
+
+// requireOperator accepts the admin token as a Bearer token or as the
+// password of HTTP Basic auth, and asks a browser for it.
+func (s *Server) requireOperator(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		token, ok := bearer(c)
+		if !ok {
+			_, token, ok = c.Request().BasicAuth()
+		}
+		if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.AdminToken)) != 1 {
+			c.Response().Header().Set("WWW-Authenticate", `Basic realm="q2o operators", charset="UTF-8"`)
+			return models.Errorf(models.KindUnauthorized, "unauthorized", "the admin token is required (Bearer, or as the Basic auth password)")
+		}
+		return next(c)
+	}
+}
+
+// observe counts every request by route template (never the raw path, whose
+// ids would make the label set unbounded) and status.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err) // write the error answer now, so its status is counted
+		}
+		route := c.Path()
+		if route == "" || strings.HasSuffix(route, "/*") && !strings.HasPrefix(route, MonitoringPath) {
+			route = "unmatched"
+		}
+		m := s.cfg.Metrics
+		m.HTTPRequests.WithLabelValues(route, c.Request().Method, strconv.Itoa(c.Response().Status)).Inc()
+		m.HTTPDuration.WithLabelValues(route, c.Request().Method).Observe(time.Since(start).Seconds())
+		return nil
+	}
+}
+
+// HealthHandler serves /healthz and /readyz (and /metrics when withMetrics)
+// for a process without the API: a lone `q2o worker`.
+func HealthHandler(ready func(ctx context.Context) error, m *metrics.Metrics, withMetrics bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "application/json")
+		if err := ready(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(ErrorBody{ErrorDetail{Code: "not_ready", Message: err.Error()}})
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
+	})
+	if withMetrics && m != nil {
+		mux.Handle("GET /metrics", MetricsHandler(m))
+	}
+	return mux
+}
