@@ -351,7 +351,7 @@ func TestShutdownHandsRunToAnotherWorker(t *testing.T) {
 	for _, ev := range e["events"].([]any) {
 		kinds = append(kinds, ev.(map[string]any)["kind"].(string))
 	}
-	if j := strings.Join(kinds, ","); !strings.Contains(j, "started,retrying") || !strings.HasSuffix(strings.TrimSuffix(j, ",zipped"), "started,progress,progress,completed") {
+	if j := strings.Join(kinds, ","); !strings.Contains(j, "retrying,started") || !strings.HasSuffix(strings.TrimSuffix(j, ",zipped"), "started,progress,progress,completed") {
 		t.Errorf("events: %s", j)
 	}
 	if log := apptest.ReadFile(t, filepath.Join(dir, "run.log")); !strings.Contains(log, "attempt 2") {
