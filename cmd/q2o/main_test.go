@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -146,5 +147,53 @@ func TestRunAllEndToEnd(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("run did not stop after its context ended")
+	}
+}
+
+// A lone worker serves /healthz, /readyz and /metrics on its health address.
+func TestWorkerHealth(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, testenv.DatabaseURL(t))
+	cfg.WorkerHealthAddr = freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, false, true) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	base := "http://" + cfg.WorkerHealthAddr
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		res, err := http.Get(base + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("worker not ready: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for path, want := range map[string]string{"/healthz": `"ok"`, "/metrics": "q2o_runs_started_total"} {
+		res, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := new(strings.Builder)
+		_, _ = io.Copy(b, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || !strings.Contains(b.String(), want) {
+			t.Errorf("%s: %d %.200s", path, res.StatusCode, b)
+		}
+	}
+	// The worker alone serves no API.
+	if res, err := http.Get("http://" + cfg.HTTPAddr + "/healthz"); err == nil {
+		res.Body.Close()
+		t.Error("a lone worker answers on the API address")
 	}
 }
