@@ -56,6 +56,13 @@ base_url() {
 	printf 'http://%s:%s\n' "$host" "$port"
 }
 API="$(base_url "$Q2O_HTTP_ADDR")"
+if [[ -n ${Q2O_METRICS_ADDR:-} ]]; then
+	METRICS_URL="$(base_url "$Q2O_METRICS_ADDR")/metrics"
+	METRICS_AUTH="no auth, on its own listener"
+else
+	METRICS_URL="$API/metrics"
+	METRICS_AUTH="Bearer or Basic with the admin token"
+fi
 
 echo "==> migrating $(printf '%s' "$Q2O_DATABASE_URL" | sed -E 's#//([^:@/]+):[^@/]*@#//\1:***@#')"
 "$BIN" migrate --create-database
@@ -91,6 +98,8 @@ cat <<EOF
  activation code   $CODE
  all its codes     $ALL_CODES   (each good for one project)
  admin token       $Q2O_ADMIN_TOKEN
+ monitoring UI     $API/monitoring   (asynq web UI; any user name, the admin token as password)
+ metrics           $METRICS_URL   (Prometheus; $METRICS_AUTH)
  outputs           $Q2O_OUTPUT_ROOT/<project_id>/   (zips in $Q2O_OUTPUT_ROOT/_artifacts/)
  runner            $Q2O_RUNNER
 
