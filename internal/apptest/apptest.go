@@ -39,6 +39,9 @@ type Options struct {
 	// EnqueueRedisURL, when set, is the Redis the API enqueues to (an
 	// unreachable one simulates Redis being down).
 	EnqueueRedisURL string
+	// LogTo, when set, also receives every log line of the app (JSON), for
+	// tests that check what is logged.
+	LogTo io.Writer
 }
 
 // App is q2o under test.
@@ -79,6 +82,9 @@ func (w testWriter) Write(p []byte) (int, error) {
 func New(t testing.TB, opts Options) *App {
 	t.Helper()
 	a := &App{t: t, DB: testenv.Postgres(t), RedisURL: testenv.RedisURL(t), OutputRoot: t.TempDir(), Log: Logger(t)}
+	if opts.LogTo != nil {
+		a.Log = slog.New(slog.NewJSONHandler(io.MultiWriter(testWriter{t}, opts.LogTo), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	opt, err := asynq.ParseRedisURI(a.RedisURL)
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +101,8 @@ func New(t testing.TB, opts Options) *App {
 	a.Enq = &jobs.Enqueuer{DB: a.DB, Client: client, Log: a.Log, SendTimeout: time.Second,
 		Options: jobs.Options{RunTimeout: time.Minute, KillGrace: time.Second}}
 	a.Svc = service.New(a.DB, a.Enq, a.OutputRoot, a.Log)
+	a.Svc.Mailer = TestMailer(t) // OTP sign-in codes go to mailpit (Q2O_TEST_SMTP_ADDR)
+	t.Cleanup(a.Svc.Wait)        // and the app's background mail work ends with the test
 	inspector := asynq.NewInspector(opt)
 	t.Cleanup(func() { _ = inspector.Close() })
 	a.Svc.Queue = inspector
