@@ -101,8 +101,6 @@ func New(t testing.TB, opts Options) *App {
 	a.Enq = &jobs.Enqueuer{DB: a.DB, Client: client, Log: a.Log, SendTimeout: time.Second,
 		Options: jobs.Options{RunTimeout: time.Minute, KillGrace: time.Second}}
 	a.Svc = service.New(a.DB, a.Enq, a.OutputRoot, a.Log)
-	a.Svc.Mailer = TestMailer(t) // OTP sign-in codes go to mailpit (Q2O_TEST_SMTP_ADDR)
-	t.Cleanup(a.Svc.Wait)        // and the app's background mail work ends with the test
 	inspector := asynq.NewInspector(opt)
 	t.Cleanup(func() { _ = inspector.Close() })
 	a.Svc.Queue = inspector
