@@ -1,0 +1,471 @@
+package api_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/q2o/q2o/internal/apptest"
+)
+
+func errField(t *testing.T, r apptest.Response) string {
+	t.Helper()
+	f, _ := r.JSON(t)["error"].(map[string]any)["field"].(string)
+	return f
+}
+
+func TestAccount401(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	tn := a.NewTenant("active")
+	codeID, _ := a.Code(tn.ID, nil)
+	for _, key := range []string{"", "nope", tn.Key[:len(tn.Key)-1] + "x", apptest.AdminToken} {
+		for _, rt := range []struct{ method, path, body string }{
+			{"GET", "/api/tenant/profile", ""},
+			{"PUT", "/api/tenant/profile", `{"name":"x"}`},
+			{"GET", "/api/tenant/activation-codes", ""},
+			{"POST", "/api/tenant/activation-codes/generate", `{"count":1}`},
+			{"POST", "/api/tenant/activation-codes/" + codeID + "/revoke", ""},
+		} {
+			var body any
+			if rt.body != "" {
+				body = rt.body
+			}
+			r := a.Do(rt.method, rt.path, key, body)
+			if r.Status != http.StatusUnauthorized || r.ErrorCode(t) != "unauthorized" {
+				t.Errorf("%s %s with key %q: %d %s", rt.method, rt.path, key, r.Status, r.Body)
+			}
+		}
+	}
+	var n int64
+	a.DB.Table("activation_codes").Count(&n)
+	if n != 1 {
+		t.Errorf("%d codes after refused requests, want 1", n)
+	}
+	if p := a.Must(200, a.Do("GET", "/api/tenant/profile", tn.Key, nil)); p["name"] != "Tenant active" {
+		t.Errorf("profile changed by a refused request: %v", p)
+	}
+}
+
+func TestProfileGet(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	tn := a.NewTenant("active")
+	a.Must(201, a.Do("POST", "/api/admin/tenants/"+tn.ID+"/activation-codes", apptest.AdminToken, map[string]any{"count": 2}))
+	a.Must(201, a.Do("POST", "/api/tenant/activation-codes/generate", tn.Key, map[string]any{"count": 3}))
+
+	p := a.Must(200, a.Do("GET", "/api/tenant/profile", tn.Key, nil))
+	if p["id"] != tn.ID || p["name"] != "Tenant active" || !strings.HasSuffix(p["email"].(string), "@example.com") {
+		t.Errorf("profile: %v", p)
+	}
+	for _, f := range []string{"phone", "logo_url", "primary_color", "domain"} {
+		if v, ok := p[f]; !ok || v != nil {
+			t.Errorf("%s: %v (present %v), want null", f, v, ok)
+		}
+	}
+	plan := p["plan"].(map[string]any)
+	if plan["code"] != "starter" || plan["name"] != "Starter" || plan["price_cents"] != 4900.0 || plan["currency"] != "usd" ||
+		plan["monthly_code_quota"] != 50.0 || plan["max_concurrent_runs"] != 3.0 {
+		t.Errorf("plan: %v", plan)
+	}
+	sub := p["subscription"].(map[string]any)
+	if sub["status"] != "active" || sub["cancel_at_period_end"] != false {
+		t.Errorf("subscription: %v", sub)
+	}
+	for _, f := range []string{"current_period_end", "trial_end"} {
+		if _, ok := sub[f]; !ok {
+			t.Errorf("subscription lacks %s: %v", f, sub)
+		}
+	}
+	// Codes made by an operator count against the month too.
+	q := p["code_quota"].(map[string]any)
+	if q["monthly_limit"] != 50.0 || q["used_this_month"] != 5.0 || q["remaining"] != 45.0 {
+		t.Errorf("code_quota: %v", q)
+	}
+	now := time.Now().UTC()
+	if want := time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC).Format(time.RFC3339); q["resets_at"] != want {
+		t.Errorf("resets_at %v, want %s", q["resets_at"], want)
+	}
+
+	// Codes of an earlier month do not count.
+	a.DB.Exec("UPDATE activation_codes SET month = month - interval '1 month' WHERE tenant_id = ?", tn.ID)
+	q = a.Must(200, a.Do("GET", "/api/tenant/profile", tn.Key, nil))["code_quota"].(map[string]any)
+	if q["used_this_month"] != 0.0 || q["remaining"] != 50.0 {
+		t.Errorf("code_quota after the month turned: %v", q)
+	}
+
+	// A trial tenant sees its plan's quota; a suspended one still sees its profile.
+	m := a.Must(201, a.Do("POST", "/api/admin/tenants", apptest.AdminToken,
+		map[string]any{"name": "Trial Co", "email": "trial@example.com", "plan": "trial", "subscription_status": "suspended"}))
+	p = a.Must(200, a.Do("GET", "/api/tenant/profile", m["api_key"].(string), nil))
+	if p["plan"].(map[string]any)["code"] != "trial" || p["code_quota"].(map[string]any)["remaining"] != 5.0 ||
+		p["subscription"].(map[string]any)["status"] != "suspended" {
+		t.Errorf("trial profile: %v", p)
+	}
+}
+
+func TestProfileUpdate(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	tn := a.NewTenant("active")
+	put := func(body any) map[string]any {
+		t.Helper()
+		return a.Must(200, a.Do("PUT", "/api/tenant/profile", tn.Key, body))
+	}
+	p := put(map[string]any{
+		"name": "  Acme Ltd ", "email": "Billing@Acme.example", "phone": "+44 20 7946-0958",
+		"logo_url": "https://cdn.acme.example/logo.png", "primary_color": "#1a2b3c", "domain": "Portal.Acme.Example",
+	})
+	want := map[string]any{"name": "Acme Ltd", "email": "Billing@Acme.example", "phone": "+442079460958",
+		"logo_url": "https://cdn.acme.example/logo.png", "primary_color": "#1A2B3C", "domain": "portal.acme.example"}
+	check := func(p map[string]any, want map[string]any) {
+		t.Helper()
+		for k, v := range want {
+			if p[k] != v {
+				t.Errorf("%s = %v, want %v", k, p[k], v)
+			}
+		}
+	}
+	check(p, want)
+	if p["plan"].(map[string]any)["code"] != "starter" || p["code_quota"] == nil {
+		t.Errorf("PUT answers the whole profile: %v", p)
+	}
+	check(a.Must(200, a.Do("GET", "/api/tenant/profile", tn.Key, nil)), want)
+
+	// Absent fields are left alone.
+	want["name"] = "Acme"
+	check(put(`{"name":"Acme"}`), want)
+	check(put(`{}`), want)
+	// null and blank clear the optional fields, and only those named.
+	want["phone"], want["domain"] = nil, nil
+	check(put(`{"phone":null,"domain":"  "}`), want)
+	want["logo_url"], want["primary_color"] = nil, nil
+	check(put(`{"logo_url":null,"primary_color":null}`), want)
+	check(a.Must(200, a.Do("GET", "/api/tenant/profile", tn.Key, nil)), want)
+
+	// The tenant may change the case of its own email.
+	want["email"] = "billing@acme.example"
+	check(put(`{"email":"billing@acme.example"}`), want)
+}
+
+func TestProfileUpdate400(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	tn := a.NewTenant("active")
+	before := a.Must(200, a.Do("GET", "/api/tenant/profile", tn.Key, nil))
+	cases := []struct {
+		body, code, field string
+	}{
+		{``, "invalid_json", ""},
+		{`{"name":`, "invalid_json", ""},
+		{`[]`, "invalid_json", ""},
+		{`{"plan":"pro"}`, "unknown_field", "plan"},
+		{`{"name":null}`, "missing_field", "name"},
+		{`{"name":" "}`, "blank_field", "name"},
+		{`{"name":5}`, "invalid_type", "name"},
+		{`{"name":"` + strings.Repeat("n", 201) + `"}`, "field_too_long", "name"},
+		{`{"name":"a\u0000b"}`, "invalid_field", "name"},
+		{`{"email":null}`, "missing_field", "email"},
+		{`{"email":""}`, "missing_field", "email"},
+		{`{"email":"not an email"}`, "invalid_email", "email"},
+		{`{"email":"Ops <ops@example.com>"}`, "invalid_email", "email"},
+		{`{"email":"` + strings.Repeat("a", 250) + `@example.com"}`, "invalid_email", "email"},
+		{`{"phone":"12345"}`, "invalid_phone", "phone"},
+		{`{"phone":"4155550123"}`, "invalid_phone", "phone"},
+		{`{"phone":"+1 415 CALL NOW"}`, "invalid_phone", "phone"},
+		{`{"phone":14155550123}`, "invalid_type", "phone"},
+		{`{"logo_url":"logo.png"}`, "invalid_url", "logo_url"},
+		{`{"logo_url":"ftp://example.com/logo.png"}`, "invalid_url", "logo_url"},
+		{`{"logo_url":"javascript:alert(1)"}`, "invalid_url", "logo_url"},
+		{`{"primary_color":"red"}`, "invalid_color", "primary_color"},
+		{`{"primary_color":"#12345"}`, "invalid_color", "primary_color"},
+		{`{"primary_color":"#12345G"}`, "invalid_color", "primary_color"},
+		{`{"domain":"https://acme.example"}`, "invalid_domain", "domain"},
+		{`{"domain":"acme.example:8443"}`, "invalid_domain", "domain"},
+		{`{"domain":"acme.example/portal"}`, "invalid_domain", "domain"},
+		{`{"domain":"192.168.1.10"}`, "invalid_domain", "domain"},
+		{`{"domain":"localhost"}`, "invalid_domain", "domain"},
+		{`{"domain":"bücher.example"}`, "invalid_domain", "domain"},
+		// One bad field refuses the whole change.
+		{`{"name":"Changed","domain":"not a domain"}`, "invalid_domain", "domain"},
+	}
+	for _, c := range cases {
+		r := a.Do("PUT", "/api/tenant/profile", tn.Key, c.body)
+		if r.Status != http.StatusBadRequest || r.ErrorCode(t) != c.code || errField(t, r) != c.field {
+			t.Errorf("%.80s: %d %s, want 400 %s/%s", c.body, r.Status, r.Body, c.code, c.field)
+		}
+	}
+	after := a.Must(200, a.Do("GET", "/api/tenant/profile", tn.Key, nil))
+	for _, f := range []string{"name", "email", "phone", "logo_url", "primary_color", "domain", "updated_at"} {
+		if before[f] != after[f] {
+			t.Errorf("refused updates changed %s: %v → %v", f, before[f], after[f])
+		}
+	}
+}
+
+func TestProfileEmailTaken(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	first, second := a.NewTenant("active"), a.NewTenant("active")
+	a.Must(200, a.Do("PUT", "/api/tenant/profile", first.Key, map[string]any{"email": "ops@acme.example"}))
+	r := a.Do("PUT", "/api/tenant/profile", second.Key, map[string]any{"name": "Second", "email": "OPS@acme.example"})
+	if r.Status != http.StatusConflict || r.ErrorCode(t) != "email_taken" || errField(t, r) != "email" {
+		t.Fatalf("taken email: %d %s", r.Status, r.Body)
+	}
+	if p := a.Must(200, a.Do("GET", "/api/tenant/profile", second.Key, nil)); p["name"] == "Second" {
+		t.Errorf("a refused update changed the name: %v", p)
+	}
+}
+
+func TestCodesGenerateAndList(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	tn, other := a.NewTenant("active"), a.NewTenant("active")
+	a.Code(other.ID, nil) // another tenant's code never shows
+
+	m := a.Must(http.StatusCreated, a.Do("POST", "/api/tenant/activation-codes/generate", tn.Key,
+		map[string]any{"count": 3, "max_uses": 2, "expires_in_days": 30}))
+	codes := m["codes"].([]any)
+	if len(codes) != 3 {
+		t.Fatalf("want 3 codes: %v", m)
+	}
+	var plain []string
+	for _, c := range codes {
+		c := c.(map[string]any)
+		code := c["code"].(string)
+		if len(code) != 23 || strings.Count(code, "-") != 3 || strings.ContainsAny(code, "01OI") {
+			t.Errorf("code %q", code)
+		}
+		exp, err := time.Parse(time.RFC3339, c["expires_at"].(string))
+		if err != nil || exp.Sub(time.Now().AddDate(0, 0, 30)).Abs() > time.Minute {
+			t.Errorf("expires_at %v, want 30 days from now", c["expires_at"])
+		}
+		if c["max_uses"] != 2.0 || c["use_count"] != 0.0 || c["hint"] != "…"+code[len(code)-4:] {
+			t.Errorf("generated code: %v", c)
+		}
+		plain = append(plain, code)
+	}
+	if q := m["code_quota"].(map[string]any); q["used_this_month"] != 3.0 || q["remaining"] != 47.0 {
+		t.Errorf("quota after generating: %v", q)
+	}
+	// Defaults: one single-use code that does not expire.
+	m = a.Must(http.StatusCreated, a.Do("POST", "/api/tenant/activation-codes/generate", tn.Key, `{}`))
+	single := m["codes"].([]any)[0].(map[string]any)
+	if len(m["codes"].([]any)) != 1 || single["max_uses"] != 1.0 || single["expires_at"] != nil {
+		t.Errorf("defaults: %v", m)
+	}
+	plain = append(plain, single["code"].(string))
+
+	// The multi-use code goes to two projects, the single-use one to one.
+	p1, p2, p3 := a.Project(tn.Key, "first"), a.Project(tn.Key, "second"), a.Project(tn.Key, "third")
+	for _, x := range []struct{ pid, code string }{{p1, plain[0]}, {p2, plain[0]}, {p3, plain[3]}} {
+		a.Must(200, a.Do("POST", "/api/tenant/projects/"+x.pid+"/assign-activation-code", tn.Key, map[string]any{"code": x.code}))
+	}
+
+	r := a.Do("GET", "/api/tenant/activation-codes", tn.Key, nil)
+	list := a.Must(200, r)
+	for _, code := range plain {
+		for _, form := range []string{code, strings.ReplaceAll(code, "-", ""), strings.ReplaceAll(code, "-", "")[:16]} {
+			if strings.Contains(string(r.Body), form) {
+				t.Errorf("the list shows plaintext %q: %s", form, r.Body)
+			}
+		}
+	}
+	if list["total"] != 4.0 || list["page"] != 1.0 || list["per_page"] != 20.0 || list["total_pages"] != 1.0 {
+		t.Fatalf("list: %v", list)
+	}
+	items := list["items"].([]any)
+	// Newest first: the default single code, then the batch.
+	created := func(it map[string]any) time.Time {
+		ts, err := time.Parse(time.RFC3339Nano, it["created_at"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+	byHint := map[string]map[string]any{}
+	for i, it := range items {
+		it := it.(map[string]any)
+		byHint[it["hint"].(string)] = it
+		if _, ok := it["code"]; ok {
+			t.Errorf("item %d has a code field: %v", i, it)
+		}
+		if i > 0 && created(it).After(created(items[i-1].(map[string]any))) {
+			t.Errorf("item %d is newer than item %d", i, i-1)
+		}
+	}
+	if items[0].(map[string]any)["hint"] != "…"+plain[3][19:] {
+		t.Errorf("newest code first: %v", items[0])
+	}
+	hint := func(code string) map[string]any { return byHint["…"+code[len(code)-4:]] }
+	multi := hint(plain[0])
+	if ps := multi["projects"].([]any); len(ps) != 2 || ps[0].(map[string]any)["id"] != p1 || ps[1].(map[string]any)["name"] != "second" ||
+		multi["use_count"] != 2.0 || multi["status"] != "used_up" {
+		t.Errorf("multi-use code: %v", multi)
+	}
+	if s := hint(plain[3]); len(s["projects"].([]any)) != 1 || s["projects"].([]any)[0].(map[string]any)["id"] != p3 {
+		t.Errorf("single-use code: %v", s)
+	}
+	if free := hint(plain[1]); len(free["projects"].([]any)) != 0 || free["status"] != "available" || free["revoked_at"] != nil {
+		t.Errorf("unassigned code: %v", free)
+	}
+
+	// Paging.
+	page2 := a.Must(200, a.Do("GET", "/api/tenant/activation-codes?page=2&per_page=3", tn.Key, nil))
+	if page2["total"] != 4.0 || page2["total_pages"] != 2.0 || len(page2["items"].([]any)) != 1 {
+		t.Errorf("page 2 of 3 per page: %v", page2)
+	}
+	if p := a.Must(200, a.Do("GET", "/api/tenant/activation-codes?page=9", tn.Key, nil)); len(p["items"].([]any)) != 0 {
+		t.Errorf("a page past the end: %v", p)
+	}
+	for _, c := range []struct{ query, code, field string }{
+		{"page=0", "invalid_page", "page"},
+		{"page=-1", "invalid_page", "page"},
+		{"page=x", "invalid_page", "page"},
+		{"per_page=0", "invalid_per_page", "per_page"},
+		{"per_page=101", "invalid_per_page", "per_page"},
+		{"per_page=1.5", "invalid_per_page", "per_page"},
+		{"page=99999999999999999999", "invalid_page", "page"},
+	} {
+		r := a.Do("GET", "/api/tenant/activation-codes?"+c.query, tn.Key, nil)
+		if r.Status != 400 || r.ErrorCode(t) != c.code || errField(t, r) != c.field {
+			t.Errorf("?%s: %d %s", c.query, r.Status, r.Body)
+		}
+	}
+
+	// The other tenant sees only its own code.
+	if l := a.Must(200, a.Do("GET", "/api/tenant/activation-codes", other.Key, nil)); l["total"] != 1.0 {
+		t.Errorf("other tenant's list: %v", l)
+	}
+}
+
+func TestCodesGenerate400(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	tn := a.NewTenant("active")
+	for _, c := range []struct{ body, code, field string }{
+		{``, "invalid_json", ""},
+		{`{"count":0}`, "invalid_count", "count"},
+		{`{"count":101}`, "invalid_count", "count"},
+		{`{"count":-1}`, "invalid_count", "count"},
+		{`{"count":1.5}`, "invalid_type", "count"},
+		{`{"count":"3"}`, "invalid_type", "count"},
+		{`{"max_uses":0}`, "invalid_max_uses", "max_uses"},
+		{`{"max_uses":1001}`, "invalid_max_uses", "max_uses"},
+		{`{"expires_in_days":0}`, "invalid_expires_in_days", "expires_in_days"},
+		{`{"expires_in_days":3651}`, "invalid_expires_in_days", "expires_in_days"},
+		{`{"expires_at":"2030-01-01T00:00:00Z"}`, "unknown_field", "expires_at"},
+	} {
+		r := a.Do("POST", "/api/tenant/activation-codes/generate", tn.Key, c.body)
+		if r.Status != 400 || r.ErrorCode(t) != c.code || errField(t, r) != c.field {
+			t.Errorf("%s: %d %s, want 400 %s/%s", c.body, r.Status, r.Body, c.code, c.field)
+		}
+	}
+	var n int64
+	a.DB.Table("activation_codes").Count(&n)
+	if n != 0 {
+		t.Errorf("%d codes made by refused requests", n)
+	}
+}
+
+func TestCodesGenerateRefused(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	for _, status := range []string{"past_due", "canceled", "unpaid", "suspended", "incomplete"} {
+		tn := a.NewTenant(status)
+		r := a.Do("POST", "/api/tenant/activation-codes/generate", tn.Key, `{"count":1}`)
+		if r.Status != http.StatusPaymentRequired || r.ErrorCode(t) != "subscription_inactive" {
+			t.Errorf("%s: %d %s", status, r.Status, r.Body)
+		}
+	}
+	// Trialing may make codes, within the plan's quota (starter: 50).
+	trial := a.NewTenant("trialing")
+	a.Must(201, a.Do("POST", "/api/tenant/activation-codes/generate", trial.Key, `{"count":48}`))
+	r := a.Do("POST", "/api/tenant/activation-codes/generate", trial.Key, `{"count":3}`)
+	if r.Status != http.StatusForbidden || r.ErrorCode(t) != "code_quota_exceeded" ||
+		!strings.Contains(r.JSON(t)["error"].(map[string]any)["message"].(string), "2 remain") {
+		t.Errorf("over the quota: %d %s", r.Status, r.Body)
+	}
+	a.Must(201, a.Do("POST", "/api/tenant/activation-codes/generate", trial.Key, `{"count":2}`))
+	if r := a.Do("POST", "/api/tenant/activation-codes/generate", trial.Key, `{}`); r.Status != 403 ||
+		!strings.Contains(string(r.Body), "0 remain") {
+		t.Errorf("at the quota: %d %s", r.Status, r.Body)
+	}
+	var n int64
+	a.DB.Table("activation_codes").Where("tenant_id = ?", trial.ID).Count(&n)
+	if n != 50 {
+		t.Errorf("%d codes, want the quota of 50", n)
+	}
+}
+
+func TestCodesQuotaConcurrent(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	tn := a.NewTenant("active")
+	const quota, left = 50, 10
+	a.Must(201, a.Do("POST", "/api/tenant/activation-codes/generate", tn.Key, map[string]any{"count": quota - left}))
+	statuses := concurrently(50, func() int {
+		return a.Do("POST", "/api/tenant/activation-codes/generate", tn.Key, `{"count":1}`).Status
+	})
+	if statuses[http.StatusCreated] != left || statuses[http.StatusForbidden] != 50-left {
+		t.Errorf("50 concurrent generates with %d left: %v, want %d × 201 and %d × 403", left, statuses, left, 50-left)
+	}
+	var n int64
+	a.DB.Table("activation_codes").Where("tenant_id = ?", tn.ID).Count(&n)
+	if n != quota {
+		t.Errorf("%d codes in the database, want exactly the quota %d", n, quota)
+	}
+	q := a.Must(200, a.Do("GET", "/api/tenant/profile", tn.Key, nil))["code_quota"].(map[string]any)
+	if q["used_this_month"] != float64(quota) || q["remaining"] != 0.0 {
+		t.Errorf("quota: %v", q)
+	}
+}
+
+func TestCodesRevoke(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	tn, other := a.NewTenant("active"), a.NewTenant("active")
+	m := a.Must(201, a.Do("POST", "/api/tenant/activation-codes/generate", tn.Key, `{"count":2}`))
+	c0 := m["codes"].([]any)[0].(map[string]any)
+	id, code := c0["id"].(string), c0["code"].(string)
+	otherID, _ := a.Code(other.ID, nil)
+
+	first := a.Must(200, a.Do("POST", "/api/tenant/activation-codes/"+id+"/revoke", tn.Key, nil))
+	if first["id"] != id || first["revoked_at"] == nil || first["status"] != "revoked" {
+		t.Fatalf("revoke: %v", first)
+	}
+	if _, ok := first["code"]; ok || strings.Contains(fmt.Sprint(first), code) {
+		t.Errorf("revoke shows the plaintext: %v", first)
+	}
+	again := a.Must(200, a.Do("POST", "/api/tenant/activation-codes/"+id+"/revoke", tn.Key, nil))
+	if again["revoked_at"] != first["revoked_at"] {
+		t.Errorf("revoking twice moved revoked_at: %v → %v", first["revoked_at"], again["revoked_at"])
+	}
+	pid := a.Project(tn.Key, "p")
+	r := a.Do("POST", "/api/tenant/projects/"+pid+"/assign-activation-code", tn.Key, map[string]any{"code": code})
+	if r.Status != 422 || r.ErrorCode(t) != "activation_code_revoked" {
+		t.Errorf("assign a revoked code: %d %s", r.Status, r.Body)
+	}
+
+	// Another tenant's code, an unknown id and a malformed one are all 404.
+	for _, path := range []string{otherID, "00000000-0000-0000-0000-000000000000", "not-a-uuid", id + "x"} {
+		r := a.Do("POST", "/api/tenant/activation-codes/"+path+"/revoke", tn.Key, nil)
+		if r.Status != 404 || r.ErrorCode(t) != "activation_code_not_found" {
+			t.Errorf("revoke %s: %d %s", path, r.Status, r.Body)
+		}
+	}
+	r = a.Do("POST", "/api/tenant/activation-codes/"+id+"/revoke", other.Key, nil)
+	if r.Status != 404 || strings.Contains(string(r.Body), id) {
+		t.Errorf("revoke as another tenant: %d %s", r.Status, r.Body)
+	}
+	var revoked int64
+	a.DB.Table("activation_codes").Where("id = ? AND revoked_at IS NOT NULL", otherID).Count(&revoked)
+	if revoked != 0 {
+		t.Error("another tenant revoked a code it does not own")
+	}
+	if r := a.Do("GET", "/api/tenant/activation-codes/"+id+"/revoke", tn.Key, nil); r.Status != 405 {
+		t.Errorf("GET revoke: %d %s", r.Status, r.Body)
+	}
+}
