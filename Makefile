@@ -19,6 +19,9 @@ Q2O_REDIS_PORT ?= 6379
 export Q2O_PG_HOST Q2O_PG_PORT Q2O_REDIS_HOST Q2O_REDIS_PORT
 export Q2O_TEST_DATABASE_URL ?= postgres://postgres@$(Q2O_PG_HOST):$(Q2O_PG_PORT)/postgres?sslmode=disable
 export Q2O_TEST_REDIS_URL    ?= redis://$(Q2O_REDIS_HOST):$(Q2O_REDIS_PORT)
+export Q2O_TEST_SMTP_ADDR    ?= 127.0.0.1:1025
+export Q2O_TEST_MAILPIT_URL  ?= http://127.0.0.1:8025
+export Q2O_TEST_STRIPE_MOCK_URL ?= http://127.0.0.1:12111
 
 .PHONY: help build test bench run services services-stop lint vet fmt-check \
 	compose-up compose-down clean distclean
@@ -29,7 +32,7 @@ help: ## list the targets
 build: ## build bin/q2o
 	$(GO) build -o $(BIN) ./cmd/q2o
 
-services: ## make sure Postgres and Redis answer (start them if not)
+services: ## make sure Postgres, Redis and the test SMTP server (mailpit) answer (start them if not)
 	scripts/services.sh
 
 services-stop: ## stop the private Postgres/Redis that scripts/services.sh started in .run/

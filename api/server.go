@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/q2o/q2o/metrics"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -29,6 +30,10 @@ type Config struct {
 	AdminToken string
 	// Ready reports whether the dependencies answer, for /readyz.
 	Ready func(ctx context.Context) error
+	// TrustedProxies are the networks of the reverse proxies in front of
+	// the API; X-Forwarded-For is believed only from them, so a client
+	// cannot dodge a per-IP rate limit with a made-up header.
+	TrustedProxies []*net.IPNet
 	// Redis is shared by the parts of the API that need it (live events,
 	// rate limits).
 	Redis *redis.Client
@@ -57,6 +62,7 @@ func New(svc *service.Service, cfg Config, log *slog.Logger) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(log)
+	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 	s := &Server{echo: e, svc: svc, cfg: cfg, log: log}
 	if cfg.Redis != nil {
 		s.limiter = redis_rate.NewLimiter(cfg.Redis)
@@ -97,6 +103,19 @@ func New(svc *service.Service, cfg Config, log *slog.Logger) *Server {
 	s.billingRoutes(e, tenant)
 	s.opsRoutes(e)
 	return s
+}
+
+// ipExtractor takes the client's IP from the connection, or from
+// X-Forwarded-For when the connection comes from a trusted proxy.
+func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 // Handler is the API as an http.Handler.

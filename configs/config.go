@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -46,6 +47,7 @@ type Config struct {
 
 	QueueWeights       map[string]int `env:"Q2O_QUEUE_WEIGHTS" envSeparator:"," envKeyValSeparator:"=" yaml:"queue_weights"`
 	MetricsAddr        string         `env:"Q2O_METRICS_ADDR" yaml:"metrics_addr"`
+	TrustedProxies     []string       `env:"Q2O_TRUSTED_PROXIES" envSeparator:"," yaml:"trusted_proxies"`
 	WorkerHealthAddr   string         `env:"Q2O_WORKER_HEALTH_ADDR" yaml:"worker_health_addr"`
 	MonitoringReadOnly bool           `env:"Q2O_MONITORING_READONLY" yaml:"monitoring_readonly"`
 
@@ -57,6 +59,14 @@ type Config struct {
 	StripePrices        map[string]string `env:"Q2O_STRIPE_PRICES" envSeparator:"," envKeyValSeparator:"=" yaml:"stripe_prices"`
 	BillingReturnURL    string            `env:"Q2O_BILLING_RETURN_URL" yaml:"billing_return_url"`
 	PastDueGrace        time.Duration     `env:"Q2O_PAST_DUE_GRACE" yaml:"past_due_grace"`
+
+	SMTPHost     string        `env:"Q2O_SMTP_HOST" yaml:"smtp_host"`
+	SMTPPort     int           `env:"Q2O_SMTP_PORT" yaml:"smtp_port"`
+	SMTPUsername string        `env:"Q2O_SMTP_USERNAME" yaml:"smtp_username"`
+	SMTPPassword string        `env:"Q2O_SMTP_PASSWORD" yaml:"smtp_password"`
+	SMTPFrom     string        `env:"Q2O_SMTP_FROM" yaml:"smtp_from"`
+	SMTPTLS      string        `env:"Q2O_SMTP_TLS" yaml:"smtp_tls"`
+	SessionTTL   time.Duration `env:"Q2O_SESSION_TTL" yaml:"session_ttl"`
 
 	LogFormat string `env:"Q2O_LOG_FORMAT" yaml:"log_format"`
 	LogLevel  string `env:"Q2O_LOG_LEVEL" yaml:"log_level"`
@@ -85,6 +95,7 @@ func Settings() []Setting {
 		{"Q2O_SHUTDOWN_TIMEOUT", d.ShutdownTimeout.String(), "how long api and worker wait for in-flight work on SIGTERM"},
 		{"Q2O_OUTBOX_INTERVAL", d.OutboxInterval.String(), "how often the outbox relay re-sends tasks not yet on Redis"},
 		{"Q2O_QUEUE_WEIGHTS", "control=6,runs=3,artifacts=1", "asynq queue priorities (control pauses tenants, runs main.py, artifacts zips)"},
+		{"Q2O_TRUSTED_PROXIES", "(none: the connection's address is the client's)", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (per-IP rate limits)"},
 		{"Q2O_METRICS_ADDR", "(unset: /metrics on the API, behind the admin token)", "separate listen address for Prometheus /metrics, without auth"},
 		{"Q2O_WORKER_HEALTH_ADDR", "(unset: off)", "address where `q2o worker` serves /healthz, /readyz (and /metrics without Q2O_METRICS_ADDR)"},
 		{"Q2O_MONITORING_READONLY", "false", "the asynq web UI at /monitoring only shows, never deletes or cancels"},
@@ -96,6 +107,13 @@ func Settings() []Setting {
 		{"Q2O_STRIPE_PRICES", "(none: plans.stripe_price_id)", "plan=price_id pairs, comma-separated; written to the plans table at start"},
 		{"Q2O_BILLING_RETURN_URL", d.BillingReturnURL, "where Stripe Checkout and the Customer Portal send the tenant back to"},
 		{"Q2O_PAST_DUE_GRACE", d.PastDueGrace.String(), "how long a past_due subscription's running projects go on before they are paused (0: at once)"},
+		{"Q2O_SMTP_HOST", "(unset: sign-in codes go to the log)", "SMTP server that mails OTP sign-in codes"},
+		{"Q2O_SMTP_PORT", "(587; 465 with tls, 25 with none)", "SMTP server port"},
+		{"Q2O_SMTP_USERNAME", "(unset: no AUTH)", "SMTP user (AUTH PLAIN, only over starttls or tls unless the server is this machine)"},
+		{"Q2O_SMTP_PASSWORD", "(unset)", "SMTP password"},
+		{"Q2O_SMTP_FROM", "(required with Q2O_SMTP_HOST)", "sender of sign-in mails, e.g. \"q2o <no-reply@example.com>\""},
+		{"Q2O_SMTP_TLS", d.SMTPTLS, "none, starttls (upgrade on the SMTP port; the server must offer it) or tls (TLS from the first byte)"},
+		{"Q2O_SESSION_TTL", d.SessionTTL.String(), "how long a portal sign-in (OTP session token) lasts"},
 		{"Q2O_LOG_FORMAT", d.LogFormat, "json or text"},
 		{"Q2O_LOG_LEVEL", d.LogLevel, "debug, info, warn or error"},
 	}
@@ -122,6 +140,8 @@ func Default() Config {
 		WorkerPollInterval: 50 * time.Millisecond,
 		ShutdownTimeout:    30 * time.Second,
 		OutboxInterval:     2 * time.Second,
+		SMTPTLS:            "starttls",
+		SessionTTL:         12 * time.Hour,
 		LogFormat:          "json",
 		LogLevel:           "info",
 		StripeProration:    "create_prorations",
@@ -226,6 +246,11 @@ func (c *Config) Validate() error {
 			bad(name, "want host:port or :port, got %q", addr)
 		}
 	}
+	for _, cidr := range c.TrustedProxies {
+		if _, _, err := net.ParseCIDR(strings.TrimSpace(cidr)); err != nil {
+			bad("Q2O_TRUSTED_PROXIES", "want CIDRs such as 10.0.0.0/8, got %q", cidr)
+		}
+	}
 	for q, w := range c.QueueWeights {
 		if w < 1 {
 			bad("Q2O_QUEUE_WEIGHTS", "queue %q needs a weight of at least 1, got %d", q, w)
@@ -251,6 +276,7 @@ func (c *Config) Validate() error {
 			bad(name, "want an http(s):// URL, got %q", raw)
 		}
 	}
+	c.validateSMTP(bad)
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		bad("Q2O_LOG_FORMAT", "must be json or text, got %q", c.LogFormat)
 	}
@@ -260,6 +286,17 @@ func (c *Config) Validate() error {
 		bad("Q2O_LOG_LEVEL", "must be debug, info, warn or error, got %q", c.LogLevel)
 	}
 	return errors.Join(errs...)
+}
+
+// TrustedProxyNets returns TrustedProxies parsed (Validate has checked them).
+func (c Config) TrustedProxyNets() []*net.IPNet {
+	var out []*net.IPNet
+	for _, cidr := range c.TrustedProxies {
+		if _, n, err := net.ParseCIDR(strings.TrimSpace(cidr)); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // RedisDB parses a redis:// or rediss:// URL and returns its DB number.
@@ -319,4 +356,49 @@ func redact(raw string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// validateSMTP checks the OTP sign-in settings: the SMTP server that mails
+// the codes and the session lifetime.
+func (c *Config) validateSMTP(bad func(name, format string, args ...any)) {
+	switch c.SMTPTLS {
+	case "none", "starttls", "tls":
+	default:
+		bad("Q2O_SMTP_TLS", "must be none, starttls or tls, got %q", c.SMTPTLS)
+	}
+	if c.SMTPPort < 0 || c.SMTPPort > 65535 {
+		bad("Q2O_SMTP_PORT", "must be a port number (1-65535, or 0 for the usual one), got %d", c.SMTPPort)
+	}
+	if c.SessionTTL < time.Minute || c.SessionTTL > 30*24*time.Hour {
+		bad("Q2O_SESSION_TTL", "must be between 1m and 720h, got %s", c.SessionTTL)
+	}
+	host := strings.TrimSpace(c.SMTPHost)
+	if host == "" {
+		if c.SMTPUsername != "" || c.SMTPPassword != "" {
+			bad("Q2O_SMTP_HOST", "is required when Q2O_SMTP_USERNAME or Q2O_SMTP_PASSWORD is set")
+		}
+		return
+	}
+	if host != c.SMTPHost || strings.ContainsAny(host, " /@") || (strings.Contains(host, ":") && net.ParseIP(host) == nil) {
+		bad("Q2O_SMTP_HOST", "want a host name or IP address without a port (the port is Q2O_SMTP_PORT), got %q", c.SMTPHost)
+	}
+	if c.SMTPFrom == "" {
+		bad("Q2O_SMTP_FROM", "is required when Q2O_SMTP_HOST is set, e.g. \"q2o <no-reply@example.com>\"")
+	} else if _, err := mail.ParseAddress(c.SMTPFrom); err != nil || strings.ContainsAny(c.SMTPFrom, "\r\n") {
+		bad("Q2O_SMTP_FROM", "want an address such as \"q2o <no-reply@example.com>\", got %q", c.SMTPFrom)
+	}
+	if c.SMTPPassword != "" && c.SMTPUsername == "" {
+		bad("Q2O_SMTP_USERNAME", "is required when Q2O_SMTP_PASSWORD is set")
+	}
+	if c.SMTPUsername != "" && c.SMTPTLS == "none" && !isLoopback(host) {
+		bad("Q2O_SMTP_TLS", "is none, which would send the SMTP password in clear text to %s; use starttls or tls", host)
+	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

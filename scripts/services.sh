@@ -13,6 +13,14 @@
 #      if their programs are missing, and start a private instance under .run/
 #      (data in .run/pg and .run/redis, logs in .run/pg.log and .run/redis.log).
 # Running it again is harmless: what already answers is left alone.
+#
+# It also makes sure the tests' SMTP server, mailpit, answers on
+# Q2O_TEST_SMTP_ADDR (127.0.0.1:1025; its API on Q2O_TEST_MAILPIT_URL,
+# http://127.0.0.1:8025): when nothing answers there it installs mailpit with
+# `go install` (into $(go env GOPATH)/bin) if needed and starts it in the
+# background (log in .run/mailpit.log). Likewise stripe-mock, the Stripe API
+# the billing tests call, on Q2O_TEST_STRIPE_MOCK_ADDR (127.0.0.1:12111; log in
+# .run/stripe-mock.log).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -264,6 +272,103 @@ wait_until_quick() { # probe: a few seconds, for a service a package may have st
 	return 1
 }
 
+# --- mailpit, the tests' SMTP server ---------------------------------------------
+
+MAILPIT_VERSION=v1.33.1
+SMTP_ADDR="${Q2O_TEST_SMTP_ADDR:-127.0.0.1:1025}"
+MAILPIT_URL="${Q2O_TEST_MAILPIT_URL:-http://127.0.0.1:8025}"
+
+mailpit_up() { tcp_open "${SMTP_ADDR%:*}" "${SMTP_ADDR##*:}"; }
+
+mailpit_bin() {
+	if command -v mailpit >/dev/null 2>&1; then
+		command -v mailpit
+	elif command -v go >/dev/null 2>&1 && [[ -x "$(go env GOPATH)/bin/mailpit" ]]; then
+		printf '%s/bin/mailpit\n' "$(go env GOPATH)"
+	fi
+}
+
+ensure_mailpit() {
+	if mailpit_up; then
+		log "mailpit (SMTP $SMTP_ADDR) already answers"
+		return
+	fi
+	is_local "${SMTP_ADDR%:*}" || die "no SMTP server answers on $SMTP_ADDR, and it is not this machine"
+	local bin http_addr
+	http_addr="${MAILPIT_URL#*://}"
+	http_addr="${http_addr%%/*}"
+	mkdir -p "$RUN_DIR"
+	bin="$(mailpit_bin)"
+	if [[ -z $bin ]]; then
+		command -v go >/dev/null 2>&1 || die "mailpit is not installed and Go is not on PATH to install it"
+		log "installing mailpit $MAILPIT_VERSION with go install"
+		go install "github.com/axllent/mailpit@$MAILPIT_VERSION" >"$RUN_DIR/mailpit-install.log" 2>&1 ||
+			die "go install mailpit failed; see $RUN_DIR/mailpit-install.log"
+		bin="$(go env GOPATH)/bin/mailpit"
+	fi
+	log "starting mailpit: SMTP on $SMTP_ADDR, API on $http_addr (log: $RUN_DIR/mailpit.log)"
+	nohup "$bin" --smtp "$SMTP_ADDR" --listen "$http_addr" --disable-version-check --max 5000 \
+		--database "$RUN_DIR/mailpit.db" >"$RUN_DIR/mailpit.log" 2>&1 </dev/null &
+	echo $! >"$RUN_DIR/mailpit.pid"
+	wait_until "mailpit (SMTP $SMTP_ADDR)" mailpit_up ||
+		die "mailpit did not answer on $SMTP_ADDR within ${WAIT_SECONDS}s; see $RUN_DIR/mailpit.log"
+}
+
+stop_mailpit() {
+	local pid
+	[[ -f $RUN_DIR/mailpit.pid ]] || return 0
+	pid="$(<"$RUN_DIR/mailpit.pid")"
+	if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+		log "stopping mailpit (pid $pid)"
+		kill -TERM "$pid"
+	fi
+	rm -f "$RUN_DIR/mailpit.pid"
+}
+
+# --- stripe-mock, the tests' Stripe API ------------------------------------------
+
+STRIPE_MOCK_VERSION=v0.203.0
+STRIPE_MOCK_ADDR="${Q2O_TEST_STRIPE_MOCK_ADDR:-127.0.0.1:12111}"
+
+stripe_mock_up() { tcp_open "${STRIPE_MOCK_ADDR%:*}" "${STRIPE_MOCK_ADDR##*:}"; }
+
+ensure_stripe_mock() {
+	if stripe_mock_up; then
+		log "stripe-mock ($STRIPE_MOCK_ADDR) already answers"
+		return
+	fi
+	is_local "${STRIPE_MOCK_ADDR%:*}" || die "no stripe-mock answers on $STRIPE_MOCK_ADDR, and it is not this machine"
+	local bin
+	mkdir -p "$RUN_DIR"
+	bin="$(command -v stripe-mock || true)"
+	if [[ -z $bin ]] && command -v go >/dev/null 2>&1 && [[ -x "$(go env GOPATH)/bin/stripe-mock" ]]; then
+		bin="$(go env GOPATH)/bin/stripe-mock"
+	fi
+	if [[ -z $bin ]]; then
+		command -v go >/dev/null 2>&1 || die "stripe-mock is not installed and Go is not on PATH to install it"
+		log "installing stripe-mock $STRIPE_MOCK_VERSION with go install"
+		go install "github.com/stripe/stripe-mock@$STRIPE_MOCK_VERSION" >"$RUN_DIR/stripe-mock-install.log" 2>&1 ||
+			die "go install stripe-mock failed; see $RUN_DIR/stripe-mock-install.log"
+		bin="$(go env GOPATH)/bin/stripe-mock"
+	fi
+	log "starting stripe-mock on $STRIPE_MOCK_ADDR (log: $RUN_DIR/stripe-mock.log)"
+	nohup "$bin" -http-addr "$STRIPE_MOCK_ADDR" >"$RUN_DIR/stripe-mock.log" 2>&1 </dev/null &
+	echo $! >"$RUN_DIR/stripe-mock.pid"
+	wait_until "stripe-mock ($STRIPE_MOCK_ADDR)" stripe_mock_up ||
+		die "stripe-mock did not answer on $STRIPE_MOCK_ADDR within ${WAIT_SECONDS}s; see $RUN_DIR/stripe-mock.log"
+}
+
+stop_stripe_mock() {
+	local pid
+	[[ -f $RUN_DIR/stripe-mock.pid ]] || return 0
+	pid="$(<"$RUN_DIR/stripe-mock.pid")"
+	if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+		log "stopping stripe-mock (pid $pid)"
+		kill -TERM "$pid"
+	fi
+	rm -f "$RUN_DIR/stripe-mock.pid"
+}
+
 # --- commands -------------------------------------------------------------------
 
 ensure() {
@@ -342,8 +447,16 @@ stop() {
 }
 
 case "${1:-up}" in
-up | start | ensure) ensure ;;
-stop) stop ;;
+up | start | ensure)
+	ensure
+	ensure_mailpit
+	ensure_stripe_mock
+	;;
+stop)
+	stop
+	stop_mailpit
+	stop_stripe_mock
+	;;
 -h | --help | help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}" ;;
 *) die "unknown command '$1' (use: up | stop)" ;;
 esac

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
 
 	"github.com/q2o/q2o/models"
 )
@@ -12,15 +13,24 @@ import (
 // ProjectEvent is a change of a project's run that clients may follow live:
 // a status change or a progress update.
 type ProjectEvent struct {
-	TenantID    uuid.UUID              `json:"tenant_id"`
-	ProjectID   uuid.UUID              `json:"project_id"`
-	ExecutionID uuid.UUID              `json:"execution_id"`
-	Kind        string                 `json:"kind"` // an execution event kind (models.Event*)
-	Status      models.ExecutionStatus `json:"status"`
-	Progress    int                    `json:"progress"`
-	Message     string                 `json:"message"`
-	At          time.Time              `json:"at"`
+	TenantID    uuid.UUID `json:"tenant_id"`
+	ProjectID   uuid.UUID `json:"project_id"`
+	ExecutionID uuid.UUID `json:"execution_id"`
+	// Kind is what changed: the status the run moved to (pending, running,
+	// completed, failed, paused), LiveProgress, or LiveZipped.
+	Kind   string                 `json:"kind"`
+	Status models.ExecutionStatus `json:"status"`
+	// Progress is the run's progress (0–100) as of this event.
+	Progress int       `json:"progress"`
+	Message  string    `json:"message"`
+	At       time.Time `json:"at"`
 }
+
+// The kinds of ProjectEvent that are not a status.
+const (
+	LiveProgress = "progress" // a PROGRESS line of main.py
+	LiveZipped   = "zipped"   // the completed run's zip is ready to download
+)
 
 // EventPublisher delivers ProjectEvents to whoever follows them (every API
 // replica). Publishing is best effort: the database stays the truth.
@@ -43,4 +53,77 @@ func (s *Service) publish(ctx context.Context, ev ProjectEvent) {
 		}
 		s.Events.Publish(context.WithoutCancel(ctx), ev)
 	}
+}
+
+// emittedKey is the context key of the events a transaction emits.
+type emittedKey struct{}
+
+// emitted collects the events of one transaction until it commits.
+type emitted struct{ events []ProjectEvent }
+
+// inTxPublishing is inTx that also publishes the events fn emits (see
+// emit), once the transaction has committed and before its outbox tasks are
+// sent. That order is what keeps a follower's stream in causal order: the
+// task's own events (a worker's "running" after RUN's "pending", a zip's
+// "zipped" after "completed") are published by whoever runs the task, so
+// they must not be able to overtake the event of the change that made it.
+func (s *Service) inTxPublishing(ctx context.Context, fn func(tx *gorm.DB, out *outbox) error) error {
+	em := &emitted{}
+	var ob outbox
+	err := s.DB.WithContext(context.WithValue(ctx, emittedKey{}, em)).Transaction(func(tx *gorm.DB) error {
+		ob = outbox{tx: tx}
+		return fn(tx, &ob)
+	})
+	if err != nil {
+		return err
+	}
+	for _, ev := range em.events {
+		s.publish(ctx, ev)
+	}
+	if len(ob.sent) > 0 && s.Outbox != nil {
+		s.Outbox.Send(ctx, ob.sent...)
+	}
+	return nil
+}
+
+// emit records ev for publication once tx commits. tx must belong to
+// inTxPublishing; in any other transaction the event is not published
+// (logged at debug level), since publishing before a commit could announce
+// a change that is then rolled back: such a caller publishes after commit
+// itself.
+func (s *Service) emit(tx *gorm.DB, ev ProjectEvent) {
+	if s.Events == nil {
+		return
+	}
+	if ev.At.IsZero() {
+		ev.At = s.Now()
+	}
+	em, ok := tx.Statement.Context.Value(emittedKey{}).(*emitted)
+	if !ok {
+		s.Log.Debug("live event not emitted: not in inTxPublishing", "kind", ev.Kind, "execution_id", ev.ExecutionID)
+		return
+	}
+	em.events = append(em.events, ev)
+}
+
+// liveEvent is the event of execution e's change.
+func liveEvent(e *models.Execution, kind string, status models.ExecutionStatus, progress int, msg string) ProjectEvent {
+	return ProjectEvent{TenantID: e.TenantID, ProjectID: e.ProjectID, ExecutionID: e.ID, Kind: kind,
+		Status: status, Progress: progress, Message: msg}
+}
+
+// runProgress is the progress the project shows for execution e, for the
+// events of changes that keep it (failed, paused); 0 when e is no longer
+// the project's latest run, or when nobody follows events.
+func (s *Service) runProgress(tx *gorm.DB, e *models.Execution) (int, error) {
+	if s.Events == nil {
+		return 0, nil
+	}
+	var p []int
+	err := tx.Model(&models.Project{}).Where("id = ? AND latest_execution_id = ?", e.ProjectID, e.ID).
+		Pluck("progress", &p).Error
+	if err != nil || len(p) == 0 {
+		return 0, err
+	}
+	return p[0], nil
 }

@@ -36,7 +36,7 @@ type Claim struct {
 // Errors: execution_not_found (404), ErrHeldElsewhere.
 func (s *Service) ClaimExecution(ctx context.Context, execID uuid.UUID, workerID string, lease time.Duration) (Claim, error) {
 	var c Claim
-	err := s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
+	err := s.inTxPublishing(ctx, func(tx *gorm.DB, _ *outbox) error {
 		e := &c.Execution
 		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", execID).Take(e).Error; err != nil {
 			return notFound(err, models.ErrExecutionNotFound)
@@ -79,6 +79,7 @@ func (s *Service) ClaimExecution(ctx context.Context, execID uuid.UUID, workerID
 			return err
 		}
 		c.Run = true
+		s.emit(tx, liveEvent(e, string(models.StatusRunning), models.StatusRunning, 0, msg))
 		return s.updateLatestProject(tx, e, map[string]any{
 			"execution_status": models.StatusRunning, "execution_started_at": now, "execution_completed_at": nil,
 			"execution_error": nil, "progress": 0, "progress_message": "started",
@@ -109,7 +110,7 @@ func (s *Service) Heartbeat(ctx context.Context, execID uuid.UUID, attempt int, 
 
 // RecordProgress stores a PROGRESS line of a running attempt.
 func (s *Service) RecordProgress(ctx context.Context, execID uuid.UUID, attempt, percent int, message string) error {
-	return s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
+	return s.inTxPublishing(ctx, func(tx *gorm.DB, _ *outbox) error {
 		var e models.Execution
 		err := tx.Where("id = ? AND attempt = ? AND status = ?", execID, attempt, models.StatusRunning).Take(&e).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -121,6 +122,7 @@ func (s *Service) RecordProgress(ctx context.Context, execID uuid.UUID, attempt,
 		if err := s.addEvent(tx, execID, attempt, models.EventProgress, message, &percent); err != nil {
 			return err
 		}
+		s.emit(tx, liveEvent(&e, LiveProgress, models.StatusRunning, percent, message))
 		return s.updateLatestProject(tx, &e, map[string]any{"progress": percent, "progress_message": message})
 	})
 }
@@ -138,7 +140,7 @@ type Outcome struct {
 // project:zip task through the outbox. It reports whether it recorded it.
 func (s *Service) FinishExecution(ctx context.Context, execID uuid.UUID, attempt int, o Outcome) (bool, error) {
 	recorded := false
-	err := s.inTx(ctx, func(tx *gorm.DB, ob *outbox) error {
+	err := s.inTxPublishing(ctx, func(tx *gorm.DB, ob *outbox) error {
 		var e models.Execution
 		err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).
 			Where("id = ? AND attempt = ? AND status = ?", execID, attempt, models.StatusRunning).Take(&e).Error
@@ -175,9 +177,16 @@ func (s *Service) FinishExecution(ctx context.Context, execID uuid.UUID, attempt
 		if err := s.addEvent(tx, e.ID, attempt, kind, msg, nil); err != nil {
 			return err
 		}
+		progress := 100
+		if o.Status != models.StatusCompleted {
+			if progress, err = s.runProgress(tx, &e); err != nil {
+				return err
+			}
+		}
 		if err := s.updateLatestProject(tx, &e, project); err != nil {
 			return err
 		}
+		s.emit(tx, liveEvent(&e, string(o.Status), o.Status, progress, msg))
 		recorded = true
 		if o.Status == models.StatusCompleted {
 			return ob.add(jobs.ZipMessage(e.ID))
@@ -203,11 +212,22 @@ func (s *Service) ReleaseExecution(ctx context.Context, execID uuid.UUID, attemp
 
 // PauseTenant marks every pending or running execution of the tenant, and
 // its project, paused with the reason. Running it again changes nothing more.
-// It returns the executions it paused.
+// It returns the executions it paused. A tenant whose subscription may run
+// again by the time it runs (a pause delayed by a grace period, or a status
+// that came back) is left alone.
 func (s *Service) PauseTenant(ctx context.Context, tenantID uuid.UUID, reason string) ([]models.Execution, error) {
 	var live []models.Execution
-	err := s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
-		err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).
+	err := s.inTxPublishing(ctx, func(tx *gorm.DB, _ *outbox) error {
+		// The subscription row first, as RUN locks it: no run starts meanwhile.
+		var sub models.Subscription
+		err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("tenant_id = ?", tenantID).Take(&sub).Error
+		if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
+			return err
+		}
+		if err == nil && sub.Status.MayRun() {
+			return nil
+		}
+		err = tx.Clauses(clause.Locking{Strength: "UPDATE"}).
 			Where("tenant_id = ? AND status IN ?", tenantID, []models.ExecutionStatus{models.StatusPending, models.StatusRunning}).
 			Order("id").Find(&live).Error
 		if err != nil {
@@ -230,10 +250,15 @@ func (s *Service) pauseExecutions(tx *gorm.DB, execs []models.Execution, reason 
 		if err := s.addEvent(tx, e.ID, e.Attempt, models.EventPaused, reason, nil); err != nil {
 			return err
 		}
+		progress, err := s.runProgress(tx, e)
+		if err != nil {
+			return err
+		}
 		if err := s.updateLatestProject(tx, e, map[string]any{"execution_status": models.StatusPaused, "execution_error": reason}); err != nil {
 			return err
 		}
 		e.Status = models.StatusPaused
+		s.emit(tx, liveEvent(e, string(models.StatusPaused), models.StatusPaused, progress, reason))
 	}
 	return nil
 }
@@ -250,7 +275,7 @@ func (s *Service) ExecutionToZip(ctx context.Context, execID uuid.UUID) (e model
 
 // RecordZip stores where an execution's zip is, its size and checksum.
 func (s *Service) RecordZip(ctx context.Context, execID uuid.UUID, path string, size int64, sha string) error {
-	return s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
+	return s.inTxPublishing(ctx, func(tx *gorm.DB, _ *outbox) error {
 		var e models.Execution
 		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", execID).Take(&e).Error; err != nil {
 			return err
@@ -259,6 +284,8 @@ func (s *Service) RecordZip(ctx context.Context, execID uuid.UUID, path string, 
 		if err != nil {
 			return err
 		}
-		return s.addEvent(tx, execID, e.Attempt, models.EventZipped, fmt.Sprintf("output zipped (%d bytes)", size), nil)
+		msg := fmt.Sprintf("output zipped (%d bytes)", size)
+		s.emit(tx, liveEvent(&e, LiveZipped, e.Status, 100, msg))
+		return s.addEvent(tx, execID, e.Attempt, models.EventZipped, msg, nil)
 	})
 }

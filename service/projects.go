@@ -157,7 +157,7 @@ type RunStarted struct {
 // activation_code_expired (422), subscription_inactive (402), trial_run_limit (403).
 func (s *Service) StartRun(ctx context.Context, tenantID, projectID uuid.UUID) (RunStarted, error) {
 	var exec models.Execution
-	err := s.inTx(ctx, func(tx *gorm.DB, ob *outbox) error {
+	err := s.inTxPublishing(ctx, func(tx *gorm.DB, ob *outbox) error {
 		sub, err := lockSubscription(tx, tenantID)
 		if err != nil {
 			return err
@@ -207,6 +207,7 @@ func (s *Service) StartRun(ctx context.Context, tenantID, projectID uuid.UUID) (
 		if err != nil {
 			return err
 		}
+		s.emit(tx, liveEvent(&exec, string(models.StatusPending), models.StatusPending, 0, "queued"))
 		return ob.add(jobs.RunMessage(exec.ID))
 	})
 	if err != nil {

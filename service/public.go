@@ -2,10 +2,18 @@ package service
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+	"gorm.io/gorm"
 
+	"github.com/q2o/q2o/jobs"
 	"github.com/q2o/q2o/models"
 )
 
@@ -42,4 +50,231 @@ func (s *Service) ProjectForCode(ctx context.Context, projectID uuid.UUID, code 
 			projectID, hashCode(code), s.Now()).
 		Take(&p).Error
 	return p, notFound(err, ErrPublicNotFound)
+}
+
+// PublicProject is what a client holding an activation code sees of the one
+// project the code opens: nothing about the tenant, its other projects or
+// its codes, and no error text (it may hold main.py's stderr).
+type PublicProject struct {
+	ID                    uuid.UUID               `json:"id"`
+	Name                  string                  `json:"name"`
+	Description           string                  `json:"description"`
+	ExecutionStatus       *models.ExecutionStatus `json:"execution_status"`
+	Progress              int                     `json:"progress"`
+	ProgressMessage       string                  `json:"progress_message"`
+	ExecutionStartedAt    *time.Time              `json:"execution_started_at"`
+	ExecutionCompletedAt  *time.Time              `json:"execution_completed_at"`
+	DownloadReady         bool                    `json:"download_ready"`
+	LatestExecutionID     *uuid.UUID              `json:"latest_execution_id"`
+	LatestExecutionStatus *models.ExecutionStatus `json:"latest_execution_status"`
+}
+
+// ActivateProject returns the client's view of the project code opens.
+// DownloadReady is true when the project's latest execution has completed
+// and its zip is recorded, that is when Download would serve it.
+// Errors: not_found (404) for an unknown, revoked or expired code, and for a
+// code with no (active) project: the client cannot tell these apart.
+func (s *Service) ActivateProject(ctx context.Context, code string) (PublicProject, error) {
+	p, err := s.ProjectByCode(ctx, code)
+	if err != nil {
+		return PublicProject{}, err
+	}
+	out := PublicProject{ID: p.ID, Name: p.Name, Description: p.Description, ExecutionStatus: p.ExecutionStatus,
+		Progress: p.Progress, ProgressMessage: p.ProgressMessage, ExecutionStartedAt: p.ExecutionStartedAt,
+		ExecutionCompletedAt: p.ExecutionCompletedAt, LatestExecutionID: p.LatestExecutionID}
+	if p.LatestExecutionID == nil {
+		return out, nil
+	}
+	var e models.Execution
+	err = s.DB.WithContext(ctx).Select("id", "status", "zip_path").
+		Where("id = ? AND project_id = ?", *p.LatestExecutionID, p.ID).Take(&e).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return out, nil
+	}
+	if err != nil {
+		return PublicProject{}, fmt.Errorf("read latest execution: %w", err)
+	}
+	out.LatestExecutionStatus = &e.Status
+	out.DownloadReady = e.Status == models.StatusCompleted && e.ZipPath != nil
+	return out, nil
+}
+
+// Download errors.
+var (
+	// ErrZipMissing: the zip was recorded but its file is gone from disk; it
+	// is being made again.
+	ErrZipMissing = models.Errorf(models.KindNotFound, "zip_missing",
+		"the zip of this project is missing and is being made again; try again shortly")
+)
+
+func errNotCompleted(status models.ExecutionStatus) error {
+	if status == "" {
+		return models.Errorf(models.KindConflict, "project_not_completed", "the project has not run yet; its download is ready once a run has completed")
+	}
+	return models.Errorf(models.KindConflict, "project_not_completed",
+		"the project's run is %s; its download is ready once a run has completed", status)
+}
+
+// Download is the zip of a project's completed run, opened for a client.
+// When Pending is true the zip is still being made and File is nil;
+// otherwise the caller must close File.
+type Download struct {
+	ProjectName string
+	ExecutionID uuid.UUID
+	Pending     bool
+	File        *os.File
+	ModTime     time.Time
+	SHA256      string // hex; empty if not recorded
+}
+
+// OpenDownload opens the zip of project projectID's latest execution for a
+// client holding code. The download follows the project: only when its
+// latest execution has completed (a project being run again, or whose last
+// run failed or was paused, has no download until a run completes).
+//
+// While the completed execution's zip is not recorded yet it answers Pending
+// and makes sure the project:zip task exists (see ensureZipTask). When the
+// recorded file has vanished from disk (or is not the file recorded), it
+// forgets the zip, enqueues project:zip again and answers zip_missing.
+// Errors: not_found (404), project_not_completed (409), zip_missing (404).
+func (s *Service) OpenDownload(ctx context.Context, projectID uuid.UUID, code string) (Download, error) {
+	p, err := s.ProjectForCode(ctx, projectID, code)
+	if err != nil {
+		return Download{}, err
+	}
+	if p.LatestExecutionID == nil {
+		return Download{}, errNotCompleted("")
+	}
+	var e models.Execution
+	err = s.DB.WithContext(ctx).Where("id = ? AND project_id = ?", *p.LatestExecutionID, p.ID).Take(&e).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Download{}, errNotCompleted("")
+	}
+	if err != nil {
+		return Download{}, fmt.Errorf("read latest execution: %w", err)
+	}
+	if e.Status != models.StatusCompleted {
+		return Download{}, errNotCompleted(e.Status)
+	}
+	d := Download{ProjectName: p.Name, ExecutionID: e.ID}
+	if e.ZipPath == nil {
+		if err := s.ensureZipTask(ctx, e.ID); err != nil {
+			return Download{}, err
+		}
+		d.Pending = true
+		return d, nil
+	}
+	f, fi, err := openZip(*e.ZipPath, e.ZipSize)
+	if errors.Is(err, fs.ErrNotExist) {
+		s.Log.Warn("zip file missing; making it again", "execution_id", e.ID, "path", *e.ZipPath, "error", err)
+		if err := s.forgetZip(ctx, e.ID, *e.ZipPath); err != nil {
+			return Download{}, err
+		}
+		if err := s.ensureZipTask(ctx, e.ID); err != nil {
+			return Download{}, err
+		}
+		return Download{}, ErrZipMissing
+	}
+	if err != nil {
+		return Download{}, fmt.Errorf("open zip: %w", err)
+	}
+	d.File, d.ModTime = f, fi.ModTime()
+	if e.ZipSHA256 != nil {
+		d.SHA256 = *e.ZipSHA256
+	}
+	return d, nil
+}
+
+// openZip opens a recorded zip. A path that is not a regular file, or not
+// of the recorded size, counts as missing (fs.ErrNotExist): serving it would
+// send the client something other than what was recorded.
+func openZip(path string, size *int64) (*os.File, fs.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && (!fi.Mode().IsRegular() || size != nil && fi.Size() != *size) {
+		err = fmt.Errorf("%s: not the recorded zip (mode %s, %d bytes): %w", path, fi.Mode(), fi.Size(), fs.ErrNotExist)
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
+}
+
+// forgetZip clears an execution's recorded zip, if it is still path, so
+// that project:zip writes it again.
+func (s *Service) forgetZip(ctx context.Context, execID uuid.UUID, path string) error {
+	return s.DB.WithContext(ctx).Model(&models.Execution{}).Where("id = ? AND zip_path = ?", execID, path).
+		Updates(map[string]any{"zip_path": nil, "zip_size": nil, "zip_sha256": nil, "updated_at": s.Now()}).Error
+}
+
+// taskInfoGetter is the part of asynq's Inspector that tells what became of
+// a task. s.Queue provides it when it is an *asynq.Inspector (as wired).
+type taskInfoGetter interface {
+	GetTaskInfo(queue, id string) (*asynq.TaskInfo, error)
+}
+
+// ensureZipTask makes sure the project:zip task of a completed, unzipped
+// execution will run: it does nothing while the task waits in the outbox
+// (unsent) or is pending, scheduled, retrying or running on Redis, and
+// otherwise writes it to the outbox again and sends it. A task that Redis
+// keeps as completed (retention) or archived (out of retries) would refuse a
+// new one with its TaskID, so it is deleted first. Two requests racing here
+// at worst enqueue it twice, and the TaskID refuses the second.
+func (s *Service) ensureZipTask(ctx context.Context, execID uuid.UUID) error {
+	msg := jobs.ZipMessage(execID)
+	var unsent int64
+	err := s.DB.WithContext(ctx).Model(&models.OutboxMessage{}).
+		Where("task_id = ? AND enqueued_at IS NULL", msg.TaskID).Count(&unsent).Error
+	if err != nil {
+		return fmt.Errorf("read outbox: %w", err)
+	}
+	if unsent > 0 {
+		return nil
+	}
+	queued, err := s.taskQueued(msg.Queue, msg.TaskID)
+	if err != nil {
+		// Redis cannot tell us: enqueue anyway. The outbox row waits for the
+		// relay if Redis is down, and a task already there refuses it.
+		s.Log.Warn("zip task: cannot read the queue; enqueueing again", "execution_id", execID, "error", err)
+	}
+	if queued {
+		return nil
+	}
+	return s.inTx(ctx, func(tx *gorm.DB, ob *outbox) error {
+		var n int64
+		err := tx.Model(&models.Execution{}).
+			Where("id = ? AND status = ? AND zip_path IS NULL", execID, models.StatusCompleted).Count(&n).Error
+		if err != nil || n == 0 {
+			return err // zipped in the meantime: nothing to do
+		}
+		s.Log.Info("zip task missing; enqueued again", "execution_id", execID)
+		return ob.add(msg)
+	})
+}
+
+// taskQueued reports whether task id is on Redis and will still run. It
+// deletes a completed or archived one, which would not.
+func (s *Service) taskQueued(queue, id string) (bool, error) {
+	insp, ok := s.Queue.(taskInfoGetter)
+	if !ok {
+		return false, nil // cannot tell: a duplicate enqueue is refused anyway
+	}
+	info, err := insp.GetTaskInfo(queue, id)
+	switch {
+	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	if info.State != asynq.TaskStateCompleted && info.State != asynq.TaskStateArchived {
+		return true, nil
+	}
+	if err := s.Queue.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		return false, err
+	}
+	return false, nil
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -36,6 +37,13 @@ type Service struct {
 	// Queue, when set, lets the service take runs off the queue and cancel
 	// them on their worker (best effort; the database decides).
 	Queue QueueControl
+	// Mailer sends sign-in codes; nil writes them to the log (development).
+	Mailer Mailer
+	// SessionTTL is how long a sign-in session lasts (DefaultSessionTTL
+	// when zero).
+	SessionTTL time.Duration
+
+	bg sync.WaitGroup // background work started by a request; see Wait
 }
 
 // New returns a Service; now may be nil for the wall clock.

@@ -87,9 +87,13 @@ func (s *Service) CreateTenant(ctx context.Context, in NewTenant) (CreatedTenant
 	return CreatedTenant{Tenant: t, SubscriptionStatus: status, APIKey: key}, nil
 }
 
-// Authenticate returns the tenant that owns an API key.
+// Authenticate returns the tenant that owns an API key or a live session
+// token (q2s_…, from an OTP sign-in).
 // Errors: unauthorized (401).
 func (s *Service) Authenticate(ctx context.Context, key string) (uuid.UUID, error) {
+	if strings.HasPrefix(key, sessionTokenPrefix) {
+		return s.authenticateSession(ctx, key)
+	}
 	prefix, ok := parseAPIKey(key)
 	if !ok {
 		return uuid.Nil, models.ErrUnauthorized

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
 	"github.com/q2o/q2o/artifacts"
@@ -52,9 +54,10 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 	e, p := claim.Execution, claim.Project
 	log = log.With("project_id", p.ID.String(), "tenant_id", e.TenantID.String(), "attempt", e.Attempt)
 
-	fail := func(msg string) error {
+	// fail records a failed run; logPath is its kept log, if any.
+	fail := func(msg, logPath string) error {
 		if _, err := w.svc.FinishExecution(context.WithoutCancel(ctx), e.ID, e.Attempt,
-			service.Outcome{Status: models.StatusFailed, Error: msg}); err != nil {
+			service.Outcome{Status: models.StatusFailed, Error: msg, LogPath: logPath}); err != nil {
 			return err
 		}
 		log.Warn("run failed", "error", msg)
@@ -69,10 +72,10 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 		Objectives: p.Objectives, OutputDir: e.OutputDir, TenantID: e.TenantID.String(), ExecutionID: e.ID.String()}
 	argv, err := runner.Argv(w.cfg.Runner, w.cfg.RunnerArgs, vars)
 	if err != nil {
-		return fail("the runner command is misconfigured: " + err.Error())
+		return fail("the runner command is misconfigured: "+err.Error(), "")
 	}
-	logPath := filepath.Join(e.OutputDir, "run.log")
-	if err := startLog(logPath, e.Attempt, e.ID.String()); err != nil {
+	logPath := filepath.Join(e.OutputDir, service.RunLogName)
+	if err := startLog(logPath, e.Attempt, e.ID); err != nil {
 		_ = w.svc.ReleaseExecution(context.WithoutCancel(ctx), e.ID, e.Attempt, "run.log: "+err.Error())
 		return fmt.Errorf("open run.log: %w", err)
 	}
@@ -104,22 +107,46 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 	cancelRun()
 	<-watchDone
 
+	// keepLog copies run.log to the execution's own log file once the run
+	// has ended, so that its log stays readable after the next run empties
+	// run.log; it returns the copy's path, or "" (then run.log is all
+	// there is).
+	keepLog := func() string {
+		path, err := w.svc.KeepRunLog(e)
+		if err != nil {
+			log.Warn("keep run.log", "error", err)
+			return ""
+		}
+		return path
+	}
+	// recordKeptLog keeps the log of a run stopped because its execution
+	// was paused (FinishExecution does not run then).
+	recordKeptLog := func() {
+		if path := keepLog(); path != "" {
+			if err := w.svc.RecordRunLog(context.WithoutCancel(ctx), e.ID, e.Attempt, path); err != nil {
+				log.Warn("record kept run.log", "error", err)
+			}
+		}
+	}
+
 	switch {
 	case runErr != nil:
 		w.observeRun("failed", res.Duration)
-		return fail("main.py could not be started: " + runErr.Error())
+		return fail("main.py could not be started: "+runErr.Error(), keepLog())
 	case paused.Load():
 		w.observeRun("paused", res.Duration)
+		recordKeptLog()
 		log.Info("run stopped: the execution was paused")
 		return nil
 	case res.Stopped && timedOut:
 		w.observeRun("timed_out", res.Duration)
-		return fail(fmt.Sprintf("timed out: the run took longer than Q2O_RUN_TIMEOUT (%s) and was stopped", w.cfg.RunTimeout))
+		return fail(fmt.Sprintf("timed out: the run took longer than Q2O_RUN_TIMEOUT (%s) and was stopped", w.cfg.RunTimeout), keepLog())
 	case res.Stopped:
 		// Our ctx ended: the worker is shutting down or asynq cancelled the
 		// task. A pause that raced with us has already been recorded.
 		if ok, _ := w.svc.Heartbeat(context.WithoutCancel(ctx), e.ID, e.Attempt, w.lease()); !ok {
 			w.observeRun("paused", res.Duration)
+			recordKeptLog()
 			log.Info("run stopped: the execution was paused")
 			return nil
 		}
@@ -131,7 +158,7 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 	}
 
 	code := res.ExitCode
-	outcome := service.Outcome{Status: models.StatusCompleted, ExitCode: &code, LogPath: logPath}
+	outcome := service.Outcome{Status: models.StatusCompleted, ExitCode: &code, LogPath: keepLog()}
 	if code != 0 {
 		outcome.Status = models.StatusFailed
 		outcome.Error = failureText(res)
@@ -190,8 +217,9 @@ func failureText(res runner.Result) string {
 	return b.String()
 }
 
-// startLog starts run.log for a new execution, or marks a new attempt in it.
-func startLog(path string, attempt int, execID string) error {
+// startLog starts run.log for a new execution, or marks a new attempt in it,
+// with the header line by which the logs API tells whose output it holds.
+func startLog(path string, attempt int, execID uuid.UUID) error {
 	flags := os.O_CREATE | os.O_WRONLY | os.O_APPEND
 	if attempt == 1 {
 		flags = os.O_CREATE | os.O_WRONLY | os.O_TRUNC
@@ -200,7 +228,7 @@ func startLog(path string, attempt int, execID string) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(f, "=== q2o execution %s, attempt %d, started %s ===\n", execID, attempt, time.Now().UTC().Format(time.RFC3339))
+	_, err = io.WriteString(f, service.RunLogHeader(execID, attempt, time.Now()))
 	if cErr := f.Close(); err == nil {
 		err = cErr
 	}

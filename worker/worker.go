@@ -100,10 +100,25 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := srv.Start(w.Mux()); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	// Control tasks also get slots of their own: a worker whose every slot
+	// runs main.py still pauses a tenant at once.
+	control := asynq.NewServer(w.redis, asynq.Config{
+		Concurrency:       controlSlots,
+		Queues:            map[string]int{jobs.QueueControl: 1},
+		TaskCheckInterval: w.cfg.PollInterval,
+		ShutdownTimeout:   w.cfg.ShutdownTimeout,
+		Logger:            asynqLogger{w.log},
+		LogLevel:          asynq.WarnLevel,
+	})
+	if err := control.Start(w.Mux()); err != nil {
+		srv.Shutdown()
+		return fmt.Errorf("start worker control slots: %w", err)
+	}
 	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "queues", w.queues())
 	<-ctx.Done()
 	w.log.Info("worker shutting down", "timeout", w.cfg.ShutdownTimeout.String())
 	srv.Shutdown()
+	control.Shutdown()
 	done := make(chan struct{})
 	go func() { w.handlers.Wait(); close(done) }()
 	select {
@@ -130,6 +145,10 @@ func (w *Worker) observeRun(outcome string, d time.Duration) {
 		m.RunDuration.WithLabelValues(outcome).Observe(d.Seconds())
 	}
 }
+
+// controlSlots is how many control tasks (tenant:pause) a worker runs at
+// once besides its Concurrency.
+const controlSlots = 2
 
 // retryDelay retries a duplicate delivery soon (the other attempt's lease
 // tells when it may be taken over) and anything else with asynq's backoff.
@@ -160,16 +179,63 @@ func (w *Worker) HandlePause(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
+	var cancelled []string
 	for _, e := range paused {
 		id := e.ID.String()
 		if err := w.inspector.DeleteTask(jobs.QueueRuns, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 			if cErr := w.inspector.CancelProcessing(id); cErr != nil {
 				w.log.Debug("cancel run", "execution_id", id, "error", cErr)
 			}
+			cancelled = append(cancelled, id)
 		}
 	}
 	w.log.Info("tenant paused", "tenant_id", p.TenantID, "executions", len(paused), "reason", p.Reason)
+	w.dropRetries(ctx, cancelled)
 	return nil
+}
+
+// dropRetries deletes the retry task asynq makes of each cancelled run (a
+// cancelled task goes to retry whatever its handler returns). The retry
+// would find its row paused and do nothing; deleting it keeps the queue
+// clean. A task still active after the wait (its worker missed the cancel
+// and stops main.py at its next row watch, or has died) is left: its row is
+// paused, so no attempt of it starts main.py again.
+func (w *Worker) dropRetries(ctx context.Context, ids []string) {
+	deadline := time.Now().Add(max(10*time.Second, 3*w.cfg.WatchInterval))
+	deleted := 0
+	for len(ids) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		left := ids[:0]
+		for _, id := range ids {
+			info, err := w.inspector.GetTaskInfo(jobs.QueueRuns, id)
+			switch {
+			case errors.Is(err, asynq.ErrTaskNotFound):
+			case err != nil:
+				w.log.Debug("look up cancelled run", "execution_id", id, "error", err)
+				left = append(left, id)
+			case info.State == asynq.TaskStateActive:
+				left = append(left, id)
+			case info.State == asynq.TaskStateRetry, info.State == asynq.TaskStatePending, info.State == asynq.TaskStateScheduled:
+				if err := w.inspector.DeleteTask(jobs.QueueRuns, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+					left = append(left, id)
+				} else {
+					deleted++
+				}
+			}
+		}
+		ids = left
+		if len(ids) > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	if deleted > 0 {
+		w.log.Info("deleted the retry tasks of cancelled runs", "count", deleted)
+	}
+	if len(ids) > 0 {
+		w.log.Info("cancelled runs still active; their paused rows keep them from running again", "executions", ids)
+	}
 }
 
 type asynqLogger struct{ l *slog.Logger }

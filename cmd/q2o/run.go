@@ -15,9 +15,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/q2o/q2o/api"
+	"github.com/q2o/q2o/billing"
 	"github.com/q2o/q2o/configs"
 	"github.com/q2o/q2o/db"
+	"github.com/q2o/q2o/events"
 	"github.com/q2o/q2o/jobs"
+	"github.com/q2o/q2o/mail"
 	"github.com/q2o/q2o/metrics"
 	"github.com/q2o/q2o/service"
 	"github.com/q2o/q2o/worker"
@@ -54,6 +57,7 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 	if err != nil {
 		return fmt.Errorf("Q2O_REDIS_URL: %w", err)
 	}
+	rOpts.ContextTimeoutEnabled = true // our deadlines (publishing live events, /readyz) hold on a stalled connection
 	rdb := redis.NewClient(rOpts)
 	defer rdb.Close()
 
@@ -65,6 +69,18 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 	inspector := asynq.NewInspector(redisOpt)
 	defer inspector.Close()
 	svc.Queue = inspector
+	svc.SessionTTL = cfg.SessionTTL
+	if cfg.SMTPHost != "" {
+		m, err := mail.New(mail.Config{Host: cfg.SMTPHost, Port: cfg.SMTPPort, Username: cfg.SMTPUsername,
+			Password: cfg.SMTPPassword, From: cfg.SMTPFrom, Security: mail.Security(cfg.SMTPTLS)})
+		if err != nil {
+			return err
+		}
+		svc.Mailer = m
+	} else if withAPI {
+		log.Warn("Q2O_SMTP_HOST is not set: OTP sign-in codes are written to this log (development only)")
+	}
+	defer svc.Wait() // sign-in mails still on their way, each bounded in time
 	sqlDB, err := gdb.DB()
 	if err != nil {
 		return err
@@ -73,6 +89,7 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	svc.Events = events.New(ctx, rdb, log) // live events through Redis; the SSE streams end when ctx does
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	start := func(name string, fn func(context.Context) error) {
@@ -117,9 +134,15 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 		})
 	}
 	if withAPI {
-		srv := api.New(svc, api.Config{AdminToken: cfg.AdminToken, Ready: ready, Redis: rdb,
+		srv := api.New(svc, api.Config{AdminToken: cfg.AdminToken, Ready: ready, Redis: rdb, TrustedProxies: cfg.TrustedProxyNets(),
 			Metrics: mets, MetricsOnAPI: cfg.MetricsAddr == "",
 			Monitoring: redisOpt, MonitoringReadOnly: cfg.MonitoringReadOnly}, log)
+		if err := svc.SetPlanPrices(ctx, cfg.StripePrices); err != nil {
+			return fmt.Errorf("Q2O_STRIPE_PRICES: %w", err)
+		}
+		srv.EnableBilling(billing.New(svc, billing.Config{SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret,
+			APIBase: cfg.StripeAPIBase, Refetch: cfg.StripeRefetch, Proration: cfg.StripeProration,
+			PastDueGrace: cfg.PastDueGrace, ReturnURL: cfg.BillingReturnURL}, log))
 		start("api", func(ctx context.Context) error {
 			return serve(ctx, "api", cfg.HTTPAddr, cfg.ShutdownTimeout, srv.Handler(), log)
 		})

@@ -24,6 +24,8 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/q2o/q2o/api"
+	"github.com/q2o/q2o/billing"
+	"github.com/q2o/q2o/events"
 	"github.com/q2o/q2o/internal/testenv"
 	"github.com/q2o/q2o/jobs"
 	"github.com/q2o/q2o/metrics"
@@ -42,6 +44,8 @@ type Options struct {
 	// LogTo, when set, also receives every log line of the app (JSON), for
 	// tests that check what is logged.
 	LogTo io.Writer
+	// Billing, when set, turns on the Stripe routes with these settings.
+	Billing *billing.Config
 }
 
 // App is q2o under test.
@@ -101,10 +105,13 @@ func New(t testing.TB, opts Options) *App {
 	a.Enq = &jobs.Enqueuer{DB: a.DB, Client: client, Log: a.Log, SendTimeout: time.Second,
 		Options: jobs.Options{RunTimeout: time.Minute, KillGrace: time.Second}}
 	a.Svc = service.New(a.DB, a.Enq, a.OutputRoot, a.Log)
+	a.Svc.Mailer = TestMailer(t) // OTP sign-in codes go to mailpit (Q2O_TEST_SMTP_ADDR)
+	t.Cleanup(a.Svc.Wait)        // and the app's background mail work ends with the test
 	inspector := asynq.NewInspector(opt)
 	t.Cleanup(func() { _ = inspector.Close() })
 	a.Svc.Queue = inspector
 	a.Redis = a.RedisClient()
+	a.Svc.Events = events.New(t.Context(), a.Redis, a.Log) // t.Context ends before cleanups: SSE streams end first
 	sqlDB, err := a.DB.DB()
 	if err != nil {
 		t.Fatal(err)
@@ -112,6 +119,9 @@ func New(t testing.TB, opts Options) *App {
 	a.Metrics = metrics.New(inspector, sqlDB)
 	srv := api.New(a.Svc, api.Config{AdminToken: AdminToken, Redis: a.Redis,
 		Metrics: a.Metrics, MetricsOnAPI: true, Monitoring: opt}, a.Log)
+	if opts.Billing != nil {
+		srv.EnableBilling(billing.New(a.Svc, *opts.Billing, a.Log))
+	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	a.URL = ts.URL

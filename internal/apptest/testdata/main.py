@@ -43,6 +43,8 @@ if a.mode == "sleep":
     if a.stubborn:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     child = subprocess.Popen(["sleep", str(int(a.seconds) + 5)])
+    with open(os.path.join(out, "main.pid"), "w") as f:
+        f.write(str(os.getpid()))
     with open(os.path.join(out, "child.pid"), "w") as f:
         f.write(str(child.pid))
     print("PROGRESS 5 sleeping", flush=True)

@@ -1,0 +1,290 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/q2o/q2o/models"
+	"github.com/q2o/q2o/service"
+)
+
+// How a followed log (Accept: text/event-stream) is read.
+const (
+	logPoll        = 300 * time.Millisecond // how often the file is read for new lines
+	logStatusEvery = time.Second            // how often the execution's row is read
+	logPing        = 15 * time.Second       // a ": ping" comment at least this often
+	// logSettle is how long the log of an ended run must stay still before
+	// the stream ends, when the worker has not (yet) recorded its kept copy:
+	// a cancelled main.py may write a few more lines while it is stopped.
+	logSettle = 3 * time.Second
+	// logMaxLine bounds the memory a follower holds for a line not yet
+	// ended: a longer one is sent in pieces.
+	logMaxLine = 64 << 10
+)
+
+// projectLogs: GET /api/tenant/projects/:project_id/logs?tail&execution_id.
+// It answers the last tail lines of the execution's log as text/plain (an
+// empty body when the run has not written any yet), or, with Accept:
+// text/event-stream, follows the log live: one SSE event per line, whose id
+// ("<execution_id>/<byte offset>") lets a reconnecting client resume with
+// Last-Event-ID, a ": ping" comment every 15 s, and a last "end" event
+// (data: the execution's status) once the run has ended and its log is
+// drained. X-Execution-Id names the execution served.
+func (s *Server) projectLogs(c echo.Context) error {
+	id, err := pathID(c, "project_id", models.ErrProjectNotFound)
+	if err != nil {
+		return err
+	}
+	l, err := s.svc.RunLog(c.Request().Context(), tenantID(c), id,
+		service.LogQuery{Tail: c.QueryParam("tail"), ExecutionID: c.QueryParam("execution_id")})
+	if err != nil {
+		return err
+	}
+	if acceptsEventStream(c.Request()) {
+		return s.followLog(c, l)
+	}
+	return tailLog(c, l)
+}
+
+func acceptsEventStream(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get(echo.HeaderAccept), ",") {
+		mediaType, _, _ := strings.Cut(part, ";")
+		if strings.EqualFold(strings.TrimSpace(mediaType), "text/event-stream") {
+			return true
+		}
+	}
+	return false
+}
+
+// tailLog sends the last l.Tail lines of the log as it is now, streamed from
+// the file: only the block being scanned for line ends is held in memory.
+func tailLog(c echo.Context, l service.RunLog) error {
+	f, err := l.Open()
+	if err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Execution-Id", l.ExecutionID.String())
+	if f == nil {
+		return c.NoContent(http.StatusOK)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat log: %w", err)
+	}
+	size := fi.Size()
+	start, err := service.TailStart(f, size, l.Tail)
+	if err != nil {
+		return err
+	}
+	h.Set(echo.HeaderContentLength, strconv.FormatInt(size-start, 10))
+	c.Response().WriteHeader(http.StatusOK)
+	// An error here is the client going away: the answer is already sent.
+	_, _ = io.Copy(c.Response(), io.NewSectionReader(f, start, size-start))
+	return nil
+}
+
+// followLog streams the log as server-sent events until the run has ended
+// and its log is drained, or the client goes away.
+func (s *Server) followLog(c echo.Context, l service.RunLog) error {
+	ctx := c.Request().Context()
+	w := c.Response()
+	h := w.Header()
+	h.Set(echo.HeaderContentType, "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set("X-Execution-Id", l.ExecutionID.String())
+	w.WriteHeader(http.StatusOK)
+	w.Flush()
+
+	fl := &logFollower{l: l, w: w, buf: make([]byte, 32<<10)}
+	defer fl.close()
+	if off, ok := resumeOffset(c.Request().Header.Get("Last-Event-ID"), l.ExecutionID); ok {
+		fl.off, fl.placed = off, true
+	}
+	poll := time.NewTicker(logPoll)
+	defer poll.Stop()
+	lastStatus, lastPing := time.Now(), time.Now()
+	var stillSince time.Time // while the run has ended: since when the log has not grown
+	for {
+		grew, err := fl.pump()
+		if err != nil {
+			if !errors.Is(err, errLogReplaced) {
+				s.log.Warn("follow log", "execution_id", l.ExecutionID, "error", err)
+			}
+			return fl.end()
+		}
+		now := time.Now()
+		if now.Sub(lastStatus) >= logStatusEvery {
+			lastStatus = now
+			cur, err := s.svc.RunLog(ctx, tenantID(c), l.ProjectID, service.LogQuery{ExecutionID: l.ExecutionID.String()})
+			switch {
+			case err != nil && ctx.Err() == nil:
+				s.log.Warn("follow log: read execution", "execution_id", l.ExecutionID, "error", err)
+			case err == nil:
+				fl.update(cur)
+			}
+		}
+		if fl.l.Status.Finished() {
+			switch {
+			case fl.l.Final && fl.f != nil:
+				// The kept copy is complete, and pump has read it to its end.
+				return fl.end()
+			case grew || stillSince.IsZero():
+				stillSince = now
+			case now.Sub(stillSince) >= logSettle:
+				return fl.end()
+			}
+		}
+		if now.Sub(lastPing) >= logPing {
+			lastPing = now
+			_, _ = io.WriteString(w, ": ping\n\n")
+			w.Flush()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-poll.C:
+		}
+	}
+}
+
+// errLogReplaced means the followed file shrank: run.log was emptied by a
+// newer run.
+var errLogReplaced = errors.New("the log was replaced")
+
+// logFollower sends the lines of one execution's log as SSE events.
+type logFollower struct {
+	l      service.RunLog
+	w      *echo.Response
+	f      *os.File // nil until the log exists
+	off    int64    // the next byte to read
+	placed bool     // off has been set (by the tail, or Last-Event-ID)
+	line   []byte   // a line begun and not yet ended
+	buf    []byte
+}
+
+// update takes in a fresh reading of the execution: its status, and its
+// kept copy once the worker has made it (a copy of run.log, so the offsets
+// carry over).
+func (fl *logFollower) update(cur service.RunLog) {
+	if cur.Final && !fl.l.Final {
+		fl.close()
+		fl.l.Path, fl.l.Final = cur.Path, true
+	}
+	fl.l.Status = cur.Status
+}
+
+func (fl *logFollower) close() {
+	if fl.f != nil {
+		_ = fl.f.Close()
+		fl.f = nil
+	}
+}
+
+// pump opens the log if it has appeared, then sends every line written to it
+// since the last call. It reports whether the log grew.
+func (fl *logFollower) pump() (grew bool, err error) {
+	if fl.f == nil {
+		f, err := fl.l.Open()
+		if err != nil || f == nil {
+			return false, err
+		}
+		fl.f = f
+		if !fl.placed {
+			fi, err := f.Stat()
+			if err != nil {
+				return false, err
+			}
+			if fl.off, err = service.TailStart(f, fi.Size(), fl.l.Tail); err != nil {
+				return false, err
+			}
+			fl.placed = true
+		}
+	}
+	fi, err := fl.f.Stat()
+	if err != nil {
+		return false, err
+	}
+	size := fi.Size()
+	if size < fl.off {
+		return false, errLogReplaced
+	}
+	for fl.off < size {
+		n, err := fl.f.ReadAt(fl.buf[:min(int64(len(fl.buf)), size-fl.off)], fl.off)
+		if n == 0 {
+			if err == nil || errors.Is(err, io.EOF) {
+				break
+			}
+			return grew, err
+		}
+		grew = true
+		chunk := fl.buf[:n]
+		for len(chunk) > 0 {
+			i := bytes.IndexByte(chunk, '\n')
+			if i < 0 {
+				fl.line = append(fl.line, chunk...)
+				fl.off += int64(len(chunk))
+				if len(fl.line) >= logMaxLine {
+					fl.send()
+				}
+				break
+			}
+			fl.line = append(fl.line, chunk[:i]...)
+			fl.off += int64(i + 1)
+			chunk = chunk[i+1:]
+			fl.send()
+		}
+	}
+	if grew {
+		fl.w.Flush()
+	}
+	return grew, nil
+}
+
+// send writes the pending line as one event, as valid UTF-8 with no line
+// breaks (SSE would split it).
+func (fl *logFollower) send() {
+	text := strings.ToValidUTF8(string(bytes.TrimSuffix(fl.line, []byte("\r"))), "\uFFFD")
+	text = strings.ReplaceAll(text, "\r", " ")
+	_, _ = fmt.Fprintf(fl.w, "id: %s/%d\ndata: %s\n\n", fl.l.ExecutionID, fl.off, text)
+	fl.line = fl.line[:0]
+}
+
+// end sends what is left of an unfinished last line and the "end" event.
+func (fl *logFollower) end() error {
+	if len(fl.line) > 0 {
+		fl.send()
+	}
+	_, _ = fmt.Fprintf(fl.w, "event: end\ndata: %s\n\n", fl.l.Status)
+	fl.w.Flush()
+	return nil
+}
+
+// resumeOffset reads a Last-Event-ID this stream sent: it applies only to the
+// same execution.
+func resumeOffset(lastID string, execID uuid.UUID) (int64, bool) {
+	id, off, ok := strings.Cut(lastID, "/")
+	if !ok || id != execID.String() {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(off, 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}

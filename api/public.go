@@ -1,0 +1,173 @@
+package api
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/labstack/echo/v4"
+
+	"github.com/q2o/q2o/models"
+	"github.com/q2o/q2o/service"
+)
+
+// The client's endpoints: a client holds only an activation code. Every
+// refusal that concerns the code (unknown, revoked, expired, unassigned,
+// another project's) is the same 404 not_found, so that a client learns
+// nothing about other projects or codes.
+
+// Per-IP limits of the public endpoints. A client polling a zip that is
+// being made follows Retry-After (zipRetryAfter), well under the download
+// limit.
+var (
+	activateLimit = redis_rate.PerMinute(20)
+	downloadLimit = redis_rate.PerMinute(60)
+)
+
+// zipRetryAfter is the Retry-After, in seconds, of an answer that says the
+// zip is being made.
+const zipRetryAfter = 5
+
+// activationCodeHeader carries the code on the download (and events) routes;
+// ?code= does too, for a plain link.
+const activationCodeHeader = "X-Activation-Code"
+
+// activateProject: POST /api/public/activate-project {"code"} → the project
+// that code opens (service.PublicProject).
+func (s *Server) activateProject(c echo.Context) error {
+	if err := s.allow(c, "activate:"+c.RealIP(), activateLimit); err != nil {
+		return err
+	}
+	var in struct {
+		Code *string `json:"code"`
+	}
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	if in.Code == nil || strings.TrimSpace(*in.Code) == "" {
+		return models.FieldError("code", "missing_field", "code is required")
+	}
+	p, err := s.svc.ActivateProject(c.Request().Context(), *in.Code)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+	return c.JSON(http.StatusOK, p)
+}
+
+// downloadProject: GET|HEAD /api/public/projects/:project_id/download, the
+// zip of the project's completed run, with Range, If-Range, If-None-Match
+// and HEAD done by http.ServeContent on the open file. While the zip is
+// being made it answers 202 zip_pending with Retry-After; when the recorded
+// file has vanished, 404 zip_missing with Retry-After (it is being made
+// again, and the next tries answer 202 until it is there).
+func (s *Server) downloadProject(c echo.Context) error {
+	if err := s.allow(c, "download:"+c.RealIP(), downloadLimit); err != nil {
+		return err
+	}
+	id, err := pathID(c, "project_id", service.ErrPublicNotFound)
+	if err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	d, err := s.svc.OpenDownload(c.Request().Context(), id, activationCode(c))
+	if err != nil {
+		if models.ErrorCode(err) == service.ErrZipMissing.Code {
+			h.Set("Retry-After", strconv.Itoa(zipRetryAfter))
+		}
+		return err
+	}
+	if d.Pending {
+		h.Set("Retry-After", strconv.Itoa(zipRetryAfter))
+		h.Set(echo.HeaderCacheControl, "no-store")
+		return c.JSON(http.StatusAccepted, map[string]any{
+			"code":    "zip_pending",
+			"message": "the zip is being made; try again in " + strconv.Itoa(zipRetryAfter) + " s",
+		})
+	}
+	defer d.File.Close()
+	h.Set(echo.HeaderContentType, "application/zip")
+	h.Set(echo.HeaderContentDisposition, contentDisposition(d.ProjectName+".zip"))
+	// The answer depends on the code, which a shared cache does not see.
+	h.Set(echo.HeaderCacheControl, "private, no-cache")
+	h.Set(echo.HeaderXContentTypeOptions, "nosniff")
+	if d.SHA256 != "" {
+		h.Set("ETag", `"`+d.SHA256+`"`)
+	}
+	http.ServeContent(sendfileWriter{c.Response()}, c.Request(), "", d.ModTime, d.File)
+	return nil
+}
+
+// sendfileWriter lets http.ServeContent copy the file through the
+// connection's ReadFrom (sendfile on Linux) instead of a 32 KiB buffer loop,
+// while Echo's Response still records the status and size for the access
+// log.
+type sendfileWriter struct{ *echo.Response }
+
+func (w sendfileWriter) ReadFrom(r io.Reader) (int64, error) {
+	rf, ok := w.Writer.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(w.Response, r)
+	}
+	if !w.Committed {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := rf.ReadFrom(r)
+	w.Size += n
+	return n, err
+}
+
+// activationCode reads the client's code from X-Activation-Code, else ?code=.
+func activationCode(c echo.Context) string {
+	if v := c.Request().Header.Get(activationCodeHeader); v != "" {
+		return v
+	}
+	return c.QueryParam("code")
+}
+
+// contentDisposition makes an attachment header for name (RFC 6266): a
+// quoted ASCII filename with quotes, backslashes, slashes, control and
+// non-ASCII characters replaced by "_", and, when that lost something, the
+// UTF-8 name as filename* (RFC 5987) for the clients that read it.
+func contentDisposition(name string) string {
+	var ascii, full strings.Builder
+	for _, r := range name {
+		switch {
+		case r == utf8.RuneError, r < 0x20, r == 0x7f, r == '/', r == '\\', r >= 0x80 && r < 0xa0,
+			r == '\u2028', r == '\u2029':
+			ascii.WriteByte('_')
+			full.WriteByte('_')
+		case r == '"' || r >= 0x80:
+			ascii.WriteByte('_')
+			full.WriteRune(r)
+		default:
+			ascii.WriteRune(r)
+			full.WriteRune(r)
+		}
+	}
+	v := `attachment; filename="` + ascii.String() + `"`
+	if full.String() != ascii.String() {
+		v += "; filename*=UTF-8''" + rfc5987(full.String())
+	}
+	return v
+}
+
+// rfc5987 percent-encodes s as an RFC 5987 ext-value's value-chars.
+func rfc5987(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&0xf])
+	}
+	return b.String()
+}
