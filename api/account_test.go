@@ -21,7 +21,7 @@ func TestAccount401(t *testing.T) {
 	a := apptest.New(t, apptest.Options{})
 	tn := a.NewTenant("active")
 	codeID, _ := a.Code(tn.ID, nil)
-	for _, key := range []string{"", "nope", tn.Key[:len(tn.Key)-1] + "x", apptest.AdminToken} {
+	for _, key := range []string{"", "nope", apptest.Tampered(tn.Key), apptest.AdminToken} {
 		for _, rt := range []struct{ method, path, body string }{
 			{"GET", "/api/tenant/profile", ""},
 			{"PUT", "/api/tenant/profile", `{"name":"x"}`},

@@ -157,7 +157,7 @@ func TestTenant401(t *testing.T) {
 	t.Parallel()
 	a := apptest.New(t, apptest.Options{})
 	tn := a.NewTenant("active")
-	bad := []string{"", "nope", "q2o_aaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", tn.Key[:len(tn.Key)-1] + "x", apptest.AdminToken}
+	bad := []string{"", "nope", "q2o_aaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", apptest.Tampered(tn.Key), apptest.AdminToken}
 	for _, key := range bad {
 		for _, rt := range [][2]string{
 			{"POST", "/api/tenant/projects"},

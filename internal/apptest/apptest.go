@@ -330,3 +330,13 @@ func ReadFile(t testing.TB, path string) string {
 	}
 	return string(b)
 }
+
+// Tampered returns key with its last character changed: a key that looks
+// right but is not.
+func Tampered(key string) string {
+	last := key[len(key)-1]
+	if last == 'a' {
+		return key[:len(key)-1] + "b"
+	}
+	return key[:len(key)-1] + "a"
+}
