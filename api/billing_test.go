@@ -504,3 +504,24 @@ func TestStripeUnmatchedEventAppliedWhenResent(t *testing.T) {
 		t.Errorf("third delivery: %s", r.Raw)
 	}
 }
+
+func TestSetPlanPrices(t *testing.T) {
+	t.Parallel()
+	a := billingApp(t, billing.Config{})
+	ctx := context.Background()
+	// Prices move between plans; an unknown plan changes nothing.
+	if err := a.Svc.SetPlanPrices(ctx, map[string]string{"starter": "price_pro", "pro": "price_pro2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Svc.SetPlanPrices(ctx, map[string]string{"gold": "price_gold", "pro": "price_x"}); err == nil {
+		t.Error("unknown plan accepted")
+	}
+	var got []struct{ Code, StripePriceID string }
+	a.DB.Raw("SELECT code, coalesce(stripe_price_id, '') AS stripe_price_id FROM plans ORDER BY code").Scan(&got)
+	want := map[string]string{"pro": "price_pro2", "starter": "price_pro", "trial": ""}
+	for _, p := range got {
+		if want[p.Code] != p.StripePriceID {
+			t.Errorf("plan %s: price %q, want %q", p.Code, p.StripePriceID, want[p.Code])
+		}
+	}
+}

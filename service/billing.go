@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -492,9 +494,10 @@ type ResumeError struct {
 	Message string `json:"message"`
 }
 
-// ResumeAll runs each of the tenant's paused (and not deleted) projects
-// again, oldest first, each through the same gates as RUN (StartRun): a
-// project the gates refuse is reported with the reason and stays paused.
+// ResumeAll resumes each of the tenant's paused (and not deleted) projects,
+// oldest first, each as ResumeRun does (a new execution through RUN's
+// gates): a project the gates refuse is reported with the reason and stays
+// paused.
 // Errors: subscription_inactive (402) when the subscription may not run.
 func (s *Service) ResumeAll(ctx context.Context, tenantID uuid.UUID) ([]ResumeResult, error) {
 	var sub models.Subscription
@@ -515,7 +518,7 @@ func (s *Service) ResumeAll(ctx context.Context, tenantID uuid.UUID) ([]ResumeRe
 	out := make([]ResumeResult, 0, len(ids))
 	for _, id := range ids {
 		r := ResumeResult{ProjectID: id}
-		started, err := s.StartRun(ctx, tenantID, id)
+		started, err := s.ResumeRun(ctx, tenantID, id)
 		var appErr *models.Error
 		switch {
 		case errors.As(err, &appErr):
@@ -537,19 +540,31 @@ func (s *Service) SetPlanPrices(ctx context.Context, prices map[string]string) e
 	if len(prices) == 0 {
 		return nil
 	}
+	// In a fixed order, so that API replicas starting together never
+	// deadlock on the plan rows.
+	codes := slices.Sorted(maps.Keys(prices))
 	return s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
-		for code, price := range prices {
-			// A price moving from one plan to another: free it first.
+		var n int64
+		if err := tx.Model(&models.Plan{}).Where("code IN ?", codes).Count(&n).Error; err != nil {
+			return err
+		}
+		if int(n) != len(codes) {
+			return models.FieldError("plan", "unknown_plan", "Q2O_STRIPE_PRICES names a plan that does not exist (plans: %v)", codes)
+		}
+		// Lock every plan row in order; prices may move between plans.
+		var plans []models.Plan
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Order("code").Find(&plans).Error; err != nil {
+			return err
+		}
+		for _, code := range codes {
+			price := prices[code]
 			if err := tx.Model(&models.Plan{}).Where("stripe_price_id = ? AND code <> ?", price, code).
 				Update("stripe_price_id", nil).Error; err != nil {
 				return err
 			}
-			res := tx.Model(&models.Plan{}).Where("code = ?", code).Update("stripe_price_id", price)
-			if res.Error != nil {
-				return res.Error
-			}
-			if res.RowsAffected == 0 {
-				return models.FieldError("plan", "unknown_plan", "no plan %q", code)
+			if err := tx.Model(&models.Plan{}).Where("code = ? AND stripe_price_id IS DISTINCT FROM ?", code, price).
+				Update("stripe_price_id", price).Error; err != nil {
+				return err
 			}
 		}
 		return nil
