@@ -26,6 +26,17 @@ func settingsHelp(names ...string) string {
 	return b.String()
 }
 
+// allBut lists every setting except the ones in skip.
+func allBut(skip []string) []string {
+	var out []string
+	for _, s := range configs.Settings() {
+		if !contains(skip, s.Env) {
+			out = append(out, s.Env)
+		}
+	}
+	return out
+}
+
 func contains(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {
@@ -50,11 +61,14 @@ func newRootCmd() *cobra.Command {
 	load := func() (configs.Config, error) { return configs.Load(configPath) }
 
 	dbOnly := []string{"Q2O_DATABASE_URL", "Q2O_LOG_FORMAT", "Q2O_LOG_LEVEL"}
-	apiSettings := []string{"Q2O_DATABASE_URL", "Q2O_REDIS_URL", "Q2O_HTTP_ADDR", "Q2O_ADMIN_TOKEN", "Q2O_OUTPUT_ROOT",
-		"Q2O_SHUTDOWN_TIMEOUT", "Q2O_OUTBOX_INTERVAL", "Q2O_LOG_FORMAT", "Q2O_LOG_LEVEL"}
-	workerSettings := []string{"Q2O_DATABASE_URL", "Q2O_REDIS_URL", "Q2O_OUTPUT_ROOT", "Q2O_RUNNER", "Q2O_RUNNER_ARGS", "Q2O_RUNNER_PASS_ENV",
-		"Q2O_RUN_TIMEOUT", "Q2O_RUN_KILL_GRACE", "Q2O_RUN_WATCH_INTERVAL", "Q2O_WORKER_CONCURRENCY",
-		"Q2O_WORKER_POLL_INTERVAL", "Q2O_SHUTDOWN_TIMEOUT", "Q2O_OUTBOX_INTERVAL", "Q2O_LOG_FORMAT", "Q2O_LOG_LEVEL"}
+	// Settings only one side reads; each side's --help lists every other one.
+	workerOnly := []string{"Q2O_RUNNER", "Q2O_RUNNER_ARGS", "Q2O_RUNNER_PASS_ENV", "Q2O_RUN_TIMEOUT", "Q2O_RUN_KILL_GRACE",
+		"Q2O_RUN_WATCH_INTERVAL", "Q2O_WORKER_CONCURRENCY", "Q2O_WORKER_POLL_INTERVAL", "Q2O_QUEUE_WEIGHTS", "Q2O_WORKER_HEALTH_ADDR"}
+	apiOnly := []string{"Q2O_HTTP_ADDR", "Q2O_ADMIN_TOKEN", "Q2O_TRUSTED_PROXIES", "Q2O_MONITORING_READONLY",
+		"Q2O_STRIPE_SECRET_KEY", "Q2O_STRIPE_WEBHOOK_SECRET", "Q2O_STRIPE_REFETCH", "Q2O_STRIPE_PRORATION", "Q2O_STRIPE_PRICES",
+		"Q2O_BILLING_RETURN_URL", "Q2O_PAST_DUE_GRACE", "Q2O_SMTP_HOST", "Q2O_SMTP_PORT", "Q2O_SMTP_USERNAME",
+		"Q2O_SMTP_PASSWORD", "Q2O_SMTP_FROM", "Q2O_SMTP_TLS", "Q2O_SESSION_TTL"}
+	apiSettings, workerSettings := allBut(workerOnly), allBut(apiOnly)
 
 	var createDB bool
 	migrate := &cobra.Command{
