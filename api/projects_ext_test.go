@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -857,5 +858,55 @@ func TestProjectRoutesOtherTenant404(t *testing.T) {
 	p := a.Must(http.StatusOK, a.Do("GET", base, owner.Key, nil))
 	if p["name"] != "owned" || p["is_active"] != true || p["execution_status"] != "pending" {
 		t.Errorf("owner's project after the intruder: %v", p)
+	}
+}
+
+func TestCancelAndResumeConcurrent(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	tn := a.NewTenant("active")
+	pid := a.ReadyProject(tn, "raced")
+	path := "/api/tenant/projects/" + pid
+	eid := pjRun(t, a, tn.Key, pid)
+
+	race := func(verb string) map[string]int {
+		statuses := make(chan string, 10)
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Go(func() {
+				r := a.Do("POST", path+"/"+verb, tn.Key, nil)
+				code := ""
+				if r.Status >= 400 {
+					code = " " + r.ErrorCode(t)
+				}
+				statuses <- strconv.Itoa(r.Status) + code
+			})
+		}
+		wg.Wait()
+		close(statuses)
+		got := map[string]int{}
+		for s := range statuses {
+			got[s]++
+		}
+		return got
+	}
+	if got := race("cancel"); got["200"] != 1 || got["409 nothing_to_cancel"] != 9 {
+		t.Errorf("10 concurrent cancels: %v", got)
+	}
+	e := a.Must(http.StatusOK, a.Do("GET", path+"/executions/"+eid, tn.Key, nil))
+	paused := 0
+	for _, ev := range e["events"].([]any) {
+		if ev.(map[string]any)["kind"] == "paused" {
+			paused++
+		}
+	}
+	if paused != 1 {
+		t.Errorf("%d paused events, want 1", paused)
+	}
+	if got := race("resume"); got["202"] != 1 || got["409 not_paused"]+got["409 run_in_progress"] != 9 {
+		t.Errorf("10 concurrent resumes: %v", got)
+	}
+	if m := pjList(t, a, tn.Key, path+"/executions"); m["total"] != float64(2) {
+		t.Errorf("executions after the races: %v", m)
 	}
 }

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
 
 	"github.com/q2o/q2o/artifacts"
 	"github.com/q2o/q2o/models"
@@ -30,12 +32,6 @@ const maxPage = 1_000_000
 
 // maxQueryLen is the longest search text, in characters.
 const maxQueryLen = 200
-
-// searchExpr is what q is matched against: the three text fields joined by
-// U+001F, a character q may not hold, so that a match never spans two fields.
-// It must stay identical to the expression of the projects_search_idx index
-// (migration 00002), or the planner cannot use that index.
-const searchExpr = `(name || E'\x1f' || description || E'\x1f' || objectives)`
 
 // executionStatuses are the values the status filter takes.
 var executionStatuses = []models.ExecutionStatus{models.StatusPending, models.StatusRunning,
@@ -58,7 +54,7 @@ type ProjectQuery struct {
 // projectFilter is a checked ProjectQuery.
 type projectFilter struct {
 	page    int
-	pattern string // an ILIKE pattern with escapes, or ""
+	pattern string // a LIKE pattern, q escaped and between %s, or ""
 	status  models.ExecutionStatus
 }
 
@@ -204,7 +200,10 @@ func projectListSQL(tenantID uuid.UUID, f projectFilter, activeOnly bool) projec
 		args = append(args, f.status)
 	}
 	if f.pattern != "" {
-		where += " AND " + searchExpr + ` ILIKE ? ESCAPE '\'`
+		// search_text is name, description and objectives, lower-cased and
+		// joined by U+001F, a character q may not hold, so that a match
+		// never spans two fields (migration 00002, with its trigram index).
+		where += ` AND search_text LIKE lower(?) ESCAPE '\'`
 		args = append(args, f.pattern)
 	}
 	return projectList{
@@ -222,8 +221,8 @@ func projectListSQL(tenantID uuid.UUID, f projectFilter, activeOnly bool) projec
 	}
 }
 
-// listProjects runs two queries whatever the page: a count, and the page
-// itself. The page picks its ids first from an index that holds the list's
+// listProjects runs two queries whatever the page (one when the page is
+// past the end): a count, and the page itself. The page picks its ids first from an index that holds the list's
 // order, (tenant_id, updated_at DESC, id DESC), and only then reads those
 // rows and their latest execution, so a deep page walks index entries, not
 // rows.
@@ -233,16 +232,30 @@ func (s *Service) listProjects(ctx context.Context, tenantID uuid.UUID, q Projec
 		return Page[ProjectStatus]{}, err
 	}
 	l := projectListSQL(tenantID, f, activeOnly)
-	gdb := s.DB.WithContext(ctx)
 	var total int64
-	if err := gdb.Raw(l.count, l.args...).Scan(&total).Error; err != nil {
-		return Page[ProjectStatus]{}, fmt.Errorf("count projects: %w", err)
-	}
 	var rows []projectRow
-	if int64(f.page-1)*PerPage < total {
-		if err := gdb.Raw(l.page, l.pageArgs...).Scan(&rows).Error; err != nil {
-			return Page[ProjectStatus]{}, fmt.Errorf("list projects: %w", err)
+	// One snapshot for the count and the page. Custom plans only: pgx
+	// prepares and caches statements, and after a few runs Postgres may
+	// switch to a generic plan, which cannot see the search pattern and so
+	// may pick the trigram index for a q too short to use it (a scan of the
+	// whole index, seconds instead of milliseconds).
+	err = s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec("SET LOCAL plan_cache_mode = force_custom_plan").Error; err != nil {
+			return err
 		}
+		if err := tx.Raw(l.count, l.args...).Scan(&total).Error; err != nil {
+			return fmt.Errorf("count projects: %w", err)
+		}
+		if int64(f.page-1)*PerPage >= total {
+			return nil
+		}
+		if err := tx.Raw(l.page, l.pageArgs...).Scan(&rows).Error; err != nil {
+			return fmt.Errorf("list projects: %w", err)
+		}
+		return nil
+	}, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return Page[ProjectStatus]{}, err
 	}
 	items := make([]ProjectStatus, len(rows))
 	for i, r := range rows {
