@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -231,6 +232,12 @@ func TestStripeRedeliveryHasNoSecondEffect(t *testing.T) {
 	a.DB.Table("outbox").Where("task_type = 'tenant:pause'").Count(&pauses)
 	if s := subscriptionOf(t, a, tn.ID); events != 1 || pauses != 1 || s.Status != "active" {
 		t.Errorf("after redelivery: %d event rows, %d pauses, status %s", events, pauses, s.Status)
+	}
+	// Each delivery is counted by type and result for Prometheus.
+	typ := "customer.subscription.updated"
+	if applied, dup := testutil.ToFloat64(a.Metrics.StripeEvents.WithLabelValues(typ, "applied")),
+		testutil.ToFloat64(a.Metrics.StripeEvents.WithLabelValues(typ, "duplicate")); applied != 2 || dup != 1 {
+		t.Errorf("q2o_stripe_events_total: applied %v, duplicate %v; want 2 and 1", applied, dup)
 	}
 }
 

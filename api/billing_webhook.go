@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -74,6 +75,27 @@ func (s *Server) billingPortal(b Billing) echo.HandlerFunc {
 	}
 }
 
+// countStripeEvent counts a webhook delivery by event type and result (the
+// outcome, "duplicate", or the refusal's error code). The type is read only
+// from a verified body; a refused one counts as "unverified".
+func (s *Server) countStripeEvent(body []byte, res service.StripeEventResult, err error) {
+	if s.cfg.Metrics == nil {
+		return
+	}
+	typ, result := "unverified", models.ErrorCode(err)
+	if err == nil {
+		var ev struct {
+			Type string `json:"type"`
+		}
+		_ = json.Unmarshal(body, &ev)
+		typ, result = ev.Type, res.Outcome
+		if res.Duplicate {
+			result = "duplicate"
+		}
+	}
+	s.cfg.Metrics.StripeEvents.WithLabelValues(typ, result).Inc()
+}
+
 // stripeWebhook answers a Stripe delivery: 200 once the event is recorded
 // (applied, stale, ignored or a redelivery), 400 with a stable code for a bad
 // signature or body (nothing changed), 413 for a body over 64 KiB, 5xx when
@@ -89,6 +111,7 @@ func (s *Server) stripeWebhook(b Billing) echo.HandlerFunc {
 			return models.Errorf(models.KindInvalid, "invalid_body", "the request body could not be read")
 		}
 		res, err := b.HandleWebhook(c.Request().Context(), body, c.Request().Header.Get("Stripe-Signature"))
+		s.countStripeEvent(body, res, err)
 		if err != nil {
 			return err
 		}
