@@ -326,24 +326,8 @@ func hashOTP(tenantID uuid.UUID, code string) []byte {
 // Session tokens look like q2s_<8-char prefix>_<32-char secret> (200 random
 // bits); as with API keys, the prefix finds the row and the hash of the whole
 // token is compared in constant time.
-func newSessionToken() (token, prefix string) {
-	b := make([]byte, 25)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	s := strings.ToLower(keyEncoding.EncodeToString(b)) // 40 chars
-	prefix = s[:apiKeyPrefixLen]
-	return sessionTokenPrefix + prefix + "_" + s[apiKeyPrefixLen:], prefix
-}
+func newSessionToken() (token, prefix string) { return newToken(sessionTokenPrefix) }
 
 func parseSessionToken(token string) (prefix string, ok bool) {
-	rest, found := strings.CutPrefix(token, sessionTokenPrefix)
-	if !found {
-		return "", false
-	}
-	prefix, secret, found := strings.Cut(rest, "_")
-	if !found || len(prefix) != apiKeyPrefixLen || len(secret) != 32 {
-		return "", false
-	}
-	return prefix, true
+	return parseToken(token, sessionTokenPrefix)
 }

@@ -55,18 +55,29 @@ const apiKeyPrefixLen = 8
 
 var keyEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
-func newAPIKey() (key, prefix string) {
+func newAPIKey() (key, prefix string) { return newToken(apiKeyPrefix) }
+
+func parseAPIKey(key string) (prefix string, ok bool) { return parseToken(key, apiKeyPrefix) }
+
+// apiKeyPrefix starts every API key.
+const apiKeyPrefix = "q2o_"
+
+// newToken returns a random bearer token <kind><8-char prefix>_<32-char
+// secret> (200 random bits), and its prefix, which finds its row.
+func newToken(kind string) (token, prefix string) {
 	b := make([]byte, 25)
 	if _, err := rand.Read(b); err != nil {
 		panic(err)
 	}
 	s := strings.ToLower(keyEncoding.EncodeToString(b)) // 40 chars
 	prefix = s[:apiKeyPrefixLen]
-	return "q2o_" + prefix + "_" + s[apiKeyPrefixLen:], prefix
+	return kind + prefix + "_" + s[apiKeyPrefixLen:], prefix
 }
 
-func parseAPIKey(key string) (prefix string, ok bool) {
-	rest, found := strings.CutPrefix(key, "q2o_")
+// parseToken returns the prefix of a token of the given kind, or false when
+// the token is not of that form.
+func parseToken(token, kind string) (prefix string, ok bool) {
+	rest, found := strings.CutPrefix(token, kind)
 	if !found {
 		return "", false
 	}
