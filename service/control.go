@@ -116,9 +116,9 @@ func (s *Service) DeleteProject(ctx context.Context, tenantID, projectID uuid.UU
 func (s *Service) CancelRun(ctx context.Context, tenantID, projectID uuid.UUID) (models.Project, error) {
 	var p models.Project
 	var live []models.Execution
-	// pauseExecutions emits the paused events; inTxPublishing publishes them
+	// pauseExecutions emits the paused events; inTx publishes them
 	// once the transaction has committed.
-	err := s.inTxPublishing(ctx, func(tx *gorm.DB, _ *outbox) error {
+	err := s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
 		if err := tx.Where("id = ? AND tenant_id = ?", projectID, tenantID).Take(&p).Error; err != nil {
 			return notFound(err, models.ErrProjectNotFound)
 		}

@@ -61,36 +61,9 @@ type emittedKey struct{}
 // emitted collects the events of one transaction until it commits.
 type emitted struct{ events []ProjectEvent }
 
-// inTxPublishing is inTx that also publishes the events fn emits (see
-// emit), once the transaction has committed and before its outbox tasks are
-// sent. That order is what keeps a follower's stream in causal order: the
-// task's own events (a worker's "running" after RUN's "pending", a zip's
-// "zipped" after "completed") are published by whoever runs the task, so
-// they must not be able to overtake the event of the change that made it.
-func (s *Service) inTxPublishing(ctx context.Context, fn func(tx *gorm.DB, out *outbox) error) error {
-	em := &emitted{}
-	var ob outbox
-	err := s.DB.WithContext(context.WithValue(ctx, emittedKey{}, em)).Transaction(func(tx *gorm.DB) error {
-		ob = outbox{tx: tx}
-		return fn(tx, &ob)
-	})
-	if err != nil {
-		return err
-	}
-	for _, ev := range em.events {
-		s.publish(ctx, ev)
-	}
-	if len(ob.sent) > 0 && s.Outbox != nil {
-		s.Outbox.Send(ctx, ob.sent...)
-	}
-	return nil
-}
-
-// emit records ev for publication once tx commits. tx must belong to
-// inTxPublishing; in any other transaction the event is not published
-// (logged at debug level), since publishing before a commit could announce
-// a change that is then rolled back: such a caller publishes after commit
-// itself.
+// emit records ev for publication once tx commits. tx must come from inTx
+// (publishing before the commit could announce a change that is then rolled
+// back); in any other transaction the event is dropped, logged at debug level.
 func (s *Service) emit(tx *gorm.DB, ev ProjectEvent) {
 	if s.Events == nil {
 		return
@@ -100,7 +73,7 @@ func (s *Service) emit(tx *gorm.DB, ev ProjectEvent) {
 	}
 	em, ok := tx.Statement.Context.Value(emittedKey{}).(*emitted)
 	if !ok {
-		s.Log.Debug("live event not emitted: not in inTxPublishing", "kind", ev.Kind, "execution_id", ev.ExecutionID)
+		s.Log.Debug("live event not emitted: not in inTx", "kind", ev.Kind, "execution_id", ev.ExecutionID)
 		return
 	}
 	em.events = append(em.events, ev)

@@ -36,7 +36,7 @@ type Claim struct {
 // Errors: execution_not_found (404), ErrHeldElsewhere.
 func (s *Service) ClaimExecution(ctx context.Context, execID uuid.UUID, workerID string, lease time.Duration) (Claim, error) {
 	var c Claim
-	err := s.inTxPublishing(ctx, func(tx *gorm.DB, _ *outbox) error {
+	err := s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
 		e := &c.Execution
 		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", execID).Take(e).Error; err != nil {
 			return notFound(err, models.ErrExecutionNotFound)
@@ -110,7 +110,7 @@ func (s *Service) Heartbeat(ctx context.Context, execID uuid.UUID, attempt int, 
 
 // RecordProgress stores a PROGRESS line of a running attempt.
 func (s *Service) RecordProgress(ctx context.Context, execID uuid.UUID, attempt, percent int, message string) error {
-	return s.inTxPublishing(ctx, func(tx *gorm.DB, _ *outbox) error {
+	return s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
 		var e models.Execution
 		err := tx.Where("id = ? AND attempt = ? AND status = ?", execID, attempt, models.StatusRunning).Take(&e).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -140,7 +140,7 @@ type Outcome struct {
 // project:zip task through the outbox. It reports whether it recorded it.
 func (s *Service) FinishExecution(ctx context.Context, execID uuid.UUID, attempt int, o Outcome) (bool, error) {
 	recorded := false
-	err := s.inTxPublishing(ctx, func(tx *gorm.DB, ob *outbox) error {
+	err := s.inTx(ctx, func(tx *gorm.DB, ob *outbox) error {
 		var e models.Execution
 		err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).
 			Where("id = ? AND attempt = ? AND status = ?", execID, attempt, models.StatusRunning).Take(&e).Error
@@ -217,7 +217,7 @@ func (s *Service) ReleaseExecution(ctx context.Context, execID uuid.UUID, attemp
 // that came back) is left alone.
 func (s *Service) PauseTenant(ctx context.Context, tenantID uuid.UUID, reason string) ([]models.Execution, error) {
 	var live []models.Execution
-	err := s.inTxPublishing(ctx, func(tx *gorm.DB, _ *outbox) error {
+	err := s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
 		// The subscription row first, as RUN locks it: no run starts meanwhile.
 		var sub models.Subscription
 		err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("tenant_id = ?", tenantID).Take(&sub).Error
@@ -275,7 +275,7 @@ func (s *Service) ExecutionToZip(ctx context.Context, execID uuid.UUID) (e model
 
 // RecordZip stores where an execution's zip is, its size and checksum.
 func (s *Service) RecordZip(ctx context.Context, execID uuid.UUID, path string, size int64, sha string) error {
-	return s.inTxPublishing(ctx, func(tx *gorm.DB, _ *outbox) error {
+	return s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
 		var e models.Execution
 		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", execID).Take(&e).Error; err != nil {
 			return err

@@ -157,7 +157,7 @@ type RunStarted struct {
 // activation_code_expired (422), subscription_inactive (402), trial_run_limit (403).
 func (s *Service) StartRun(ctx context.Context, tenantID, projectID uuid.UUID) (RunStarted, error) {
 	var exec models.Execution
-	err := s.inTxPublishing(ctx, func(tx *gorm.DB, ob *outbox) error {
+	err := s.inTx(ctx, func(tx *gorm.DB, ob *outbox) error {
 		sub, err := lockSubscription(tx, tenantID)
 		if err != nil {
 			return err

@@ -51,16 +51,22 @@ func New(gdb *gorm.DB, outbox Sender, outputRoot string, log *slog.Logger) *Serv
 	return &Service{DB: gdb, Outbox: outbox, OutputRoot: outputRoot, Log: log, Now: func() time.Time { return time.Now().UTC() }}
 }
 
-// inTx runs fn in a transaction and, after a successful commit, sends the
-// outbox rows fn wrote.
+// inTx runs fn in a transaction and, after a successful commit, publishes
+// the live events fn emitted (see emit) and then sends the outbox rows fn
+// wrote, in that order, so that a client never sees a run's "running"
+// before its "pending".
 func (s *Service) inTx(ctx context.Context, fn func(tx *gorm.DB, out *outbox) error) error {
+	em := &emitted{}
 	var ob outbox
-	err := s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.DB.WithContext(context.WithValue(ctx, emittedKey{}, em)).Transaction(func(tx *gorm.DB) error {
 		ob = outbox{tx: tx}
 		return fn(tx, &ob)
 	})
 	if err != nil {
 		return err
+	}
+	for _, ev := range em.events {
+		s.publish(ctx, ev)
 	}
 	if len(ob.sent) > 0 && s.Outbox != nil {
 		s.Outbox.Send(ctx, ob.sent...)
