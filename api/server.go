@@ -78,6 +78,7 @@ func New(svc *service.Service, cfg Config, log *slog.Logger) *Server {
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.readyz)
+	e.GET("/api/openapi.yaml", openAPI)
 
 	// Middleware goes on each route rather than on a group: a group's
 	// middleware makes Echo answer 404 instead of 405 for a wrong method.

@@ -232,7 +232,9 @@ func (a *App) Do(method, path, token string, body any) Response {
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	return Response{Status: res.StatusCode, Header: res.Header, Body: b}
+	r := Response{Status: res.StatusCode, Header: res.Header, Body: b}
+	CheckOpenAPI(a.t, req, r) // every answer matches api/openapi.yaml
+	return r
 }
 
 // Must checks the status of an answer and returns its JSON.
