@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
@@ -97,17 +98,54 @@ func (s *Server) downloadProject(c echo.Context) error {
 	if d.SHA256 != "" {
 		h.Set("ETag", `"`+d.SHA256+`"`)
 	}
-	http.ServeContent(sendfileWriter{c.Response()}, c.Request(), "", d.ModTime, d.File)
+	http.ServeContent(&sendfileWriter{Response: c.Response()}, c.Request(), "", d.ModTime, d.File)
 	return nil
+}
+
+// serveContentErrors are the refusals http.ServeContent writes itself, in
+// plain text or with no body; sendfileWriter turns them into the one JSON
+// error shape.
+var serveContentErrors = map[int]ErrorDetail{
+	http.StatusPreconditionFailed:           {Code: "precondition_failed", Message: "the zip does not match If-Match / If-Unmodified-Since"},
+	http.StatusRequestedRangeNotSatisfiable: {Code: "range_not_satisfiable", Message: "the requested range is outside the zip; see Content-Range for its size"},
 }
 
 // sendfileWriter lets http.ServeContent copy the file through the
 // connection's ReadFrom (sendfile on Linux) instead of a 32 KiB buffer loop,
 // while Echo's Response still records the status and size for the access
 // log.
-type sendfileWriter struct{ *echo.Response }
+type sendfileWriter struct {
+	*echo.Response
+	refused bool // an error answer has been written; drop ServeContent's own body
+}
 
-func (w sendfileWriter) ReadFrom(r io.Reader) (int64, error) {
+// WriteHeader answers ServeContent's 412 and 416 in the one error shape.
+func (w *sendfileWriter) WriteHeader(code int) {
+	detail, ok := serveContentErrors[code]
+	if !ok {
+		w.Response.WriteHeader(code)
+		return
+	}
+	h := w.Header()
+	h.Del(echo.HeaderContentLength)
+	h.Del("ETag")
+	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	w.Response.WriteHeader(code)
+	w.refused = true
+	if w.Response.Status == code && w.Response.Committed {
+		_ = json.NewEncoder(w.Response).Encode(ErrorBody{Error: detail})
+	}
+}
+
+// Write drops ServeContent's plain-text body after an error answer.
+func (w *sendfileWriter) Write(p []byte) (int, error) {
+	if w.refused {
+		return len(p), nil
+	}
+	return w.Response.Write(p)
+}
+
+func (w *sendfileWriter) ReadFrom(r io.Reader) (int64, error) {
 	rf, ok := w.Writer.(io.ReaderFrom)
 	if !ok {
 		return io.Copy(w.Response, r)

@@ -286,6 +286,20 @@ func TestPublicDownload(t *testing.T) {
 	if nm := download(t, a, pid, code, map[string]string{"If-None-Match": r.Header.Get("Etag")}); nm.Status != http.StatusNotModified {
 		t.Errorf("If-None-Match: %d", nm.Status)
 	}
+	// ServeContent's own refusals come in the one error shape too.
+	for _, c := range []struct {
+		header map[string]string
+		status int
+		code   string
+	}{
+		{map[string]string{"Range": "bytes=99999999-"}, http.StatusRequestedRangeNotSatisfiable, "range_not_satisfiable"},
+		{map[string]string{"If-Match": `"nope"`}, http.StatusPreconditionFailed, "precondition_failed"},
+	} {
+		res := download(t, a, pid, code, c.header)
+		if res.Status != c.status || res.Header.Get("Content-Type") != "application/json" || res.ErrorCode(t) != c.code {
+			t.Errorf("%v: %d %s %s", c.header, res.Status, res.Header.Get("Content-Type"), res.Body)
+		}
+	}
 	head := pubDo(t, a, "HEAD", downloadPath(pid), map[string]string{"X-Activation-Code": code}, "")
 	if head.Status != http.StatusOK || len(head.Body) != 0 || head.Header.Get("Content-Length") != strconv.FormatInt(size, 10) ||
 		head.Header.Get("Content-Type") != "application/zip" {
