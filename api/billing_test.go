@@ -3,13 +3,13 @@ package api_test
 import (
 	"context"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"math/rand/v2"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stripe/stripe-go/v76"
 
 	"github.com/q2o/q2o/billing"

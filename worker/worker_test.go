@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"archive/zip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,10 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"archive/zip"
-
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/q2o/q2o/internal/apptest"
 	"github.com/q2o/q2o/jobs"
@@ -94,6 +94,9 @@ func TestRunCompletes(t *testing.T) {
 	if !strings.HasPrefix(joined, "queued,started,progress") || !strings.Contains(joined, "completed") || !strings.HasSuffix(joined, "zipped") {
 		t.Errorf("events: %s", joined)
 	}
+	if started, done := testutil.ToFloat64(a.Metrics.RunsStarted), testutil.ToFloat64(a.Metrics.RunsFinished.WithLabelValues("completed")); started != 1 || done != 1 {
+		t.Errorf("run metrics: started %v, completed %v; want 1 and 1", started, done)
+	}
 }
 
 func TestRunFails(t *testing.T) {
@@ -139,6 +142,9 @@ func TestRunTimeout(t *testing.T) {
 	p := a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("failed"))
 	if msg, _ := p["execution_error"].(string); !strings.Contains(msg, "timed out") {
 		t.Errorf("execution_error: %q", msg)
+	}
+	if n := testutil.ToFloat64(a.Metrics.RunsFinished.WithLabelValues("timed_out")); n != 1 {
+		t.Errorf("q2o_runs_finished_total{outcome=timed_out} = %v, want 1", n)
 	}
 	// main.py ignored SIGTERM and had a child: both must be gone.
 	childPID, err := strconv.Atoi(strings.TrimSpace(apptest.ReadFile(t, filepath.Join(p["output_folder_path"].(string), "child.pid"))))

@@ -140,6 +140,7 @@ func (a *App) WorkerConfig(runnerArgs ...string) worker.Config {
 		Concurrency:     4,
 		PollInterval:    50 * time.Millisecond,
 		ShutdownTimeout: 2 * time.Second,
+		Metrics:         a.Metrics,
 	}
 }
 
