@@ -6,20 +6,20 @@ package api
 import (
 	"context"
 	"crypto/subtle"
-	"github.com/go-redis/redis_rate/v10"
-	"github.com/hibiken/asynq"
-	"github.com/q2o/q2o/metrics"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/q2o/q2o/metrics"
 	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/service"
 )
