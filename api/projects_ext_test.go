@@ -473,19 +473,6 @@ func TestExecutionsPagination(t *testing.T) {
 	}
 }
 
-// pjAlive reports whether pid is a live process (a zombie is not).
-func pjAlive(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
-}
-
 // pjWaitFile waits until path exists with content and returns it.
 func pjWaitFile(t *testing.T, path string, timeout time.Duration) string {
 	t.Helper()
@@ -520,7 +507,7 @@ func TestCancelRunningKillsMainPyThenResumeCompletes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !pjAlive(mainPID) || !pjAlive(childPID) {
+	if !apptest.Alive(mainPID) || !apptest.Alive(childPID) {
 		t.Fatalf("main.py (%d) or its child (%d) is not running before the cancel", mainPID, childPID)
 	}
 	// Its live log shows the run so far.
@@ -531,12 +518,12 @@ func TestCancelRunningKillsMainPyThenResumeCompletes(t *testing.T) {
 		t.Errorf("cancel: %v", p)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for (pjAlive(mainPID) || pjAlive(childPID)) && time.Now().Before(deadline) {
+	for (apptest.Alive(mainPID) || apptest.Alive(childPID)) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if pjAlive(mainPID) || pjAlive(childPID) {
+	if apptest.Alive(mainPID) || apptest.Alive(childPID) {
 		t.Fatalf("after the cancel main.py (%d alive: %v) or its child (%d alive: %v) still runs",
-			mainPID, pjAlive(mainPID), childPID, pjAlive(childPID))
+			mainPID, apptest.Alive(mainPID), childPID, apptest.Alive(childPID))
 	}
 	// The worker keeps the cancelled run's log.
 	var e map[string]any

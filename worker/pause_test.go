@@ -82,7 +82,7 @@ func TestPauseStopsRunningAndQueued(t *testing.T) {
 
 	a.Must(http.StatusOK, a.Do("PUT", "/api/admin/tenants/"+tn.ID+"/subscription", apptest.AdminToken, map[string]any{"status": "unpaid"}))
 	waitUntil(t, "main.py and its child gone", 10*time.Second, func() (bool, any) {
-		return !alive(mainPID) && !alive(childPID), []bool{alive(mainPID), alive(childPID)}
+		return !apptest.Alive(mainPID) && !apptest.Alive(childPID), []bool{apptest.Alive(mainPID), apptest.Alive(childPID)}
 	})
 	for _, pid := range []string{p1, p2} {
 		p := a.WaitProject(tn.Key, pid, 10*time.Second, apptest.StatusIs("paused"))
@@ -134,7 +134,7 @@ func TestPauseWithoutCancelMessage(t *testing.T) {
 		t.Fatalf("PauseTenant: %d, %v", len(paused), err)
 	}
 	waitUntil(t, "main.py and its child gone", 10*time.Second, func() (bool, any) {
-		return !alive(mainPID) && !alive(childPID), []bool{alive(mainPID), alive(childPID)}
+		return !apptest.Alive(mainPID) && !apptest.Alive(childPID), []bool{apptest.Alive(mainPID), apptest.Alive(childPID)}
 	})
 	insp := asynq.NewInspector(a.RedisOpt)
 	defer insp.Close()

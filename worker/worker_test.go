@@ -5,14 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -151,24 +149,9 @@ func TestRunTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if alive(childPID) {
+	if apptest.Alive(childPID) {
 		t.Errorf("main.py's child %d still runs after the timeout", childPID)
 	}
-}
-
-// alive reports whether pid is a live process (a zombie waiting for its
-// reaper is not: it has ended and holds nothing).
-func alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the ")" that closes the command name.
-	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
 }
 
 func TestHostileNameIsOneArgument(t *testing.T) {
@@ -344,7 +327,7 @@ func TestShutdownHandsRunToAnotherWorker(t *testing.T) {
 	cfgB.ID = "worker-b"
 	a.StartWorker(cfgB)
 	stopA() // returns once worker-a has stopped main.py and handed the task back
-	if alive(firstChild) {
+	if apptest.Alive(firstChild) {
 		t.Errorf("worker-a's main.py child %d outlived the shutdown", firstChild)
 	}
 

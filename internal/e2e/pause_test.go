@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -156,19 +155,6 @@ func (c client) run(tn tenant, name string) (projectID, executionID string) {
 	c.do("POST", "/api/tenant/projects/"+projectID+"/assign-activation-code", tn.key, map[string]any{"code": code}, http.StatusOK)
 	r := c.do("POST", "/api/tenant/projects/"+projectID+"/run", tn.key, nil, http.StatusAccepted)
 	return projectID, r["execution_id"].(string)
-}
-
-// alive reports whether pid is a live process; a zombie has ended.
-func alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
 }
 
 func readPID(path string) (int, bool) {
@@ -329,7 +315,7 @@ func TestPastDuePausesAcrossWorkers(t *testing.T) {
 		otherPIDs = append(otherPIDs, m, c)
 	}
 	for _, pid := range append(append([]int{}, pids...), otherPIDs...) {
-		if !alive(pid) {
+		if !apptest.Alive(pid) {
 			t.Fatalf("process %d is not running before the pause", pid)
 		}
 	}
@@ -345,7 +331,7 @@ func TestPastDuePausesAcrossWorkers(t *testing.T) {
 	waitFor(t, "every main.py of the payer gone", 10*time.Second, func() (bool, string) {
 		var left []int
 		for _, pid := range pids {
-			if alive(pid) {
+			if apptest.Alive(pid) {
 				left = append(left, pid)
 			}
 		}
@@ -407,7 +393,7 @@ func TestPastDuePausesAcrossWorkers(t *testing.T) {
 		t.Errorf("main.py started %d times, want 6:\n%s", strings.Count(string(b), "\n"), b)
 	}
 	for _, pid := range pids {
-		if alive(pid) {
+		if apptest.Alive(pid) {
 			t.Errorf("process %d of the payer runs again", pid)
 		}
 	}
@@ -419,7 +405,7 @@ func TestPastDuePausesAcrossWorkers(t *testing.T) {
 		}
 	}
 	for _, pid := range otherPIDs {
-		if !alive(pid) {
+		if !apptest.Alive(pid) {
 			t.Errorf("the other tenant's process %d was stopped", pid)
 		}
 	}

@@ -72,7 +72,7 @@ func TestSIGTERMHandsRunToAnotherWorker(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("worker-1 did not exit within 20 s of SIGTERM")
 	}
-	if alive(mainPID) || alive(childPID) {
+	if apptest.Alive(mainPID) || apptest.Alive(childPID) {
 		t.Errorf("worker-1's main.py (%d) or its child (%d) outlived the worker", mainPID, childPID)
 	}
 
@@ -93,7 +93,7 @@ func TestSIGTERMHandsRunToAnotherWorker(t *testing.T) {
 		t.Errorf("project: %v", p)
 	}
 	// The second attempt's main.py has ended too.
-	if m, ok := readPID(filepath.Join(outputRoot, pid, "main.pid")); ok && m != mainPID && alive(m) {
+	if m, ok := readPID(filepath.Join(outputRoot, pid, "main.pid")); ok && m != mainPID && apptest.Alive(m) {
 		t.Errorf("the second attempt's main.py %d is still alive", m)
 	}
 }
