@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 
 	"github.com/q2o/q2o/models"
+	"github.com/q2o/q2o/ratelimit"
 )
 
 // ErrorBody is the one shape of every error answer.
@@ -66,7 +68,8 @@ var echoErrors = map[int]ErrorDetail{
 }
 
 // errorHandler writes every error as ErrorBody. Internal error text is logged
-// with the request id, never sent.
+// with the request id, never sent. A rate-limit refusal
+// (*ratelimit.Exceeded) gets its Retry-After here, so no handler sets it.
 func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
@@ -92,7 +95,11 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			log.ErrorContext(c.Request().Context(), "request failed", "request_id", requestID(c),
 				"method", c.Request().Method, "route", c.Path(), "status", status, "error", err)
 		}
-		if status == http.StatusServiceUnavailable {
+		var exceeded *ratelimit.Exceeded
+		switch {
+		case errors.As(err, &exceeded):
+			c.Response().Header().Set("Retry-After", strconv.Itoa(exceeded.RetryAfterSeconds()))
+		case status == http.StatusServiceUnavailable:
 			c.Response().Header().Set("Retry-After", "5")
 		}
 		if c.Request().Method == http.MethodHead {

@@ -10,12 +10,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/q2o/q2o/events"
 	"github.com/q2o/q2o/models"
+	"github.com/q2o/q2o/ratelimit"
 	"github.com/q2o/q2o/service"
 )
 
@@ -33,9 +33,6 @@ import (
 // header (which EventSource sends by itself) or ?last_event_id= resumes
 // after that event; see events.Broker.Follow for what an unknown or too old
 // id does. Any replica serves any client: the events come through Redis.
-
-// publicEventsLimit is the per-IP limit on opening a client's event stream.
-var publicEventsLimit = redis_rate.PerMinute(30)
 
 // sseRetry is the reconnection delay, in milliseconds, that the stream asks
 // of EventSource when it ends (a replica shutting down, Redis failing).
@@ -57,7 +54,7 @@ func (s *Server) tenantEvents(c echo.Context) error {
 // deleted) meanwhile ends the stream, even while the project keeps sending
 // events.
 func (s *Server) publicProjectEvents(c echo.Context) error {
-	if err := s.allow(c, "public-events:"+c.RealIP(), publicEventsLimit); err != nil {
+	if err := s.limiter.Allow(c.Request().Context(), ratelimit.PublicEvents, c.RealIP()); err != nil {
 		return err
 	}
 	id, err := pathID(c, "project_id", service.ErrPublicNotFound)

@@ -8,10 +8,10 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/labstack/echo/v4"
 
 	"github.com/q2o/q2o/models"
+	"github.com/q2o/q2o/ratelimit"
 	"github.com/q2o/q2o/service"
 )
 
@@ -19,14 +19,6 @@ import (
 // refusal that concerns the code (unknown, revoked, expired, unassigned,
 // another project's) is the same 404 not_found, so that a client learns
 // nothing about other projects or codes.
-
-// Per-IP limits of the public endpoints. A client polling a zip that is
-// being made follows Retry-After (zipRetryAfter), well under the download
-// limit.
-var (
-	activateLimit = redis_rate.PerMinute(20)
-	downloadLimit = redis_rate.PerMinute(60)
-)
 
 // zipRetryAfter is the Retry-After, in seconds, of an answer that says the
 // zip is being made.
@@ -39,7 +31,7 @@ const activationCodeHeader = "X-Activation-Code"
 // activateProject: POST /api/public/activate-project {"code"} → the project
 // that code opens (service.PublicProject).
 func (s *Server) activateProject(c echo.Context) error {
-	if err := s.allow(c, "activate:"+c.RealIP(), activateLimit); err != nil {
+	if err := s.limiter.Allow(c.Request().Context(), ratelimit.Activate, c.RealIP()); err != nil {
 		return err
 	}
 	var in struct {
@@ -66,7 +58,7 @@ func (s *Server) activateProject(c echo.Context) error {
 // file has vanished, 404 zip_missing with Retry-After (it is being made
 // again, and the next tries answer 202 until it is there).
 func (s *Server) downloadProject(c echo.Context) error {
-	if err := s.allow(c, "download:"+c.RealIP(), downloadLimit); err != nil {
+	if err := s.limiter.Allow(c.Request().Context(), ratelimit.Download, c.RealIP()); err != nil {
 		return err
 	}
 	id, err := pathID(c, "project_id", service.ErrPublicNotFound)

@@ -1,25 +1,14 @@
 package api
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"net/http"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/labstack/echo/v4"
 
 	"github.com/q2o/q2o/models"
+	"github.com/q2o/q2o/ratelimit"
 	"github.com/q2o/q2o/service"
-)
-
-// The sign-in limits, counted in Redis so they hold across API replicas. Per
-// email they stop a mailbox being flooded and a code being guessed; per
-// client IP they stop one client trying many emails.
-var (
-	otpRequestPerEmail = redis_rate.Limit{Rate: 5, Burst: 5, Period: 15 * time.Minute}
-	otpVerifyPerEmail  = redis_rate.Limit{Rate: 10, Burst: 10, Period: 15 * time.Minute}
-	otpPerIP           = redis_rate.PerMinute(20)
 )
 
 // otpRequested is the one answer to a code request, known email or not.
@@ -38,7 +27,7 @@ func (s *Server) authRoutes(e *echo.Echo) {
 }
 
 func (s *Server) requestOTP(c echo.Context) error {
-	if err := s.allow(c, "otp:request:ip:"+c.RealIP(), otpPerIP); err != nil {
+	if err := s.limiter.Allow(c.Request().Context(), ratelimit.OTPPerIP, c.RealIP()); err != nil {
 		return err
 	}
 	var in service.OTPRequest
@@ -48,7 +37,7 @@ func (s *Server) requestOTP(c echo.Context) error {
 	if err := in.Validate(); err != nil {
 		return err
 	}
-	if err := s.allow(c, "otp:request:email:"+emailBucket(in.Email), otpRequestPerEmail); err != nil {
+	if err := s.limiter.Allow(c.Request().Context(), ratelimit.OTPRequestPerEmail, ratelimit.EmailKey(in.Email)); err != nil {
 		return err
 	}
 	if err := s.svc.RequestOTP(c.Request().Context(), in); err != nil {
@@ -58,7 +47,7 @@ func (s *Server) requestOTP(c echo.Context) error {
 }
 
 func (s *Server) verifyOTP(c echo.Context) error {
-	if err := s.allow(c, "otp:verify:ip:"+c.RealIP(), otpPerIP); err != nil {
+	if err := s.limiter.Allow(c.Request().Context(), ratelimit.OTPVerifyPerIP, c.RealIP()); err != nil {
 		return err
 	}
 	var in service.OTPVerify
@@ -68,7 +57,7 @@ func (s *Server) verifyOTP(c echo.Context) error {
 	if err := in.Validate(); err != nil {
 		return err
 	}
-	if err := s.allow(c, "otp:verify:email:"+emailBucket(in.Email), otpVerifyPerEmail); err != nil {
+	if err := s.limiter.Allow(c.Request().Context(), ratelimit.OTPVerifyPerEmail, ratelimit.EmailKey(in.Email)); err != nil {
 		return err
 	}
 	sess, err := s.svc.VerifyOTP(c.Request().Context(), in)
@@ -88,11 +77,4 @@ func (s *Server) logout(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
-}
-
-// emailBucket names an email's rate-limit bucket without writing the address
-// into Redis.
-func emailBucket(email string) string {
-	h := sha256.Sum256([]byte(email))
-	return hex.EncodeToString(h[:12])
 }

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/q2o/q2o/metrics"
 	"github.com/q2o/q2o/models"
+	"github.com/q2o/q2o/ratelimit"
 	"github.com/q2o/q2o/service"
 )
 
@@ -54,7 +54,7 @@ type Server struct {
 	svc     *service.Service
 	cfg     Config
 	log     *slog.Logger
-	limiter *redis_rate.Limiter // nil without Redis: no limits
+	limiter *ratelimit.Limiter // without Redis it allows everything
 }
 
 // New builds the API around svc.
@@ -63,10 +63,7 @@ func New(svc *service.Service, cfg Config, log *slog.Logger) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(log)
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
-	s := &Server{echo: e, svc: svc, cfg: cfg, log: log}
-	if cfg.Redis != nil {
-		s.limiter = redis_rate.NewLimiter(cfg.Redis)
-	}
+	s := &Server{echo: e, svc: svc, cfg: cfg, log: log, limiter: ratelimit.New(cfg.Redis, log)}
 
 	e.Use(middleware.RequestID())
 	if cfg.Metrics != nil {
@@ -118,6 +115,10 @@ func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
 	}
 	return echo.ExtractIPFromXFFHeader(opts...)
 }
+
+// Limiter is the API's rate limiter, for the wiring to hand to the portal:
+// both count in the same buckets.
+func (s *Server) Limiter() *ratelimit.Limiter { return s.limiter }
 
 // Handler is the API as an http.Handler.
 func (s *Server) Handler() http.Handler { return s.echo }

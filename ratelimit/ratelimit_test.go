@@ -1,0 +1,134 @@
+package ratelimit_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/q2o/q2o/internal/testenv"
+	"github.com/q2o/q2o/models"
+	"github.com/q2o/q2o/ratelimit"
+)
+
+func redisClient(t *testing.T, url string) *redis.Client {
+	t.Helper()
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(o)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A rule allows its burst, then refuses with an *Exceeded that is a
+// rate_limited application error with a wait of whole seconds.
+func TestAllowThenExceeded(t *testing.T) {
+	t.Parallel()
+	rdb := redisClient(t, testenv.RedisURL(t))
+	l := ratelimit.New(rdb, slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	rule := ratelimit.Rule{Name: "test:burst", Limit: redis_rate.Limit{Rate: 3, Burst: 3, Period: time.Minute}}
+	for i := range 3 {
+		if err := l.Allow(ctx, rule, "10.0.0.1"); err != nil {
+			t.Fatalf("request %d: %v", i+1, err)
+		}
+	}
+	err := l.Allow(ctx, rule, "10.0.0.1")
+	var ex *ratelimit.Exceeded
+	if !errors.As(err, &ex) {
+		t.Fatalf("4th request: %v, want *Exceeded", err)
+	}
+	if ex.RetryAfter < time.Second || ex.RetryAfter > time.Minute || ex.RetryAfter%time.Second != 0 || ex.Rule != rule.Name {
+		t.Errorf("Exceeded %+v", ex)
+	}
+	appErr, ok := models.AsError(err)
+	if !ok || appErr.Kind != models.KindRateLimited || appErr.Code != "rate_limited" ||
+		!strings.HasPrefix(appErr.Message, "too many requests; try again in ") || !strings.HasSuffix(appErr.Message, " s") {
+		t.Errorf("application error %+v", appErr)
+	}
+	// Another key has a bucket of its own.
+	if err := l.Allow(ctx, rule, "10.0.0.2"); err != nil {
+		t.Errorf("another key: %v", err)
+	}
+	// The bucket is where it has always been: q2o:rl:<name>:<key> (under
+	// redis_rate's own "rate:" prefix).
+	if n, err := rdb.Exists(ctx, "rate:q2o:rl:test:burst:10.0.0.1").Result(); err != nil || n != 1 {
+		t.Errorf("bucket key: %d, %v", n, err)
+	}
+}
+
+// The bucket names stay what the API has used, so that limits carry over a
+// deploy and the API and the portal count in the same buckets.
+func TestRuleNames(t *testing.T) {
+	t.Parallel()
+	for rule, want := range map[*ratelimit.Rule]string{
+		&ratelimit.OTPRequestPerEmail: "otp:request:email",
+		&ratelimit.OTPVerifyPerEmail:  "otp:verify:email",
+		&ratelimit.OTPPerIP:           "otp:request:ip",
+		&ratelimit.OTPVerifyPerIP:     "otp:verify:ip",
+		&ratelimit.Activate:           "activate",
+		&ratelimit.Download:           "download",
+		&ratelimit.PublicEvents:       "public-events",
+	} {
+		if rule.Name != want || rule.Limit.Rate < 1 || rule.Limit.Period <= 0 {
+			t.Errorf("rule %+v, want name %q and a limit", *rule, want)
+		}
+	}
+	if k := ratelimit.EmailKey("ops@example.com"); len(k) != 24 || strings.Contains(k, "ops") || k != ratelimit.EmailKey("ops@example.com") {
+		t.Errorf("EmailKey = %q", k)
+	}
+}
+
+// Without Redis, or with Redis down, every request goes through; the outage
+// is logged.
+func TestAllowWithoutRedis(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rule := ratelimit.Rule{Name: "test:none", Limit: redis_rate.Limit{Rate: 1, Burst: 1, Period: time.Hour}}
+	var nilLimiter *ratelimit.Limiter
+	for _, l := range []*ratelimit.Limiter{nilLimiter, ratelimit.New(nil, nil)} {
+		for range 3 {
+			if err := l.Allow(ctx, rule, "k"); err != nil {
+				t.Fatalf("no Redis: %v", err)
+			}
+		}
+	}
+	var logs syncBuffer
+	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { _ = down.Close() })
+	l := ratelimit.New(down, slog.New(slog.NewTextHandler(&logs, nil)))
+	for range 3 {
+		if err := l.Allow(ctx, rule, "k"); err != nil {
+			t.Fatalf("Redis down: %v", err)
+		}
+	}
+	if !strings.Contains(logs.String(), "rate limiter unavailable") {
+		t.Errorf("outage not logged: %q", logs.String())
+	}
+}
