@@ -235,6 +235,25 @@ func (b *Broker) Follow(ctx context.Context, tenantID uuid.UUID, lastID string) 
 	return f, nil
 }
 
+// Head returns the id of the last event in the tenant's stream, or "0-0"
+// when the stream holds none. A page rendered after reading Head, whose
+// follower then starts with Follow(Head) (last_event_id=Head), misses no
+// event: every event added after the read has a greater id, and "0-0" is
+// before every id, so an empty stream's follower gets everything from its
+// first event on.
+// Errors: Redis's when it cannot be reached.
+func (b *Broker) Head(ctx context.Context, tenantID uuid.UUID) (string, error) {
+	key := StreamKey(tenantID)
+	msgs, err := b.rdb.XRevRangeN(ctx, key, "+", "-", 1).Result()
+	if err != nil {
+		return "", fmt.Errorf("read the end of %s: %w", key, err)
+	}
+	if len(msgs) == 0 {
+		return streamID{}.String(), nil
+	}
+	return msgs[0].ID, nil
+}
+
 // startAfter resolves where a follower starts (see Follow).
 func (b *Broker) startAfter(ctx context.Context, key, lastID string) (streamID, error) {
 	msgs, err := b.rdb.XRevRangeN(ctx, key, "+", "-", 1).Result()

@@ -384,3 +384,53 @@ func TestStreamID(t *testing.T) {
 		t.Error("less")
 	}
 }
+
+// Head is "0-0" for an empty stream and the last event's id otherwise; a
+// follower started with Head gets exactly the events published after the
+// read, whether the stream was empty or not.
+func TestHead(t *testing.T) {
+	t.Parallel()
+	url := testenv.RedisURL(t)
+	pub, sub := newBroker(t, url), newBroker(t, url)
+	tenant, project := uuid.New(), uuid.New()
+
+	head, err := sub.Head(t.Context(), tenant)
+	if err != nil || head != "0-0" {
+		t.Fatalf("Head of an empty stream = %q, %v; want 0-0", head, err)
+	}
+	// Events come between the page's Head and its follower: none is missed.
+	for i := range 3 {
+		pub.Publish(t.Context(), event(tenant, project, i))
+	}
+	all := collect(t, follow(t, sub, tenant, head), 3)
+	if got := fmt.Sprint(progresses(all)); got != "[0 1 2]" {
+		t.Fatalf("after an empty Head: %s", got)
+	}
+
+	head, err = sub.Head(t.Context(), tenant)
+	if err != nil || head != all[2].ID {
+		t.Fatalf("Head = %q, %v; want the last event's id %s", head, err, all[2].ID)
+	}
+	pub.Publish(t.Context(), event(tenant, project, 3))
+	pub.Publish(t.Context(), event(tenant, project, 4))
+	f := follow(t, sub, tenant, head)
+	if got := fmt.Sprint(progresses(collect(t, f, 2))); got != "[3 4]" {
+		t.Errorf("after Head: %s, want [3 4] (no event before Head, none lost after)", got)
+	}
+	quiet(t, pub, f, tenant)
+
+	// Another tenant's stream is its own.
+	if h, err := sub.Head(t.Context(), uuid.New()); err != nil || h != "0-0" {
+		t.Errorf("Head of another tenant = %q, %v", h, err)
+	}
+}
+
+func TestHeadWithRedisDown(t *testing.T) {
+	t.Parallel()
+	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { _ = down.Close() })
+	b := New(t.Context(), down, slog.New(slog.DiscardHandler))
+	if h, err := b.Head(t.Context(), uuid.New()); err == nil {
+		t.Errorf("Head with Redis down = %q, nil; want an error", h)
+	}
+}
