@@ -158,29 +158,8 @@ type RunStarted struct {
 func (s *Service) StartRun(ctx context.Context, tenantID, projectID uuid.UUID) (RunStarted, error) {
 	var exec models.Execution
 	err := s.inTx(ctx, func(tx *gorm.DB, ob *outbox) error {
-		sub, err := lockSubscription(tx, tenantID)
+		p, err := s.runnable(tx, tenantID, projectID, true)
 		if err != nil {
-			return err
-		}
-		var p models.Project
-		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).
-			Where("id = ? AND tenant_id = ?", projectID, tenantID).Take(&p).Error; err != nil {
-			return notFound(err, models.ErrProjectNotFound)
-		}
-		var live int64
-		if err := tx.Model(&models.Execution{}).
-			Where("tenant_id = ? AND status IN ?", tenantID, []models.ExecutionStatus{models.StatusPending, models.StatusRunning}).
-			Count(&live).Error; err != nil {
-			return err
-		}
-		if err := models.CanRun(&p, sub.Status, live); err != nil {
-			return err
-		}
-		var c models.ActivationCode
-		if err := tx.Where("id = ?", *p.ActivationCodeID).Take(&c).Error; err != nil {
-			return err
-		}
-		if err := models.CodeValid(&c, s.Now()); err != nil {
 			return err
 		}
 		dir, err := artifacts.ProjectDir(s.OutputRoot, p.ID.String())
@@ -219,6 +198,61 @@ func (s *Service) StartRun(ctx context.Context, tenantID, projectID uuid.UUID) (
 		s.Log.Warn("create output folder", "execution_id", exec.ID, "error", err)
 	}
 	return RunStarted{ExecutionID: exec.ID, Status: exec.Status, OutputFolderPath: exec.OutputDir}, nil
+}
+
+// CheckRun tells, without changing anything, whether RUN of the project
+// would be accepted now: nil, or exactly the error StartRun would refuse
+// with (the same rules, read by the same code, runnable). Between the check
+// and a RUN the state may change; StartRun checks again under its locks.
+// Errors: StartRun's refusals, that is project_not_found (404),
+// run_in_progress, project_inactive (409), missing_field,
+// activation_code_required, activation_code_revoked, activation_code_expired
+// (422), subscription_inactive (402), trial_run_limit (403).
+func (s *Service) CheckRun(ctx context.Context, tenantID, projectID uuid.UUID) error {
+	_, err := s.runnable(s.DB.WithContext(ctx), tenantID, projectID, false)
+	return err
+}
+
+// runnable applies the RUN rules to one of the tenant's projects as the
+// database holds it: models.CanRun with the tenant's subscription and its
+// count of live runs, then models.CodeValid of the project's code. It
+// returns the project when RUN may go ahead. With lock (StartRun, inside its
+// transaction) the subscription row and then the project row are locked
+// FOR UPDATE, in that order, so the per-tenant rules hold under concurrent
+// RUNs; without (CheckRun) it only reads.
+func (s *Service) runnable(tx *gorm.DB, tenantID, projectID uuid.UUID, lock bool) (models.Project, error) {
+	// A fresh statement per query: a gorm.DB with clauses must not be reused.
+	rows := func() *gorm.DB {
+		if lock {
+			return tx.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		return tx
+	}
+	var sub models.Subscription
+	if err := rows().Where("tenant_id = ?", tenantID).Take(&sub).Error; err != nil {
+		return models.Project{}, notFound(err, models.ErrUnauthorized)
+	}
+	var p models.Project
+	if err := rows().Where("id = ? AND tenant_id = ?", projectID, tenantID).Take(&p).Error; err != nil {
+		return p, notFound(err, models.ErrProjectNotFound)
+	}
+	var live int64
+	if err := tx.Model(&models.Execution{}).
+		Where("tenant_id = ? AND status IN ?", tenantID, []models.ExecutionStatus{models.StatusPending, models.StatusRunning}).
+		Count(&live).Error; err != nil {
+		return p, err
+	}
+	if err := models.CanRun(&p, sub.Status, live); err != nil {
+		return p, err
+	}
+	var c models.ActivationCode
+	if err := tx.Where("id = ?", *p.ActivationCodeID).Take(&c).Error; err != nil {
+		return p, err
+	}
+	if err := models.CodeValid(&c, s.Now()); err != nil {
+		return p, err
+	}
+	return p, nil
 }
 
 // ExecutionDetail is an execution with its events in order.
