@@ -30,6 +30,7 @@ func (s *Server) updateProfile(c echo.Context) error {
 	return c.JSON(http.StatusOK, p)
 }
 
+// listCodes: GET /api/tenant/activation-codes?page&per_page&status.
 func (s *Server) listCodes(c echo.Context) error {
 	var q service.CodeListQuery
 	var err error
@@ -39,6 +40,7 @@ func (s *Server) listCodes(c echo.Context) error {
 	if q.PerPage, err = codeListParam(c, "per_page", "invalid_per_page"); err != nil {
 		return err
 	}
+	q.Status = c.QueryParam("status")
 	page, err := s.svc.ActivationCodes(c.Request().Context(), tenantID(c), q)
 	if err != nil {
 		return err

@@ -469,3 +469,42 @@ func TestCodesRevoke(t *testing.T) {
 		t.Errorf("GET revoke: %d %s", r.Status, r.Body)
 	}
 }
+
+func TestCodesListByStatus200(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	tn := a.NewTenant("active")
+	freeID, _ := a.Code(tn.ID, nil)
+	usedID, used := a.Code(tn.ID, nil)
+	revokedID, _ := a.Code(tn.ID, nil)
+	expiredID, _ := a.Code(tn.ID, nil)
+	pid := a.Project(tn.Key, "coded")
+	a.Must(200, a.Do("POST", "/api/tenant/projects/"+pid+"/assign-activation-code", tn.Key, map[string]any{"code": used}))
+	a.Must(200, a.Do("POST", "/api/tenant/activation-codes/"+revokedID+"/revoke", tn.Key, nil))
+	a.DB.Exec("UPDATE activation_codes SET expires_at = now() - interval '1 hour' WHERE id = ?", expiredID)
+
+	for status, want := range map[string]string{
+		"available": freeID, "assigned": usedID, "used_up": usedID, "revoked": revokedID, "expired": expiredID,
+	} {
+		m := a.Must(200, a.Do("GET", "/api/tenant/activation-codes?status="+status, tn.Key, nil))
+		items := m["items"].([]any)
+		if m["total"] != 1.0 || len(items) != 1 || items[0].(map[string]any)["id"] != want {
+			t.Errorf("?status=%s: %v, want only %s", status, m, want)
+		}
+	}
+	if m := a.Must(200, a.Do("GET", "/api/tenant/activation-codes?status=", tn.Key, nil)); m["total"] != 4.0 {
+		t.Errorf("an empty status is no filter: %v", m)
+	}
+}
+
+func TestCodesListByStatus400(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	tn := a.NewTenant("active")
+	for _, bad := range []string{"bogus", "AVAILABLE", "unassigned", "pending"} {
+		r := a.Do("GET", "/api/tenant/activation-codes?status="+bad, tn.Key, nil)
+		if r.Status != 400 || r.ErrorCode(t) != "invalid_status" || errField(t, r) != "status" {
+			t.Errorf("?status=%s: %d %s", bad, r.Status, r.Body)
+		}
+	}
+}

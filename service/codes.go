@@ -36,10 +36,14 @@ func (s *Service) codeQuota(tx *gorm.DB, tenantID uuid.UUID, limit int) (CodeQuo
 }
 
 // CodeListQuery pages through a tenant's activation codes. Page starts at
-// 1; PerPage defaults to 20 and is at most 100.
+// 1; PerPage defaults to 20 and is at most 100. Status, when set, keeps the
+// codes in that state: available, used_up, expired or revoked (as
+// CodeView.Status shows it), or assigned (assigned to at least one project,
+// whatever its state).
 type CodeListQuery struct {
 	Page    int
 	PerPage int
+	Status  string
 }
 
 // Code list paging.
@@ -79,6 +83,11 @@ const (
 	CodeRevoked   = "revoked"
 )
 
+// CodeAssigned filters the code list (CodeListQuery.Status) to the codes
+// assigned to at least one project. It is not a CodeView.Status: an assigned
+// code is also available, used up, expired or revoked.
+const CodeAssigned = "assigned"
+
 // codeStatus names the state of a code by the rule that assignment applies
 // (models.CodeUsable).
 func codeStatus(c *models.ActivationCode, now time.Time) string {
@@ -87,6 +96,32 @@ func codeStatus(c *models.ActivationCode, now time.Time) string {
 		return CodeAvailable
 	}
 	return strings.TrimPrefix(models.ErrorCode(err), "activation_code_")
+}
+
+// codeStatusWhere is codeStatus written as SQL on activation_codes, one
+// condition per state (with now as its one argument), so the list filters
+// in the database; plus CodeAssigned. Keep each in step with codeStatus and
+// models.CodeUsable: TestCodeStatusFilterAgreesWithCodeStatus checks them
+// against each other.
+var codeStatusWhere = map[string]string{
+	CodeRevoked:   "activation_codes.revoked_at IS NOT NULL",
+	CodeExpired:   "activation_codes.revoked_at IS NULL AND activation_codes.expires_at <= ?",
+	CodeUsedUp:    "activation_codes.revoked_at IS NULL AND (activation_codes.expires_at IS NULL OR activation_codes.expires_at > ?) AND activation_codes.use_count >= activation_codes.max_uses",
+	CodeAvailable: "activation_codes.revoked_at IS NULL AND (activation_codes.expires_at IS NULL OR activation_codes.expires_at > ?) AND activation_codes.use_count < activation_codes.max_uses",
+	CodeAssigned:  "EXISTS (SELECT 1 FROM projects p WHERE p.activation_code_id = activation_codes.id AND p.tenant_id = activation_codes.tenant_id)",
+}
+
+// codeStatuses lists the filters in the order the error message names them.
+var codeStatuses = []string{CodeAvailable, CodeAssigned, CodeUsedUp, CodeExpired, CodeRevoked}
+
+// whereCodeStatus narrows a query on activation_codes to the codes in
+// status at now.
+func whereCodeStatus(q *gorm.DB, status string, now time.Time) *gorm.DB {
+	cond := codeStatusWhere[status]
+	if strings.Contains(cond, "?") {
+		return q.Where(cond, now)
+	}
+	return q.Where(cond)
 }
 
 // CodePage is one page of a tenant's codes.
@@ -98,8 +133,9 @@ type CodePage struct {
 	TotalPages int64      `json:"total_pages"`
 }
 
-// ActivationCodes lists the tenant's codes, newest first.
-// Errors: invalid_page, invalid_per_page (400).
+// ActivationCodes lists the tenant's codes, newest first, those in
+// q.Status only when it is set.
+// Errors: invalid_page, invalid_per_page, invalid_status (400).
 func (s *Service) ActivationCodes(ctx context.Context, tenantID uuid.UUID, q CodeListQuery) (CodePage, error) {
 	if q.Page == 0 {
 		q.Page = 1
@@ -113,9 +149,20 @@ func (s *Service) ActivationCodes(ctx context.Context, tenantID uuid.UUID, q Cod
 	if q.PerPage < 1 || q.PerPage > maxCodesPerPage {
 		return CodePage{}, models.FieldError("per_page", "invalid_per_page", "per_page must be between 1 and %d", maxCodesPerPage)
 	}
+	if _, ok := codeStatusWhere[q.Status]; q.Status != "" && !ok {
+		return CodePage{}, models.FieldError("status", "invalid_status", "status must be one of %s", strings.Join(codeStatuses, ", "))
+	}
 	page := CodePage{Items: []CodeView{}, Page: q.Page, PerPage: q.PerPage}
 	tx := s.DB.WithContext(ctx)
-	if err := tx.Model(&models.ActivationCode{}).Where("tenant_id = ?", tenantID).Count(&page.Total).Error; err != nil {
+	now := s.Now()
+	codes := func() *gorm.DB {
+		q2 := tx.Model(&models.ActivationCode{}).Where("activation_codes.tenant_id = ?", tenantID)
+		if q.Status != "" {
+			q2 = whereCodeStatus(q2, q.Status, now)
+		}
+		return q2
+	}
+	if err := codes().Count(&page.Total).Error; err != nil {
 		return CodePage{}, err
 	}
 	page.TotalPages = (page.Total + int64(q.PerPage) - 1) / int64(q.PerPage)
@@ -124,13 +171,24 @@ func (s *Service) ActivationCodes(ctx context.Context, tenantID uuid.UUID, q Cod
 	}
 	var rows []models.ActivationCode
 	// Ids are UUIDv7, so id orders codes made in the same instant.
-	err := tx.Where("tenant_id = ?", tenantID).Order("created_at DESC, id DESC").
+	err := codes().Order("activation_codes.created_at DESC, activation_codes.id DESC").
 		Limit(q.PerPage).Offset((q.Page - 1) * q.PerPage).Find(&rows).Error
 	if err != nil {
 		return CodePage{}, err
 	}
 	page.Items, err = s.codeViews(tx, tenantID, rows)
 	return page, err
+}
+
+// AvailableCodes returns the tenant's codes that can be assigned now
+// (models.CodeUsable: not revoked, expired or used up), newest first, at
+// most 100: the codes a portal offers to pick from.
+func (s *Service) AvailableCodes(ctx context.Context, tenantID uuid.UUID) ([]CodeView, error) {
+	page, err := s.ActivationCodes(ctx, tenantID, CodeListQuery{PerPage: maxCodesPerPage, Status: CodeAvailable})
+	if err != nil {
+		return nil, err
+	}
+	return page.Items, nil
 }
 
 // codeViews masks codes and adds the projects each one is assigned to.

@@ -1,10 +1,14 @@
 package service
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/q2o/q2o/models"
 )
@@ -173,6 +177,141 @@ func TestProfileFieldChecks(t *testing.T) {
 		got, err := c.check(c.in)
 		if code := models.ErrorCode(err); code != c.err || got != c.want {
 			t.Errorf("%q: %q, %q; want %q, %q", c.in, got, code, c.want, c.err)
+		}
+	}
+}
+
+// The SQL filter of each status (codeStatusWhere) keeps exactly the codes
+// that codeStatus names so (or, for assigned, the codes with a project), on
+// codes in every state and at the edges of expiry.
+func TestCodeStatusFilterAgreesWithCodeStatus(t *testing.T) {
+	t.Parallel()
+	s := newTestService(t)
+	now := time.Date(2026, 11, 26, 12, 0, 0, 123456000, time.UTC) // microseconds: what Postgres keeps
+	s.Now = func() time.Time { return now }
+	ctx := context.Background()
+	tn := newTestTenant(t, s, models.SubActive)
+	code := func(maxUses int, sql string, args ...any) uuid.UUID {
+		t.Helper()
+		c := newTestCode(t, s, tn, NewCodes{MaxUses: maxUses})
+		if sql != "" {
+			exec(t, s, "UPDATE activation_codes SET "+sql+" WHERE id = ?", append(args, c.ID)...)
+		}
+		return c.ID
+	}
+	assign := func(codeID uuid.UUID) {
+		t.Helper()
+		p := newTestProject(t, s, tn, "p")
+		exec(t, s, "UPDATE projects SET activation_code_id = ? WHERE id = ?", codeID, p.ID)
+		exec(t, s, "UPDATE activation_codes SET use_count = use_count + 1 WHERE id = ?", codeID)
+	}
+	code(1, "")                                                                         // available
+	assign(code(1, ""))                                                                 // used up, assigned
+	assign(code(2, ""))                                                                 // available, assigned
+	code(1, "expires_at = ?::timestamptz - interval '1 second'", now)                   // expired
+	code(1, "expires_at = ?", now)                                                      // expires exactly now: expired
+	code(1, "expires_at = ?::timestamptz + interval '1 microsecond'", now)              // available
+	code(1, "revoked_at = ?", now)                                                      // revoked
+	code(1, "revoked_at = ?, expires_at = ?::timestamptz - interval '1 day'", now, now) // revoked and expired: revoked
+	assign(code(1, "expires_at = ?::timestamptz - interval '1 day'", now))              // expired and used up: expired
+	revokedUsed := code(1, "")
+	assign(revokedUsed)
+	exec(t, s, "UPDATE activation_codes SET revoked_at = ? WHERE id = ?", now, revokedUsed) // revoked, assigned
+	newTestCode(t, s, newTestTenant(t, s, models.SubActive), NewCodes{})                    // another tenant's
+
+	all, err := s.ActivationCodes(ctx, tn, CodeListQuery{PerPage: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all.Total != 10 {
+		t.Fatalf("%d codes, want 10", all.Total)
+	}
+	in := func(v CodeView, status string) bool {
+		if status == CodeAssigned {
+			return len(v.Projects) > 0
+		}
+		return v.Status == status
+	}
+	seen := map[string]bool{}
+	for _, status := range codeStatuses {
+		page, err := s.ActivationCodes(ctx, tn, CodeListQuery{PerPage: 100, Status: status})
+		if err != nil {
+			t.Fatalf("%s: %v", status, err)
+		}
+		var want []uuid.UUID
+		for _, v := range all.Items {
+			if in(v, status) {
+				want = append(want, v.ID)
+			}
+			seen[v.Status] = true
+		}
+		var got []uuid.UUID
+		for _, v := range page.Items {
+			got = append(got, v.ID)
+		}
+		if len(want) == 0 || fmt.Sprint(got) != fmt.Sprint(want) || page.Total != int64(len(want)) {
+			t.Errorf("status %s: SQL filter %v (total %d), codeStatus %v", status, got, page.Total, want)
+		}
+	}
+	for _, st := range []string{CodeAvailable, CodeUsedUp, CodeExpired, CodeRevoked} {
+		if !seen[st] {
+			t.Errorf("no code in state %s: the test does not cover it", st)
+		}
+	}
+	if len(codeStatusWhere) != len(codeStatuses) {
+		t.Errorf("%d SQL filters for %d statuses", len(codeStatusWhere), len(codeStatuses))
+	}
+
+	for _, bad := range []string{"bogus", "USED_UP", "assigned ", "unassigned"} {
+		_, err := s.ActivationCodes(ctx, tn, CodeListQuery{Status: bad})
+		if e, _ := models.AsError(err); e == nil || e.Code != "invalid_status" || e.Field != "status" || e.Kind != models.KindInvalid {
+			t.Errorf("status %q: %v", bad, err)
+		}
+	}
+
+	// AvailableCodes: the available ones, newest first.
+	avail, err := s.AvailableCodes(ctx, tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []CodeView
+	for _, v := range all.Items {
+		if v.Status == CodeAvailable {
+			want = append(want, v)
+		}
+	}
+	if len(avail) != 3 || len(avail) != len(want) {
+		t.Fatalf("AvailableCodes: %d codes, want 3", len(avail))
+	}
+	for i := range avail {
+		if avail[i].ID != want[i].ID || avail[i].Status != CodeAvailable || (i > 0 && avail[i].CreatedAt.After(avail[i-1].CreatedAt)) {
+			t.Errorf("AvailableCodes[%d] = %+v, want %+v", i, avail[i], want[i])
+		}
+	}
+}
+
+// AvailableCodes stops at 100 codes, the newest.
+func TestAvailableCodesAtMost100(t *testing.T) {
+	t.Parallel()
+	s := newTestService(t)
+	ctx := context.Background()
+	tn := newTestTenant(t, s, models.SubActive)
+	for range 2 {
+		if _, err := s.IssueActivationCodes(ctx, tn, NewCodes{Count: 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(t, s, "UPDATE activation_codes SET revoked_at = now() WHERE id IN (SELECT id FROM activation_codes WHERE tenant_id = ? ORDER BY created_at DESC, id DESC LIMIT 50)", tn)
+	avail, err := s.AvailableCodes(ctx, tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(avail) != 100 {
+		t.Fatalf("%d codes, want 100", len(avail))
+	}
+	for _, v := range avail {
+		if v.Status != CodeAvailable {
+			t.Errorf("code %s is %s", v.ID, v.Status)
 		}
 	}
 }
