@@ -131,7 +131,9 @@ func TestRunTimeout(t *testing.T) {
 	t.Parallel()
 	a := apptest.New(t, apptest.Options{})
 	cfg := a.WorkerConfig("--mode sleep --seconds 60 --stubborn")
-	cfg.RunTimeout = 2 * time.Second
+	// Long enough for python3 to start and fork its child (child.pid) on a
+	// busy 2-core machine, where 2 s was not always.
+	cfg.RunTimeout = 6 * time.Second
 	cfg.KillGrace = 300 * time.Millisecond
 	a.StartWorker(cfg)
 	tn := a.NewTenant("active")
