@@ -27,34 +27,6 @@ type ErrorDetail struct {
 	Field   string `json:"field,omitempty"`
 }
 
-// statusOf maps an application error kind to its HTTP status: the only place
-// that does.
-func statusOf(k models.Kind) int {
-	switch k {
-	case models.KindInvalid:
-		return http.StatusBadRequest
-	case models.KindUnauthorized:
-		return http.StatusUnauthorized
-	case models.KindPaymentRequired:
-		return http.StatusPaymentRequired
-	case models.KindForbidden:
-		return http.StatusForbidden
-	case models.KindNotFound:
-		return http.StatusNotFound
-	case models.KindConflict:
-		return http.StatusConflict
-	case models.KindTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case models.KindUnprocessable:
-		return http.StatusUnprocessableEntity
-	case models.KindRateLimited:
-		return http.StatusTooManyRequests
-	case models.KindUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 // echoErrors gives Echo's own errors (unknown route, wrong method, body too
 // large…) stable codes.
 var echoErrors = map[int]ErrorDetail{
@@ -80,7 +52,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		var httpErr *echo.HTTPError
 		switch {
 		case errors.As(err, &appErr):
-			status, detail = statusOf(appErr.Kind), ErrorDetail{Code: appErr.Code, Message: appErr.Message, Field: appErr.Field}
+			status, detail = appErr.Kind.HTTPStatus(), ErrorDetail{Code: appErr.Code, Message: appErr.Message, Field: appErr.Field}
 		case errors.As(err, &httpErr):
 			status = httpErr.Code
 			if d, ok := echoErrors[status]; ok {

@@ -6,11 +6,41 @@ package models
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
-// Kind is the class of an application error; the API maps each kind to one
-// HTTP status, in one place.
+// Kind is the class of an application error; each kind is one HTTP status
+// (HTTPStatus), the same for the API and the portal.
 type Kind int
+
+// HTTPStatus is the status an answer refused with this kind carries: the one
+// mapping from kinds to statuses, used by the API's error handler and the
+// portal's pages alike.
+func (k Kind) HTTPStatus() int {
+	switch k {
+	case KindInvalid:
+		return http.StatusBadRequest
+	case KindUnauthorized:
+		return http.StatusUnauthorized
+	case KindPaymentRequired:
+		return http.StatusPaymentRequired
+	case KindForbidden:
+		return http.StatusForbidden
+	case KindNotFound:
+		return http.StatusNotFound
+	case KindConflict:
+		return http.StatusConflict
+	case KindTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case KindUnprocessable:
+		return http.StatusUnprocessableEntity
+	case KindRateLimited:
+		return http.StatusTooManyRequests
+	case KindUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
 
 // The kinds of application error.
 const (
