@@ -32,7 +32,7 @@ func (b *Billing) stripeFailed(op string, err error) error {
 func (b *Billing) returnURL(result string) string {
 	u, err := url.Parse(b.cfg.ReturnURL)
 	if err != nil || b.cfg.ReturnURL == "" {
-		return "http://localhost:8080/?billing=" + result
+		return "http://localhost:8080/billing?billing=" + result
 	}
 	q := u.Query()
 	q.Set("billing", result)

@@ -29,6 +29,7 @@ type Config struct {
 	DatabaseURL string `env:"Q2O_DATABASE_URL" yaml:"database_url"`
 	RedisURL    string `env:"Q2O_REDIS_URL" yaml:"redis_url"`
 	HTTPAddr    string `env:"Q2O_HTTP_ADDR" yaml:"http_addr"`
+	PublicURL   string `env:"Q2O_PUBLIC_URL" yaml:"public_url"`
 	AdminToken  string `env:"Q2O_ADMIN_TOKEN" yaml:"admin_token"`
 
 	OutputRoot    string        `env:"Q2O_OUTPUT_ROOT" yaml:"output_root"`
@@ -81,7 +82,8 @@ func Settings() []Setting {
 	return []Setting{
 		{"Q2O_DATABASE_URL", d.DatabaseURL, "Postgres URL"},
 		{"Q2O_REDIS_URL", d.RedisURL, "Redis URL (redis:// or rediss://); the path is the DB number"},
-		{"Q2O_HTTP_ADDR", d.HTTPAddr, "address the API listens on"},
+		{"Q2O_HTTP_ADDR", d.HTTPAddr, "address the API (and the web portal) listens on"},
+		{"Q2O_PUBLIC_URL", "(unset: the request's own host)", "the address tenants and clients reach q2o at, e.g. https://q2o.example.com; https makes the portal's cookies Secure, and client links and the billing return URL use it"},
 		{"Q2O_ADMIN_TOKEN", "(unset: admin routes off)", "bearer token for /api/admin"},
 		{"Q2O_OUTPUT_ROOT", d.OutputRoot, "folder holding each project's output folder and zips"},
 		{"Q2O_RUNNER", d.Runner, "command that runs main.py, split into words like a shell would (never run through one)"},
@@ -105,7 +107,7 @@ func Settings() []Setting {
 		{"Q2O_STRIPE_REFETCH", "false", "re-read the subscription from Stripe before applying a webhook event (recommended with a secret key)"},
 		{"Q2O_STRIPE_PRORATION", d.StripeProration, "proration on plan changes: create_prorations, always_invoice or none"},
 		{"Q2O_STRIPE_PRICES", "(none: plans.stripe_price_id)", "plan=price_id pairs, comma-separated; written to the plans table at start"},
-		{"Q2O_BILLING_RETURN_URL", d.BillingReturnURL, "where Stripe Checkout and the Customer Portal send the tenant back to"},
+		{"Q2O_BILLING_RETURN_URL", d.BillingReturnURL + " (or Q2O_PUBLIC_URL/billing)", "where Stripe Checkout and the Customer Portal send the tenant back to: the portal's billing page"},
 		{"Q2O_PAST_DUE_GRACE", d.PastDueGrace.String(), "how long a past_due subscription's running projects go on before they are paused (0: at once)"},
 		{"Q2O_SMTP_HOST", "(unset: sign-in codes go to the log)", "SMTP server that mails OTP sign-in codes"},
 		{"Q2O_SMTP_PORT", "(587; 465 with tls, 25 with none)", "SMTP server port"},
@@ -118,6 +120,9 @@ func Settings() []Setting {
 		{"Q2O_LOG_LEVEL", d.LogLevel, "debug, info, warn or error"},
 	}
 }
+
+// defaultBillingReturnURL is the portal's billing page on a laptop.
+const defaultBillingReturnURL = "http://localhost:8080/billing"
 
 // Default returns the settings used when nothing else is given. The default
 // runner is the sample examples/main.py under the current directory.
@@ -145,7 +150,7 @@ func Default() Config {
 		LogFormat:          "json",
 		LogLevel:           "info",
 		StripeProration:    "create_prorations",
-		BillingReturnURL:   "http://localhost:8080/",
+		BillingReturnURL:   defaultBillingReturnURL,
 	}
 }
 
@@ -166,6 +171,9 @@ func Load(path string) (Config, error) {
 	}
 	if err := env.Parse(&cfg); err != nil {
 		return Config{}, envError(err)
+	}
+	if cfg.BillingReturnURL == defaultBillingReturnURL && cfg.PublicURL != "" {
+		cfg.BillingReturnURL = strings.TrimRight(cfg.PublicURL, "/") + "/billing"
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
@@ -271,7 +279,8 @@ func (c *Config) Validate() error {
 	if c.PastDueGrace < 0 {
 		bad("Q2O_PAST_DUE_GRACE", "must not be negative, got %s", c.PastDueGrace)
 	}
-	for name, raw := range map[string]string{"Q2O_STRIPE_API_BASE": c.StripeAPIBase, "Q2O_BILLING_RETURN_URL": c.BillingReturnURL} {
+	for name, raw := range map[string]string{"Q2O_STRIPE_API_BASE": c.StripeAPIBase, "Q2O_BILLING_RETURN_URL": c.BillingReturnURL,
+		"Q2O_PUBLIC_URL": c.PublicURL} {
 		if u, err := url.Parse(raw); raw != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 			bad(name, "want an http(s):// URL, got %q", raw)
 		}
