@@ -48,11 +48,12 @@ func (s *Server) tenantEvents(c echo.Context) error {
 }
 
 // publicProjectEvents: GET /api/public/projects/:project_id/events, with the
-// activation code in X-Activation-Code or ?code=. A wrong code, or a code of
-// another project, answers 404 not_found like the other client routes. The
-// code is checked again about every heartbeat: a code revoked (or a project
-// deleted) meanwhile ends the stream, even while the project keeps sending
-// events.
+// activation code (or a client session token) in X-Activation-Code, ?code=
+// or the ClientCookie. A wrong code, or a code of another project, answers
+// 404 not_found like the other client routes. The credential is checked
+// again about every heartbeat: a code revoked, a client session expired or
+// a project deleted meanwhile ends the stream, even while the project keeps
+// sending events.
 func (s *Server) publicProjectEvents(c echo.Context) error {
 	if err := s.limiter.Allow(c.Request().Context(), ratelimit.PublicEvents, c.RealIP()); err != nil {
 		return err
@@ -61,7 +62,7 @@ func (s *Server) publicProjectEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	code := activationCode(c)
+	code := s.activationCode(c)
 	p, err := s.svc.ProjectForCode(c.Request().Context(), id, code)
 	if err != nil {
 		return err

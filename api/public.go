@@ -66,7 +66,7 @@ func (s *Server) downloadProject(c echo.Context) error {
 		return err
 	}
 	h := c.Response().Header()
-	d, err := s.svc.OpenDownload(c.Request().Context(), id, activationCode(c))
+	d, err := s.svc.OpenDownload(c.Request().Context(), id, s.activationCode(c))
 	if err != nil {
 		if models.ErrorCode(err) == service.ErrZipMissing.Code {
 			h.Set("Retry-After", strconv.Itoa(zipRetryAfter))
@@ -84,7 +84,7 @@ func (s *Server) downloadProject(c echo.Context) error {
 	defer d.File.Close()
 	h.Set(echo.HeaderContentType, "application/zip")
 	h.Set(echo.HeaderContentDisposition, contentDisposition(d.ProjectName+".zip"))
-	// The answer depends on the code, which a shared cache does not see.
+	// The answer depends on the credential, which a shared cache does not see.
 	h.Set(echo.HeaderCacheControl, "private, no-cache")
 	h.Set(echo.HeaderXContentTypeOptions, "nosniff")
 	if d.SHA256 != "" {
@@ -150,12 +150,22 @@ func (w *sendfileWriter) ReadFrom(r io.Reader) (int64, error) {
 	return n, err
 }
 
-// activationCode reads the client's code from X-Activation-Code, else ?code=.
-func activationCode(c echo.Context) string {
+// activationCode reads the client's credential (an activation code or a
+// client session token) from X-Activation-Code, else ?code=, else the
+// ClientCookie.
+func (s *Server) activationCode(c echo.Context) string {
 	if v := c.Request().Header.Get(activationCodeHeader); v != "" {
 		return v
 	}
-	return c.QueryParam("code")
+	if v := c.QueryParam("code"); v != "" {
+		return v
+	}
+	if s.cfg.ClientCookie != "" {
+		if ck, err := c.Cookie(s.cfg.ClientCookie); err == nil {
+			return ck.Value
+		}
+	}
+	return ""
 }
 
 // contentDisposition makes an attachment header for name (RFC 6266): a

@@ -37,6 +37,15 @@ type Config struct {
 	// Redis is shared by the parts of the API that need it (live events,
 	// rate limits).
 	Redis *redis.Client
+	// TenantCookie and ClientCookie name the portal's cookies, for what a
+	// browser cannot send with a header (EventSource, a download link);
+	// empty turns each off. TenantCookie holds a tenant's session token
+	// (q2s_…): requireTenant takes it, on GET and HEAD only, when there is
+	// no Authorization header. ClientCookie holds a client's credential (a
+	// client session token, q2c_…, or an activation code): the client's
+	// events and download take it after X-Activation-Code and ?code=.
+	TenantCookie string
+	ClientCookie string
 	// Metrics, when set, counts requests; MetricsOnAPI also serves them at
 	// /metrics (behind the admin token) for operators without a separate
 	// metrics listener.
@@ -171,9 +180,16 @@ func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// requireTenant authenticates the tenant by its bearer token (an API key or
+// a session token), or, with no Authorization header, by the session token
+// in the TenantCookie (see tenantCookie). The tenant id goes into the
+// request's context.
 func (s *Server) requireTenant(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		token, ok := bearer(c)
+		if !ok && c.Request().Header.Get(echo.HeaderAuthorization) == "" {
+			token, ok = s.tenantCookie(c)
+		}
 		if !ok {
 			return models.ErrUnauthorized
 		}
@@ -184,6 +200,25 @@ func (s *Server) requireTenant(next echo.HandlerFunc) echo.HandlerFunc {
 		c.SetRequest(c.Request().WithContext(context.WithValue(c.Request().Context(), tenantKey, id)))
 		return next(c)
 	}
+}
+
+// tenantCookie returns the session token in the TenantCookie, for a GET or
+// HEAD only: a browser sends cookies with requests that other sites make, so
+// a cookie must never be enough to change anything (CSRF); those requests
+// need the Authorization header. Only a session token is taken: an API key
+// does not belong in a browser's cookie jar.
+func (s *Server) tenantCookie(c echo.Context) (string, bool) {
+	if s.cfg.TenantCookie == "" {
+		return "", false
+	}
+	if m := c.Request().Method; m != http.MethodGet && m != http.MethodHead {
+		return "", false
+	}
+	ck, err := c.Cookie(s.cfg.TenantCookie)
+	if err != nil || !strings.HasPrefix(ck.Value, service.SessionTokenPrefix) {
+		return "", false
+	}
+	return ck.Value, true
 }
 
 // accessLog logs one line per request with its request id and tenant id.

@@ -33,8 +33,9 @@ const (
 	DefaultSessionTTL = 12 * time.Hour
 	// otpSendTimeout bounds the background work of one code request.
 	otpSendTimeout = 30 * time.Second
-	// sessionTokenPrefix tells a session token from an API key (q2o_).
-	sessionTokenPrefix = "q2s_"
+	// SessionTokenPrefix starts every session token, and tells it from an
+	// API key (q2o_).
+	SessionTokenPrefix = "q2s_"
 )
 
 // Mailer sends one plain-text email; *mail.SMTP is one. A Service without a
@@ -326,8 +327,8 @@ func hashOTP(tenantID uuid.UUID, code string) []byte {
 // Session tokens look like q2s_<8-char prefix>_<32-char secret> (200 random
 // bits); as with API keys, the prefix finds the row and the hash of the whole
 // token is compared in constant time.
-func newSessionToken() (token, prefix string) { return newToken(sessionTokenPrefix) }
+func newSessionToken() (token, prefix string) { return newToken(SessionTokenPrefix) }
 
 func parseSessionToken(token string) (prefix string, ok bool) {
-	return parseToken(token, sessionTokenPrefix)
+	return parseToken(token, SessionTokenPrefix)
 }

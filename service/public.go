@@ -17,39 +17,146 @@ import (
 	"github.com/q2o/q2o/models"
 )
 
-// ErrPublicNotFound is the one answer to a client whose code does not open
-// a project: unknown, revoked, expired, unassigned, or another project's.
+// ErrPublicNotFound is the one answer to a client whose credential does not
+// open a project: an unknown, revoked, expired or unassigned code, another
+// project's, or a client session that is unknown, expired or whose code no
+// longer opens its project.
 var ErrPublicNotFound = models.Errorf(models.KindNotFound, "not_found", "no project for this activation code")
 
-// ProjectByCode returns the project an activation code is assigned to (the
-// most recently created, should a multi-use code open several).
+// A client's credential is either an activation code (ABCDE-FGHJK-LMNPQ-RSTUV,
+// in any case, with or without dashes) or a client session token
+// (q2c_<prefix>_<secret>, from OpenClientSession). Codes have no "_", so the
+// two never collide. Every client method below takes either.
+
+// openedProjects is the query of the projects credential opens now. This is
+// the one statement of the rule: the project is active and its activation
+// code is neither revoked nor expired; for an activation code, it is that
+// code; for a client session, the session has not expired, and the project
+// and code are the session's (so a session opens one project, and only
+// while the code it was opened with still opens it).
 // Errors: not_found (404).
-func (s *Service) ProjectByCode(ctx context.Context, code string) (models.Project, error) {
-	var p models.Project
-	if strings.TrimSpace(code) == "" {
-		return p, ErrPublicNotFound
-	}
-	err := s.DB.WithContext(ctx).
+func (s *Service) openedProjects(ctx context.Context, credential string) (*gorm.DB, error) {
+	q := s.DB.WithContext(ctx).
 		Joins("JOIN activation_codes c ON c.id = projects.activation_code_id").
-		Where("c.code_hash = ? AND c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > ?) AND projects.is_active",
-			hashCode(code), s.Now()).
-		Order("projects.created_at DESC").Take(&p).Error
+		Where("c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > ?) AND projects.is_active", s.Now())
+	if strings.HasPrefix(credential, clientSessionPrefix) {
+		cs, err := s.liveClientSession(ctx, credential)
+		if err != nil {
+			return nil, err
+		}
+		return q.Where("projects.id = ? AND c.id = ?", cs.ProjectID, cs.ActivationCodeID), nil
+	}
+	if strings.TrimSpace(credential) == "" {
+		return nil, ErrPublicNotFound
+	}
+	return q.Where("c.code_hash = ?", hashCode(credential)), nil
+}
+
+// ProjectByCode returns the project a client's credential opens: for an
+// activation code, the project it is assigned to (the most recently
+// created, should a multi-use code open several); for a client session
+// token, the session's project (see openedProjects for when it opens it).
+// Errors: not_found (404).
+func (s *Service) ProjectByCode(ctx context.Context, credential string) (models.Project, error) {
+	var p models.Project
+	q, err := s.openedProjects(ctx, credential)
+	if err != nil {
+		return p, err
+	}
+	err = q.Order("projects.created_at DESC, projects.id DESC").Take(&p).Error
 	return p, notFound(err, ErrPublicNotFound)
 }
 
-// ProjectForCode returns project projectID if code opens it.
+// ProjectForCode returns project projectID if the client's credential (an
+// activation code or a client session token) opens it.
 // Errors: not_found (404).
-func (s *Service) ProjectForCode(ctx context.Context, projectID uuid.UUID, code string) (models.Project, error) {
+func (s *Service) ProjectForCode(ctx context.Context, projectID uuid.UUID, credential string) (models.Project, error) {
 	var p models.Project
-	if strings.TrimSpace(code) == "" {
-		return p, ErrPublicNotFound
+	q, err := s.openedProjects(ctx, credential)
+	if err != nil {
+		return p, err
 	}
-	err := s.DB.WithContext(ctx).
-		Joins("JOIN activation_codes c ON c.id = projects.activation_code_id").
-		Where("projects.id = ? AND c.code_hash = ? AND c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > ?) AND projects.is_active",
-			projectID, hashCode(code), s.Now()).
-		Take(&p).Error
+	err = q.Where("projects.id = ?", projectID).Take(&p).Error
 	return p, notFound(err, ErrPublicNotFound)
+}
+
+// ClientSessionTTL is how long a client session lasts.
+const ClientSessionTTL = 8 * time.Hour
+
+// clientSessionPrefix starts every client session token.
+const clientSessionPrefix = "q2c_"
+
+// ClientSession is a client's sign-in to one project; Token is shown only
+// this once.
+type ClientSession struct {
+	Token     string    `json:"token"`
+	ProjectID uuid.UUID `json:"project_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// clientSession is a row of client_sessions.
+type clientSession struct {
+	ID               uuid.UUID `gorm:"type:uuid;primaryKey"`
+	Prefix           string
+	TokenHash        []byte
+	ProjectID        uuid.UUID `gorm:"type:uuid"`
+	ActivationCodeID uuid.UUID `gorm:"type:uuid"`
+	ExpiresAt        time.Time
+	CreatedAt        time.Time
+}
+
+func (clientSession) TableName() string { return "client_sessions" }
+
+// OpenClientSession trades an activation code for a client session token
+// (q2c_…) that opens the code's project (the one ProjectByCode returns) for
+// ClientSessionTTL, so that a portal can keep the token in a cookie instead
+// of the code in the address bar. The session opens the project only while
+// the code still does: revoking or expiring the code, or deleting the
+// project, ends it. Only an activation code opens a session: a session token
+// does not renew itself. Expired sessions of the project are deleted on the
+// way.
+// Errors: not_found (404), exactly where ActivateProject refuses the code.
+func (s *Service) OpenClientSession(ctx context.Context, code string) (ClientSession, error) {
+	if strings.HasPrefix(code, clientSessionPrefix) {
+		return ClientSession{}, ErrPublicNotFound
+	}
+	p, err := s.ProjectByCode(ctx, code)
+	if err != nil {
+		return ClientSession{}, err
+	}
+	now := s.Now().Truncate(time.Microsecond) // what Postgres keeps
+	token, prefix := newToken(clientSessionPrefix)
+	row := clientSession{ID: models.NewID(), Prefix: prefix, TokenHash: hashSecret(token), ProjectID: p.ID,
+		ActivationCodeID: *p.ActivationCodeID, ExpiresAt: now.Add(ClientSessionTTL), CreatedAt: now}
+	err = s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
+		if err := tx.Where("project_id = ? AND expires_at <= ?", p.ID, now).Delete(&clientSession{}).Error; err != nil {
+			return err
+		}
+		return tx.Create(&row).Error
+	})
+	if err != nil {
+		return ClientSession{}, fmt.Errorf("store client session: %w", err)
+	}
+	return ClientSession{Token: token, ProjectID: p.ID, ExpiresAt: row.ExpiresAt}, nil
+}
+
+// liveClientSession returns the unexpired session of token; whether its
+// code still opens its project is openedProjects' to check.
+// Errors: not_found (404).
+func (s *Service) liveClientSession(ctx context.Context, token string) (clientSession, error) {
+	var row clientSession
+	prefix, ok := parseToken(token, clientSessionPrefix)
+	if !ok {
+		return row, ErrPublicNotFound
+	}
+	err := s.DB.WithContext(ctx).Where("prefix = ? AND expires_at > ?", prefix, s.Now()).Take(&row).Error
+	if err != nil {
+		return row, notFound(err, ErrPublicNotFound)
+	}
+	if !equalHash(row.TokenHash, hashSecret(token)) {
+		return row, ErrPublicNotFound
+	}
+	return row, nil
 }
 
 // PublicProject is what a client holding an activation code sees of the one
@@ -69,13 +176,16 @@ type PublicProject struct {
 	LatestExecutionStatus *models.ExecutionStatus `json:"latest_execution_status"`
 }
 
-// ActivateProject returns the client's view of the project code opens.
+// ActivateProject returns the client's view of the project its credential
+// (an activation code or a client session token, see ProjectByCode) opens.
 // DownloadReady is true when the project's latest execution has completed
 // and its zip is recorded, that is when Download would serve it.
-// Errors: not_found (404) for an unknown, revoked or expired code, and for a
-// code with no (active) project: the client cannot tell these apart.
-func (s *Service) ActivateProject(ctx context.Context, code string) (PublicProject, error) {
-	p, err := s.ProjectByCode(ctx, code)
+// Errors: not_found (404) for an unknown, revoked or expired code, for a
+// code with no (active) project, and for a session that is unknown, expired
+// or whose code no longer opens its project: the client cannot tell these
+// apart.
+func (s *Service) ActivateProject(ctx context.Context, credential string) (PublicProject, error) {
+	p, err := s.ProjectByCode(ctx, credential)
 	if err != nil {
 		return PublicProject{}, err
 	}
@@ -128,7 +238,8 @@ type Download struct {
 }
 
 // OpenDownload opens the zip of project projectID's latest execution for a
-// client holding code. The download follows the project: only when its
+// client holding credential (an activation code or a client session token,
+// see ProjectForCode). The download follows the project: only when its
 // latest execution has completed (a project being run again, or whose last
 // run failed or was paused, has no download until a run completes).
 //
@@ -137,8 +248,8 @@ type Download struct {
 // recorded file has vanished from disk (or is not the file recorded), it
 // forgets the zip, enqueues project:zip again and answers zip_missing.
 // Errors: not_found (404), project_not_completed (409), zip_missing (404).
-func (s *Service) OpenDownload(ctx context.Context, projectID uuid.UUID, code string) (Download, error) {
-	p, err := s.ProjectForCode(ctx, projectID, code)
+func (s *Service) OpenDownload(ctx context.Context, projectID uuid.UUID, credential string) (Download, error) {
+	p, err := s.ProjectForCode(ctx, projectID, credential)
 	if err != nil {
 		return Download{}, err
 	}

@@ -91,7 +91,7 @@ func (s *Service) CreateTenant(ctx context.Context, in NewTenant) (CreatedTenant
 // token (q2s_…, from an OTP sign-in).
 // Errors: unauthorized (401).
 func (s *Service) Authenticate(ctx context.Context, key string) (uuid.UUID, error) {
-	if strings.HasPrefix(key, sessionTokenPrefix) {
+	if strings.HasPrefix(key, SessionTokenPrefix) {
 		return s.authenticateSession(ctx, key)
 	}
 	prefix, ok := parseAPIKey(key)
