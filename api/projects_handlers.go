@@ -76,6 +76,24 @@ func (s *Server) listExecutions(c echo.Context) error {
 	return c.JSON(http.StatusOK, page)
 }
 
+// downloadExecution: GET|HEAD
+// /api/tenant/projects/:project_id/executions/:execution_id/download, the
+// zip of one completed run, answered like the client's download
+// (downloadProject): Range, If-Range, If-None-Match, HEAD, 202 zip_pending
+// and 404 zip_missing.
+func (s *Server) downloadExecution(c echo.Context) error {
+	pid, err := pathID(c, "project_id", models.ErrExecutionNotFound)
+	if err != nil {
+		return err
+	}
+	eid, err := pathID(c, "execution_id", models.ErrExecutionNotFound)
+	if err != nil {
+		return err
+	}
+	d, err := s.svc.OpenExecutionDownload(c.Request().Context(), tenantID(c), pid, eid)
+	return serveDownload(c, d, err)
+}
+
 // cancelRun: POST /api/tenant/projects/:project_id/cancel answers the
 // project, now paused.
 func (s *Server) cancelRun(c echo.Context) error {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -65,10 +66,17 @@ func (s *Server) downloadProject(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	h := c.Response().Header()
 	d, err := s.svc.OpenDownload(c.Request().Context(), id, s.activationCode(c))
+	return serveDownload(c, d, err)
+}
+
+// serveDownload answers an opened download (service.Download): the zip,
+// through http.ServeContent, or 202 zip_pending while it is being made; or
+// the error, with Retry-After when the zip is being made again.
+func serveDownload(c echo.Context, d service.Download, err error) error {
+	h := c.Response().Header()
 	if err != nil {
-		if models.ErrorCode(err) == service.ErrZipMissing.Code {
+		if errors.Is(err, service.ErrZipMissing) {
 			h.Set("Retry-After", strconv.Itoa(zipRetryAfter))
 		}
 		return err

@@ -215,6 +215,11 @@ var (
 	// is being made again.
 	ErrZipMissing = models.Errorf(models.KindNotFound, "zip_missing",
 		"the zip of this project is missing and is being made again; try again shortly")
+	// ErrZipGone: the zip of an earlier run (not the project's latest) is
+	// not on disk, and cannot be made again: the project folder now holds a
+	// later run's output.
+	ErrZipGone = models.Errorf(models.KindNotFound, "zip_missing",
+		"the zip of this run is no longer kept; only the latest run's zip can be made again")
 )
 
 func errNotCompleted(status models.ExecutionStatus) error {
@@ -225,7 +230,7 @@ func errNotCompleted(status models.ExecutionStatus) error {
 		"the project's run is %s; its download is ready once a run has completed", status)
 }
 
-// Download is the zip of a project's completed run, opened for a client.
+// Download is the zip of a completed run, opened for a client or a tenant.
 // When Pending is true the zip is still being made and File is nil;
 // otherwise the caller must close File.
 type Download struct {
@@ -246,7 +251,8 @@ type Download struct {
 // While the completed execution's zip is not recorded yet it answers Pending
 // and makes sure the project:zip task exists (see ensureZipTask). When the
 // recorded file has vanished from disk (or is not the file recorded), it
-// forgets the zip, enqueues project:zip again and answers zip_missing.
+// forgets the zip, enqueues project:zip again and answers zip_missing
+// (ErrZipMissing).
 // Errors: not_found (404), project_not_completed (409), zip_missing (404).
 func (s *Service) OpenDownload(ctx context.Context, projectID uuid.UUID, credential string) (Download, error) {
 	p, err := s.ProjectForCode(ctx, projectID, credential)
@@ -267,8 +273,46 @@ func (s *Service) OpenDownload(ctx context.Context, projectID uuid.UUID, credent
 	if e.Status != models.StatusCompleted {
 		return Download{}, errNotCompleted(e.Status)
 	}
+	return s.openExecutionZip(ctx, &p, &e)
+}
+
+// OpenExecutionDownload opens the zip of one completed execution of one of
+// the tenant's projects, for the tenant, with OpenDownload's answers while
+// the zip is being made (Pending) or has vanished (zip_missing, made again).
+// Only the project's latest execution can have its zip made again (its
+// output is what the project folder holds); an earlier one whose zip is not
+// on disk answers zip_missing (ErrZipGone) and nothing is made.
+// Errors: execution_not_found (404, also for another tenant's or project's
+// execution), execution_not_completed (409), zip_missing (404).
+func (s *Service) OpenExecutionDownload(ctx context.Context, tenantID, projectID, executionID uuid.UUID) (Download, error) {
+	var p models.Project
+	err := s.DB.WithContext(ctx).Where("id = ? AND tenant_id = ?", projectID, tenantID).Take(&p).Error
+	if err != nil {
+		return Download{}, notFound(err, models.ErrExecutionNotFound)
+	}
+	var e models.Execution
+	err = s.DB.WithContext(ctx).Where("id = ? AND project_id = ? AND tenant_id = ?", executionID, projectID, tenantID).Take(&e).Error
+	if err != nil {
+		return Download{}, notFound(err, models.ErrExecutionNotFound)
+	}
+	if e.Status != models.StatusCompleted {
+		return Download{}, models.Errorf(models.KindConflict, "execution_not_completed",
+			"the run is %s; only a completed run has a zip", e.Status)
+	}
+	return s.openExecutionZip(ctx, &p, &e)
+}
+
+// openExecutionZip opens the zip of completed execution e of project p: the
+// zip-opening part shared by OpenDownload and OpenExecutionDownload (see
+// them for Pending and zip_missing). The zip is made (again) only for the
+// project's latest execution.
+func (s *Service) openExecutionZip(ctx context.Context, p *models.Project, e *models.Execution) (Download, error) {
+	latest := p.LatestExecutionID != nil && *p.LatestExecutionID == e.ID
 	d := Download{ProjectName: p.Name, ExecutionID: e.ID}
 	if e.ZipPath == nil {
+		if !latest {
+			return Download{}, ErrZipGone
+		}
 		if err := s.ensureZipTask(ctx, e.ID); err != nil {
 			return Download{}, err
 		}
@@ -277,6 +321,10 @@ func (s *Service) OpenDownload(ctx context.Context, projectID uuid.UUID, credent
 	}
 	f, fi, err := openZip(*e.ZipPath, e.ZipSize)
 	if errors.Is(err, fs.ErrNotExist) {
+		if !latest {
+			s.Log.Warn("zip file of an earlier run missing", "execution_id", e.ID, "path", *e.ZipPath, "error", err)
+			return Download{}, ErrZipGone
+		}
 		s.Log.Warn("zip file missing; making it again", "execution_id", e.ID, "path", *e.ZipPath, "error", err)
 		if err := s.forgetZip(ctx, e.ID, *e.ZipPath); err != nil {
 			return Download{}, err
@@ -294,6 +342,27 @@ func (s *Service) OpenDownload(ctx context.Context, projectID uuid.UUID, credent
 		d.SHA256 = *e.ZipSHA256
 	}
 	return d, nil
+}
+
+// LatestCompletedExecution returns the newest completed execution of one of
+// the tenant's projects (whatever later runs are doing), or nil when the
+// project has none.
+// Errors: project_not_found (404, also for another tenant's project).
+func (s *Service) LatestCompletedExecution(ctx context.Context, tenantID, projectID uuid.UUID) (*models.Execution, error) {
+	if _, err := s.Project(ctx, tenantID, projectID); err != nil {
+		return nil, err
+	}
+	var e models.Execution
+	// Ids are UUIDv7: id orders executions created in the same instant.
+	err := s.DB.WithContext(ctx).Where("project_id = ? AND tenant_id = ? AND status = ?", projectID, tenantID, models.StatusCompleted).
+		Order("created_at DESC, id DESC").Take(&e).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read latest completed execution: %w", err)
+	}
+	return &e, nil
 }
 
 // openZip opens a recorded zip. A path that is not a regular file, or not

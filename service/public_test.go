@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/q2o/q2o/models"
 )
 
@@ -187,5 +189,60 @@ func TestClientSessionOneProject(t *testing.T) {
 	}
 	if _, err := s.ProjectForCode(ctx, older.ID, cs.Token); err != ErrPublicNotFound {
 		t.Errorf("the session opens the older project too: %v", err)
+	}
+}
+
+func TestLatestCompletedExecution(t *testing.T) {
+	t.Parallel()
+	s := newTestService(t)
+	ctx := context.Background()
+	tn := newTestTenant(t, s, models.SubActive)
+	p, _ := newReadyProject(t, s, tn, "runs")
+	run := func(status models.ExecutionStatus) uuid.UUID {
+		t.Helper()
+		r, err := s.StartRun(ctx, tn, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec(t, s, "UPDATE executions SET status = ? WHERE id = ?", status, r.ExecutionID)
+		exec(t, s, "UPDATE projects SET execution_status = ? WHERE id = ?", status, p.ID)
+		return r.ExecutionID
+	}
+	latest := func() *models.Execution {
+		t.Helper()
+		e, err := s.LatestCompletedExecution(ctx, tn, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	if e := latest(); e != nil {
+		t.Fatalf("before any run: %+v", e)
+	}
+	run(models.StatusFailed)
+	if e := latest(); e != nil {
+		t.Fatalf("after a failed run: %+v", e)
+	}
+	first := run(models.StatusCompleted)
+	run(models.StatusFailed)
+	run(models.StatusPaused)
+	if e := latest(); e == nil || e.ID != first || e.Status != models.StatusCompleted {
+		t.Fatalf("after completed, failed, paused: %+v, want %s", e, first)
+	}
+	second := run(models.StatusCompleted)
+	if _, err := s.StartRun(ctx, tn, p.ID); err != nil { // a run going on now changes nothing
+		t.Fatal(err)
+	}
+	if e := latest(); e == nil || e.ID != second {
+		t.Fatalf("after a second completed run: %+v, want %s", e, second)
+	}
+	for name, id := range map[string]uuid.UUID{"unknown": models.NewID(), "another tenant's": p.ID} {
+		tenant := tn
+		if name == "another tenant's" {
+			tenant = newTestTenant(t, s, models.SubActive)
+		}
+		if e, err := s.LatestCompletedExecution(ctx, tenant, id); models.ErrorCode(err) != "project_not_found" || e != nil {
+			t.Errorf("%s project: %+v, %v", name, e, err)
+		}
 	}
 }
