@@ -55,6 +55,11 @@ type Config struct {
 	// the admin token); MonitoringReadOnly hides its delete/cancel buttons.
 	Monitoring         asynq.RedisConnOpt
 	MonitoringReadOnly bool
+	// RedactPathKey, when set, is the echo.Context key a handler sets (to
+	// true) when its path holds a secret, such as the portal's
+	// /status/<activation code>: the access log then writes the route
+	// instead of the path.
+	RedactPathKey string
 }
 
 // Server is the HTTP API.
@@ -128,6 +133,10 @@ func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
 // Limiter is the API's rate limiter, for the wiring to hand to the portal:
 // both count in the same buckets.
 func (s *Server) Limiter() *ratelimit.Limiter { return s.limiter }
+
+// Echo is the server's router, for the web portal to add its pages to
+// (same origin, same middleware, one error handler in front of both).
+func (s *Server) Echo() *echo.Echo { return s.echo }
 
 // Handler is the API as an http.Handler.
 func (s *Server) Handler() http.Handler { return s.echo }
@@ -227,7 +236,13 @@ func (s *Server) accessLog() echo.MiddlewareFunc {
 		LogStatus: true, LogURIPath: true, LogMethod: true, LogLatency: true, LogRequestID: true, LogRoutePath: true,
 		HandleError: true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
-			attrs := []any{"request_id", v.RequestID, "method", v.Method, "route", v.RoutePath, "path", v.URIPath,
+			path := v.URIPath
+			if s.cfg.RedactPathKey != "" {
+				if redact, _ := c.Get(s.cfg.RedactPathKey).(bool); redact {
+					path = v.RoutePath
+				}
+			}
+			attrs := []any{"request_id", v.RequestID, "method", v.Method, "route", v.RoutePath, "path", path,
 				"status", v.Status, "latency_ms", float64(v.Latency.Microseconds()) / 1000}
 			if id := tenantID(c); id != uuid.Nil {
 				attrs = append(attrs, "tenant_id", id.String())

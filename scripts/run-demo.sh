@@ -39,6 +39,21 @@ fi
 export Q2O_RUNNER
 export Q2O_LOG_FORMAT="${Q2O_LOG_FORMAT:-text}"
 
+# Sign-in codes: to mailpit (scripts/services.sh starts it; its web page
+# shows every mail) unless an SMTP server is set already; without either,
+# q2o writes them to its log.
+MAILPIT_SMTP="${Q2O_TEST_SMTP_ADDR:-127.0.0.1:1025}"
+MAILPIT_WEB="${Q2O_TEST_MAILPIT_URL:-http://127.0.0.1:8025}"
+if [[ -z ${Q2O_SMTP_HOST:-} ]] && timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "${MAILPIT_SMTP%:*}" "${MAILPIT_SMTP##*:}" 2>/dev/null; then
+	export Q2O_SMTP_HOST="${MAILPIT_SMTP%:*}" Q2O_SMTP_PORT="${MAILPIT_SMTP##*:}" Q2O_SMTP_TLS=none
+	export Q2O_SMTP_FROM="${Q2O_SMTP_FROM:-q2o demo <no-reply@q2o.localhost>}"
+	SIGNIN_CODES="in mailpit: $MAILPIT_WEB"
+elif [[ -n ${Q2O_SMTP_HOST:-} ]]; then
+	SIGNIN_CODES="mailed through $Q2O_SMTP_HOST"
+else
+	SIGNIN_CODES="in this terminal's log (look for 'sign-in code')"
+fi
+
 BIN="${Q2O_BIN:-$ROOT/bin/q2o}"
 [[ -x $BIN ]] || {
 	echo "run-demo: $BIN is missing; run 'make build' (or 'make run')" >&2
@@ -68,7 +83,8 @@ echo "==> migrating $(printf '%s' "$Q2O_DATABASE_URL" | sed -E 's#//([^:@/]+):[^
 "$BIN" migrate --create-database
 
 echo "==> creating the demo tenant"
-tenant_json="$("$BIN" admin create-tenant --name "Demo Co" --email "demo-$(date +%Y%m%d%H%M%S)-$$@example.com" \
+DEMO_EMAIL="demo-$(date +%Y%m%d%H%M%S)@example.com"
+tenant_json="$("$BIN" admin create-tenant --name "Demo Co" --email "$DEMO_EMAIL" \
 	--plan starter --status active --codes 3)"
 read -r TENANT_ID KEY CODE ALL_CODES < <(python3 -c '
 import json, sys
@@ -85,6 +101,7 @@ export KEY=$KEY
 export CODE=$CODE
 export CODES="$ALL_CODES"
 export Q2O_ADMIN_TOKEN=$Q2O_ADMIN_TOKEN
+export DEMO_EMAIL=$DEMO_EMAIL
 EOF
 
 cat <<EOF
@@ -92,6 +109,12 @@ cat <<EOF
 ================================================================================
  q2o demo
 ================================================================================
+ PORTAL            $API/   <- open this in a browser
+   sign in as      $DEMO_EMAIL
+   sign-in code    $SIGNIN_CODES
+   then            New project -> assign a code -> Run project -> watch the Status page;
+                   each code's client link (Codes page, or $API/status/<code>) is
+                   the client's view: open it in another browser to download the zip
  API               $API   (health: $API/readyz)
  demo tenant       Demo Co  ($TENANT_ID, plan starter, subscription active)
  API key           $KEY
@@ -103,9 +126,11 @@ cat <<EOF
  outputs           $Q2O_OUTPUT_ROOT/<project_id>/   (zips in $Q2O_OUTPUT_ROOT/_artifacts/)
  runner            $Q2O_RUNNER
 
- In another terminal (or: source .run/demo.env):
+ Or with curl, in another terminal (or: source .run/demo.env):
 
    export API=$API KEY=$KEY CODE=$CODE
+
+   # 0. the client's page for the code, once it is assigned: $API/status/$CODE
 
    # 1. create a project, keep its id
    PROJECT=\$(curl -s -X POST "\$API/api/tenant/projects" -H "Authorization: Bearer \$KEY" \\

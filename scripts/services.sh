@@ -20,7 +20,8 @@
 # `go install` (into $(go env GOPATH)/bin) if needed and starts it in the
 # background (log in .run/mailpit.log). Likewise stripe-mock, the Stripe API
 # the billing tests call, on Q2O_TEST_STRIPE_MOCK_ADDR (127.0.0.1:12111; log in
-# .run/stripe-mock.log).
+# .run/stripe-mock.log). Last, it installs Debian's chromium when no browser
+# is found (Q2O_CHROMIUM names another): the portal's tests drive it headless.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -369,6 +370,31 @@ stop_stripe_mock() {
 	rm -f "$RUN_DIR/stripe-mock.pid"
 }
 
+# --- Chromium, the browser of the portal tests -----------------------------------
+
+# chromium_bin prints the browser the web tests drive: Q2O_CHROMIUM, else
+# Debian's chromium on PATH.
+chromium_bin() {
+	if [[ -n ${Q2O_CHROMIUM:-} ]]; then
+		printf '%s\n' "$Q2O_CHROMIUM"
+		return
+	fi
+	command -v chromium || command -v chromium-browser || true
+}
+
+# ensure_chromium installs Debian's chromium when no browser is found. The
+# tests start it themselves (headless, one per test package).
+ensure_chromium() {
+	if [[ -n $(chromium_bin) ]]; then
+		log "chromium found: $(chromium_bin)"
+		return 0
+	fi
+	mkdir -p "$RUN_DIR"
+	apt_install chromium
+	[[ -n $(chromium_bin) ]] || die "chromium is still not on PATH after installing it; see $RUN_DIR/apt.log"
+	log "chromium installed: $(chromium_bin)"
+}
+
 # --- commands -------------------------------------------------------------------
 
 ensure() {
@@ -451,6 +477,7 @@ up | start | ensure)
 	ensure
 	ensure_mailpit
 	ensure_stripe_mock
+	ensure_chromium
 	;;
 stop)
 	stop

@@ -102,8 +102,9 @@ func (s *Service) Project(ctx context.Context, tenantID, projectID uuid.UUID) (m
 	return p, notFound(err, models.ErrProjectNotFound)
 }
 
-// AssignActivationCode assigns one of the tenant's codes to a project, once.
-// The code's use is counted in the same transaction.
+// AssignActivationCode assigns one of the tenant's codes, given as its
+// plaintext, to a project, once. The code's use is counted in the same
+// transaction.
 // Errors: missing_field (400), project_not_found (404), invalid_activation_code,
 // activation_code_revoked, activation_code_expired, activation_code_used_up (422),
 // activation_code_already_assigned (409).
@@ -111,6 +112,20 @@ func (s *Service) AssignActivationCode(ctx context.Context, tenantID, projectID 
 	if strings.TrimSpace(code) == "" {
 		return models.Project{}, models.FieldError("code", "missing_field", "code is required")
 	}
+	return s.assignCode(ctx, tenantID, projectID, "code_hash = ?", hashCode(code))
+}
+
+// AssignActivationCodeByID is AssignActivationCode for a code the tenant
+// picked from its list (whose plaintext q2o no longer knows), by id. The
+// portal's code picker uses it.
+// Errors: as AssignActivationCode; a code id of another tenant is
+// invalid_activation_code.
+func (s *Service) AssignActivationCodeByID(ctx context.Context, tenantID, projectID, codeID uuid.UUID) (models.Project, error) {
+	return s.assignCode(ctx, tenantID, projectID, "id = ?", codeID)
+}
+
+// assignCode assigns the tenant's code found by where/arg to a project.
+func (s *Service) assignCode(ctx context.Context, tenantID, projectID uuid.UUID, where string, arg any) (models.Project, error) {
 	var p models.Project
 	err := s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
 		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).
@@ -123,7 +138,7 @@ func (s *Service) AssignActivationCode(ctx context.Context, tenantID, projectID 
 		var c models.ActivationCode
 		// A code of another tenant answers exactly like an unknown one.
 		err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).
-			Where("code_hash = ? AND tenant_id = ?", hashCode(code), tenantID).Take(&c).Error
+			Where(where+" AND tenant_id = ?", arg, tenantID).Take(&c).Error
 		if err != nil {
 			return notFound(err, models.Errorf(models.KindUnprocessable, "invalid_activation_code", "no such activation code"))
 		}

@@ -64,7 +64,7 @@ func newRootCmd() *cobra.Command {
 	// Settings only one side reads; each side's --help lists every other one.
 	workerOnly := []string{"Q2O_RUNNER", "Q2O_RUNNER_ARGS", "Q2O_RUNNER_PASS_ENV", "Q2O_RUN_TIMEOUT", "Q2O_RUN_KILL_GRACE",
 		"Q2O_RUN_WATCH_INTERVAL", "Q2O_WORKER_CONCURRENCY", "Q2O_WORKER_POLL_INTERVAL", "Q2O_QUEUE_WEIGHTS", "Q2O_WORKER_HEALTH_ADDR"}
-	apiOnly := []string{"Q2O_HTTP_ADDR", "Q2O_ADMIN_TOKEN", "Q2O_TRUSTED_PROXIES", "Q2O_MONITORING_READONLY",
+	apiOnly := []string{"Q2O_HTTP_ADDR", "Q2O_PUBLIC_URL", "Q2O_ADMIN_TOKEN", "Q2O_TRUSTED_PROXIES", "Q2O_MONITORING_READONLY",
 		"Q2O_STRIPE_SECRET_KEY", "Q2O_STRIPE_WEBHOOK_SECRET", "Q2O_STRIPE_REFETCH", "Q2O_STRIPE_PRORATION", "Q2O_STRIPE_PRICES",
 		"Q2O_BILLING_RETURN_URL", "Q2O_PAST_DUE_GRACE", "Q2O_SMTP_HOST", "Q2O_SMTP_PORT", "Q2O_SMTP_USERNAME",
 		"Q2O_SMTP_PASSWORD", "Q2O_SMTP_FROM", "Q2O_SMTP_TLS", "Q2O_SESSION_TTL"}
@@ -103,8 +103,8 @@ func newRootCmd() *cobra.Command {
 
 	api := &cobra.Command{
 		Use:   "api",
-		Short: "Serve the HTTP API (and relay the outbox)",
-		Long:  "Serve the HTTP API on Q2O_HTTP_ADDR. Refuses to start on a database that needs `q2o migrate`.\n" + settingsHelp(apiSettings...),
+		Short: "Serve the HTTP API and the web portal (and relay the outbox)",
+		Long:  "Serve the HTTP API and the web portal (the tenant portal at /, the client dashboard at /status) on Q2O_HTTP_ADDR. Refuses to start on a database that needs `q2o migrate`.\n" + settingsHelp(apiSettings...),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := load()

@@ -23,6 +23,7 @@ import (
 	"github.com/q2o/q2o/mail"
 	"github.com/q2o/q2o/metrics"
 	"github.com/q2o/q2o/service"
+	"github.com/q2o/q2o/web"
 	"github.com/q2o/q2o/worker"
 )
 
@@ -135,14 +136,25 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 	}
 	if withAPI {
 		srv := api.New(svc, api.Config{AdminToken: cfg.AdminToken, Ready: ready, Redis: rdb, TrustedProxies: cfg.TrustedProxyNets(),
+			TenantCookie: web.SessionCookie, ClientCookie: web.ClientCookie, RedactPathKey: web.RedactPathKey,
 			Metrics: mets, MetricsOnAPI: cfg.MetricsAddr == "",
 			Monitoring: redisOpt, MonitoringReadOnly: cfg.MonitoringReadOnly}, log)
 		if err := svc.SetPlanPrices(ctx, cfg.StripePrices); err != nil {
 			return fmt.Errorf("Q2O_STRIPE_PRICES: %w", err)
 		}
-		srv.EnableBilling(billing.New(svc, billing.Config{SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret,
+		bill := billing.New(svc, billing.Config{SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret,
 			APIBase: cfg.StripeAPIBase, Refetch: cfg.StripeRefetch, Proration: cfg.StripeProration,
-			PastDueGrace: cfg.PastDueGrace, ReturnURL: cfg.BillingReturnURL}, log))
+			PastDueGrace: cfg.PastDueGrace, ReturnURL: cfg.BillingReturnURL}, log)
+		srv.EnableBilling(bill)
+		webCfg := web.Config{PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxyNets(), Limiter: srv.Limiter()}
+		if cfg.StripeSecretKey != "" {
+			webCfg.Billing = bill
+		}
+		portal, err := web.New(svc, webCfg, log)
+		if err != nil {
+			return err
+		}
+		portal.Register(srv.Echo())
 		start("api", func(ctx context.Context) error {
 			return serve(ctx, "api", cfg.HTTPAddr, cfg.ShutdownTimeout, srv.Handler(), log)
 		})

@@ -32,6 +32,7 @@ import (
 	"github.com/q2o/q2o/jobs"
 	"github.com/q2o/q2o/metrics"
 	"github.com/q2o/q2o/service"
+	"github.com/q2o/q2o/web"
 	"github.com/q2o/q2o/worker"
 )
 
@@ -48,6 +49,8 @@ type Options struct {
 	LogTo io.Writer
 	// Billing, when set, turns on the Stripe routes with these settings.
 	Billing *billing.Config
+	// PublicURL is the portal's Q2O_PUBLIC_URL.
+	PublicURL string
 }
 
 // App is q2o under test.
@@ -120,10 +123,19 @@ func New(t testing.TB, opts Options) *App {
 	}
 	a.Metrics = metrics.New(inspector, sqlDB)
 	srv := api.New(a.Svc, api.Config{AdminToken: AdminToken, Redis: a.Redis,
-		Metrics: a.Metrics, MetricsOnAPI: true, Monitoring: opt}, a.Log)
+		Metrics: a.Metrics, MetricsOnAPI: true, Monitoring: opt,
+		TenantCookie: web.SessionCookie, ClientCookie: web.ClientCookie, RedactPathKey: web.RedactPathKey}, a.Log)
+	webCfg := web.Config{Limiter: srv.Limiter(), PublicURL: opts.PublicURL}
 	if opts.Billing != nil {
-		srv.EnableBilling(billing.New(a.Svc, *opts.Billing, a.Log))
+		b := billing.New(a.Svc, *opts.Billing, a.Log)
+		srv.EnableBilling(b)
+		webCfg.Billing = b
 	}
+	portal, err := web.New(a.Svc, webCfg, a.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	portal.Register(srv.Echo())
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	a.URL = ts.URL
