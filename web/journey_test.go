@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -97,7 +98,10 @@ func TestPortalJourney(t *testing.T) {
 	// The client opens its link on a phone before the run: the code leaves
 	// the address bar at once.
 	client := tab(t, phoneW, phoneH, true)
+	run(t, client, "client's code form", chromedp.Navigate(a.URL+"/status"), chromedp.WaitVisible(chromedp.ID("code")))
+	shot(t, client, "client-code-phone")
 	run(t, client, "client opens its link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("[data-client]")))
+	shot(t, client, "client-waiting-phone")
 	if got := location(t, client); got != "/status/projects/"+projectID {
 		t.Errorf("client page at %s, want /status/projects/%s", got, projectID)
 	}
@@ -195,6 +199,14 @@ func TestPortalJourney(t *testing.T) {
 		t.Errorf("the forged form made %v projects", n)
 	}
 
+	// Every page, at desktop and phone width: nothing wider than the phone.
+	run(t, ctx, "find the run page", chromedp.Navigate(a.URL+projectPath), chromedp.WaitVisible(chromedp.CSS(".table a.mono")))
+	runPath := eval[string](t, ctx, `document.querySelector(".table a.mono").getAttribute("href")`)
+	tour(t, ctx, a.URL, map[string]string{
+		"projects": "/projects", "status": "/projects/status?open=" + projectID, "project": projectPath,
+		"run": runPath, "codes": "/codes", "profile": "/profile", "billing": "/billing", "not-found": "/projects/nowhere",
+	})
+
 	// Sign out: the tenant's pages are closed again.
 	run(t, ctx, "sign out", chromedp.Navigate(a.URL+"/projects"), chromedp.WaitVisible(chromedp.CSS(".signout button")),
 		chromedp.Click(chromedp.CSS(".signout button")), chromedp.WaitVisible(chromedp.ID("email")))
@@ -207,4 +219,29 @@ func TestPortalJourney(t *testing.T) {
 	if status != 401 {
 		t.Errorf("signed out, the API answered the browser %d, want 401", status)
 	}
+}
+
+// tour screenshots each page at desktop and phone width, and fails a page
+// that is wider than the phone.
+func tour(t *testing.T, ctx context.Context, base string, pages map[string]string) {
+	t.Helper()
+	for _, size := range []struct {
+		name   string
+		w, h   int64
+		mobile bool
+	}{{"desktop", desktopW, desktopH, false}, {"phone", phoneW, phoneH, true}} {
+		var opts []chromedp.EmulateViewportOption
+		if size.mobile {
+			opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch)
+		}
+		run(t, ctx, "viewport "+size.name, chromedp.EmulateViewport(size.w, size.h, opts...))
+		for name, path := range pages {
+			run(t, ctx, "open "+path, chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS("main")))
+			if eval[bool](t, ctx, "document.documentElement.scrollWidth > window.innerWidth + 1") {
+				t.Errorf("%s is wider than the %s viewport (%d px)", path, size.name, size.w)
+			}
+			shot(t, ctx, "tour-"+name+"-"+size.name)
+		}
+	}
+	run(t, ctx, "viewport back to desktop", chromedp.EmulateViewport(desktopW, desktopH))
 }

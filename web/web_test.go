@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/q2o/q2o/billing"
+	"github.com/q2o/q2o/billing/billingtest"
 	"github.com/q2o/q2o/internal/apptest"
 	"github.com/q2o/q2o/web"
 )
@@ -407,5 +410,61 @@ func TestClientCodeLeavesTheAddressBar(t *testing.T) {
 	}
 	if !limited {
 		t.Error("25 wrong codes from one address were never rate limited")
+	}
+}
+
+func TestBillingUpgradeGoesToStripe(t *testing.T) {
+	t.Parallel()
+	cfg := billing.Config{SecretKey: "sk_test_123", APIBase: billingtest.StripeMockURL(t), WebhookSecret: billingtest.WebhookSecret,
+		Proration: "create_prorations", ReturnURL: "http://localhost:8080/billing"}
+	a := apptest.New(t, apptest.Options{Billing: &cfg})
+	if err := a.Svc.SetPlanPrices(context.Background(), map[string]string{"starter": "price_starter", "pro": "price_pro"}); err != nil {
+		t.Fatal(err)
+	}
+	_, email, _ := newTenant(t, a, "trialing")
+	b := newClient(t, a.URL)
+	b.session(a, email)
+	p := b.get("/billing")
+	if p.Status != 200 || !strings.Contains(p.Body, "Upgrade to Pro") {
+		t.Fatalf("billing page: %d, no upgrade to Pro", p.Status)
+	}
+	p = b.post("/billing", "/billing/upgrade", url.Values{"plan": {"pro"}})
+	if loc := p.Header.Get("Location"); p.Status != http.StatusSeeOther || !strings.HasPrefix(loc, "http") || strings.HasPrefix(loc, a.URL) {
+		t.Errorf("upgrade: %d → %q, want a redirect to Stripe Checkout", p.Status, loc)
+	}
+	if p := b.post("/billing", "/billing/upgrade", url.Values{"plan": {"gold"}}); p.Status != 404 || !strings.Contains(p.Body, "No plan") {
+		t.Errorf("an unknown plan: %d", p.Status)
+	}
+	if p := b.get("/billing?billing=success"); !strings.Contains(p.Body, "your payment went through") {
+		t.Error("the return from Checkout shows no message")
+	}
+}
+
+func TestProfileBrandsTheClientPage(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	tid, email, key := newTenant(t, a, "active")
+	b := newClient(t, a.URL)
+	b.session(a, email)
+	form := url.Values{"name": {"Acme Robotics"}, "email": {email}, "phone": {""}, "logo_url": {"https://acme.example/logo.png"},
+		"primary_color": {"#0f766e"}, "domain": {""}}
+	if p := b.post("/profile", "/profile", form); p.Status != http.StatusSeeOther {
+		t.Fatalf("save profile: %d %s", p.Status, p.Body)
+	}
+	form.Set("logo_url", "javascript:alert(1)")
+	if p := b.post("/profile", "/profile", form); p.Status != 400 || !strings.Contains(p.Body, `class="field-error"`) {
+		t.Errorf("a bad logo URL: %d", p.Status)
+	}
+	pid := a.Project(key, "branded")
+	_, code := a.Code(tid, nil)
+	a.Must(200, a.Do("POST", "/api/tenant/projects/"+pid+"/assign-activation-code", key, map[string]any{"code": code}))
+	client := newClient(t, a.URL)
+	client.get("/status/" + code)
+	p := client.get("/status/projects/" + pid)
+	if !strings.Contains(p.Body, `data-brand="#0F766E"`) && !strings.Contains(p.Body, `data-brand="#0f766e"`) {
+		t.Error("the client page does not carry the tenant's colour")
+	}
+	if !strings.Contains(p.Body, `src="https://acme.example/logo.png"`) || !strings.Contains(p.Body, "Acme Robotics") {
+		t.Error("the client page does not carry the tenant's logo and name")
 	}
 }
