@@ -240,6 +240,15 @@ func tour(t *testing.T, ctx context.Context, base string, pages map[string]strin
 			if eval[bool](t, ctx, "document.documentElement.scrollWidth > window.innerWidth + 1") {
 				t.Errorf("%s is wider than the %s viewport (%d px)", path, size.name, size.w)
 			}
+			unlabelled := eval[[]string](t, ctx, `[...document.querySelectorAll("input:not([type=hidden]), select, textarea")]
+				.filter(e => !(e.id && document.querySelector('label[for="' + e.id + '"]')) && !e.getAttribute("aria-label"))
+				.map(e => e.name || e.id || e.outerHTML)`)
+			if len(unlabelled) > 0 {
+				t.Errorf("%s: inputs without a label: %v", path, unlabelled)
+			}
+			if n := eval[int](t, ctx, `[...document.querySelectorAll("button")].filter(b => !b.textContent.trim()).length`); n > 0 {
+				t.Errorf("%s: %d buttons without visible text", path, n)
+			}
 			shot(t, ctx, "tour-"+name+"-"+size.name)
 		}
 	}

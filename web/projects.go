@@ -284,9 +284,7 @@ func (p *Portal) projectPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if link := c.QueryParam("client_link"); link != "" {
-		d.ClientLink = link
-	}
+	d.ClientLink = p.take(c, linkCookie)
 	return p.renderProject(c, http.StatusOK, d)
 }
 
@@ -397,11 +395,10 @@ func (p *Portal) assignCode(c echo.Context) error {
 		return p.actionRefused(c, err)
 	}
 	p.flash(c, "Activation code assigned.")
-	to := "/projects/" + id.String()
 	if pasted != "" {
-		to += "?client_link=" + url.QueryEscape(p.clientLink(c, pasted))
+		p.keep(c, linkCookie, p.clientLink(c, pasted))
 	}
-	return redirect(c, to)
+	return redirect(c, "/projects/"+id.String())
 }
 
 // clientLink is the address a tenant sends its client.

@@ -47,6 +47,7 @@ const (
 	ClientCookie = "q2o_client"
 	csrfCookie   = "q2o_csrf"
 	flashCookie  = "q2o_flash"
+	linkCookie   = "q2o_client_link"
 )
 
 //go:embed templates/*.html
@@ -273,22 +274,30 @@ func (p *Portal) setCookie(c echo.Context, name, value string, maxAge time.Durat
 }
 
 // flash keeps a one-line message for the next page (after a redirect).
-func (p *Portal) flash(c echo.Context, msg string) {
-	p.setCookie(c, flashCookie, url.QueryEscape(msg), time.Minute)
-}
+func (p *Portal) flash(c echo.Context, msg string) { p.keep(c, flashCookie, msg) }
 
 // takeFlash reads and clears the message left by flash.
-func (p *Portal) takeFlash(c echo.Context) string {
-	ck, err := c.Cookie(flashCookie)
+func (p *Portal) takeFlash(c echo.Context) string { return p.take(c, flashCookie) }
+
+// keep holds a value for the next page in a one-minute cookie: never in the
+// URL, where a client link (which holds an activation code) would reach
+// the browser history.
+func (p *Portal) keep(c echo.Context, name, value string) {
+	p.setCookie(c, name, url.QueryEscape(value), time.Minute)
+}
+
+// take reads and clears a value left by keep.
+func (p *Portal) take(c echo.Context, name string) string {
+	ck, err := c.Cookie(name)
 	if err != nil || ck.Value == "" {
 		return ""
 	}
-	p.setCookie(c, flashCookie, "", -1)
-	msg, err := url.QueryUnescape(ck.Value)
+	p.setCookie(c, name, "", -1)
+	v, err := url.QueryUnescape(ck.Value)
 	if err != nil {
 		return ""
 	}
-	return msg
+	return v
 }
 
 // redirect answers a form post with 303 See Other, so that reloading the

@@ -468,3 +468,26 @@ func TestProfileBrandsTheClientPage(t *testing.T) {
 		t.Error("the client page does not carry the tenant's logo and name")
 	}
 }
+
+func TestPastedCodeShowsItsClientLinkOnce(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	tid, email, key := newTenant(t, a, "active")
+	pid := a.Project(key, "pasted")
+	_, code := a.Code(tid, nil)
+	b := newClient(t, a.URL)
+	b.session(a, email)
+	p := b.post("/projects/"+pid, "/projects/"+pid+"/assign", url.Values{"code": {code}})
+	if p.Status != http.StatusSeeOther || strings.Contains(p.Header.Get("Location"), code) {
+		t.Fatalf("assign: %d → %q (the code must not be in the URL)", p.Status, p.Header.Get("Location"))
+	}
+	if page := b.get("/projects/" + pid); !strings.Contains(page.Body, a.URL+"/status/"+code) {
+		t.Error("after pasting, the project page does not show the client link")
+	}
+	if page := b.get("/projects/" + pid); strings.Contains(page.Body, code) {
+		t.Error("the client link is shown again on the next visit")
+	}
+	if p := b.post("/projects/"+pid, "/projects/"+pid+"/assign", url.Values{"code": {code}}); p.Status != 409 {
+		t.Errorf("a second assignment: %d", p.Status)
+	}
+}
