@@ -491,3 +491,53 @@ func TestPastedCodeShowsItsClientLinkOnce(t *testing.T) {
 		t.Errorf("a second assignment: %d", p.Status)
 	}
 }
+
+// A page follows the tenant's events from just before its data was read: a
+// change between the render and the stream's start still arrives.
+func TestStatusPageMissesNoChangeBeforeItsStream(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	_, email, key := newTenant(t, a, "active")
+	tid := a.Must(200, a.Do("GET", "/api/tenant/profile", key, nil))["id"].(string)
+	pid := a.Project(key, "watched")
+	_, code := a.Code(tid, nil)
+	a.Must(200, a.Do("POST", "/api/tenant/projects/"+pid+"/assign-activation-code", key, map[string]any{"code": code}))
+	b := newClient(t, a.URL)
+	b.session(a, email)
+	page := b.get("/projects/status")
+	m := regexp.MustCompile(`data-live="([^"]+)"`).FindStringSubmatch(page.Body)
+	if m == nil || !strings.Contains(m[1], "last_event_id=") {
+		t.Fatalf("the status page follows no stream position: %v", m)
+	}
+	// The run is queued after the page was read and before its stream opens.
+	a.Must(202, a.Do("POST", "/api/tenant/projects/"+pid+"/run", key, nil))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", a.URL+strings.ReplaceAll(m[1], "&amp;", "&"), nil)
+	req.Header.Set("Accept", "text/event-stream")
+	u, _ := url.Parse(a.URL)
+	for _, c := range b.c.Jar.Cookies(u) {
+		req.AddCookie(c)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("the page's stream with its cookie: %d", res.StatusCode)
+	}
+	buf := make([]byte, 4096)
+	var got strings.Builder
+	for !strings.Contains(got.String(), "event: pending") {
+		n, err := res.Body.Read(buf)
+		got.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("stream ended without the pending event: %v; got %q", err, got.String())
+		}
+	}
+	if !strings.Contains(got.String(), pid) {
+		t.Errorf("the pending event is not the project's: %q", got.String())
+	}
+}
