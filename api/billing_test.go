@@ -110,6 +110,8 @@ func TestStripeWebhookRefusals(t *testing.T) {
 		{"no v1", good, fmt.Sprintf("t=%d", time.Now().Unix()), 400, "invalid_signature"},
 		{"body changed", append([]byte(" "), good...), billingtest.Sign(good, billingtest.WebhookSecret, time.Time{}), 400, "invalid_signature"},
 		{"stale", good, billingtest.Sign(good, billingtest.WebhookSecret, time.Now().Add(-10*time.Minute)), 400, "stale_signature"},
+		{"from the future", good, billingtest.Sign(good, billingtest.WebhookSecret, time.Now().Add(time.Hour)), 400, "stale_signature"},
+		{"signed, not an event", []byte(`{}`), billingtest.Sign([]byte(`{}`), billingtest.WebhookSecret, time.Time{}), 400, "invalid_event"},
 		{"wrong api version", oldBody, billingtest.Sign(oldBody, billingtest.WebhookSecret, time.Time{}), 400, "unsupported_api_version"},
 		{"not an event", []byte(`[1,2]`), billingtest.Sign([]byte(`[1,2]`), billingtest.WebhookSecret, time.Time{}), 400, "invalid_event"},
 		{"too large", big, billingtest.Sign(big, billingtest.WebhookSecret, time.Time{}), 413, "body_too_large"},
@@ -530,5 +532,42 @@ func TestSetPlanPrices(t *testing.T) {
 		if want[p.Code] != p.StripePriceID {
 			t.Errorf("plan %s: price %q, want %q", p.Code, p.StripePriceID, want[p.Code])
 		}
+	}
+}
+
+// TestStripePreviousSubscriptionNeverRevives: a past_due tenant on sub_B
+// gets a delayed update about its old sub_A (active, oldest created); it
+// neither becomes active nor is linked back to sub_A. A subscription created
+// later (a genuinely new one) does take over.
+func TestStripePreviousSubscriptionNeverRevives(t *testing.T) {
+	t.Parallel()
+	a := billingApp(t, billing.Config{})
+	tn := a.NewTenant("active")
+	link(t, a, tn.ID, "cus_prev", "sub_prev_B")
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	mustDeliver(t, a, billingtest.Event{Type: "customer.subscription.updated", Created: base.Add(10 * time.Minute),
+		Object: billingtest.Subscription{ID: "sub_prev_B", Customer: "cus_prev", Status: "past_due"}.Object()})
+	for _, typ := range []string{"customer.subscription.updated", "customer.subscription.resumed", "customer.subscription.created"} {
+		r := mustDeliver(t, a, billingtest.Event{Type: typ, Created: base,
+			Object: billingtest.Subscription{ID: "sub_prev_A", Customer: "cus_prev", Status: "active"}.Object()})
+		if r.Body["outcome"] != "stale" {
+			t.Errorf("%s about the old subscription: %s, want stale", typ, r.Raw)
+		}
+		if s := subscriptionOf(t, a, tn.ID); s.Status != "past_due" || s.StripeSubscriptionID == nil || *s.StripeSubscriptionID != "sub_prev_B" {
+			t.Fatalf("after %s about sub_prev_A: status %s, linked to %v; want past_due on sub_prev_B", typ, s.Status, *s.StripeSubscriptionID)
+		}
+	}
+	// A newer event, even for the same new subscription id, that is not a
+	// creation does not move the link either.
+	r := mustDeliver(t, a, billingtest.Event{Type: "customer.subscription.updated", Created: base.Add(20 * time.Minute),
+		Object: billingtest.Subscription{ID: "sub_prev_C", Customer: "cus_prev", Status: "active"}.Object()})
+	if r.Body["outcome"] != "stale" {
+		t.Errorf("update about an unlinked subscription: %s, want stale", r.Raw)
+	}
+	r = mustDeliver(t, a, billingtest.Event{Type: "customer.subscription.created", Created: base.Add(30 * time.Minute),
+		Object: billingtest.Subscription{ID: "sub_prev_C", Customer: "cus_prev", Status: "active"}.Object()})
+	if s := subscriptionOf(t, a, tn.ID); r.Body["outcome"] != "applied" || s.Status != "active" ||
+		s.StripeSubscriptionID == nil || *s.StripeSubscriptionID != "sub_prev_C" {
+		t.Errorf("a newer subscription's creation: %s; state %+v", r.Raw, s)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 var (
 	ErrMissingSignature = models.Errorf(models.KindInvalid, "missing_signature", "the Stripe-Signature header is missing")
 	ErrBadSignature     = models.Errorf(models.KindInvalid, "invalid_signature", "the Stripe-Signature header does not match the body and the endpoint's signing secret")
-	ErrStaleSignature   = models.Errorf(models.KindInvalid, "stale_signature", "the Stripe-Signature timestamp is too old (more than 5 minutes): a replay?")
+	ErrStaleSignature   = models.Errorf(models.KindInvalid, "stale_signature", "the Stripe-Signature timestamp is outside the tolerance (5 minutes either way): a replay?")
 	ErrInvalidEvent     = models.Errorf(models.KindInvalid, "invalid_event", "the body is not a Stripe event")
 )
 
@@ -34,8 +35,17 @@ const refetchTimeout = 3 * time.Second
 // Errors: missing_signature, invalid_signature, stale_signature,
 // unsupported_api_version, invalid_event (all 400).
 func (b *Billing) VerifyEvent(payload []byte, signature string) (stripe.Event, error) {
+	tolerance := b.cfg.Tolerance
+	if tolerance <= 0 {
+		tolerance = webhook.DefaultTolerance
+	}
+	// stripe-go refuses only a timestamp too far in the past; one from the
+	// future would stay replayable until long after it was made.
+	if at, ok := signatureTime(signature); ok && at.After(time.Now().Add(tolerance)) {
+		return stripe.Event{}, ErrStaleSignature
+	}
 	ev, err := webhook.ConstructEventWithOptions(payload, signature, b.cfg.WebhookSecret,
-		webhook.ConstructEventOptions{Tolerance: b.cfg.Tolerance})
+		webhook.ConstructEventOptions{Tolerance: tolerance})
 	switch {
 	case err == nil:
 	case errors.Is(err, webhook.ErrNotSigned):
@@ -46,10 +56,13 @@ func (b *Billing) VerifyEvent(payload []byte, signature string) (stripe.Event, e
 		return ev, ErrStaleSignature
 	default:
 		// The signature was good: the body itself is wrong.
+		// Only a body that says it is an event, of some other version, is
+		// a version problem; anything else signed is not an event at all.
 		var head struct {
+			Object     string `json:"object"`
 			APIVersion string `json:"api_version"`
 		}
-		if json.Unmarshal(payload, &head) == nil && head.APIVersion != stripe.APIVersion {
+		if json.Unmarshal(payload, &head) == nil && head.Object == "event" && head.APIVersion != "" && head.APIVersion != stripe.APIVersion {
 			return ev, models.Errorf(models.KindInvalid, "unsupported_api_version",
 				"the event has API version %q; this endpoint takes %s (set the webhook endpoint's API version in Stripe)",
 				head.APIVersion, stripe.APIVersion)
@@ -60,6 +73,22 @@ func (b *Billing) VerifyEvent(payload []byte, signature string) (stripe.Event, e
 		return ev, ErrInvalidEvent
 	}
 	return ev, nil
+}
+
+// signatureTime reads the t= timestamp of a Stripe-Signature header.
+func signatureTime(header string) (time.Time, bool) {
+	for _, part := range strings.Split(header, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || k != "t" {
+			continue
+		}
+		sec, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return time.Time{}, false
+		}
+		return time.Unix(sec, 0), true
+	}
+	return time.Time{}, false
 }
 
 // HandleWebhook verifies a webhook delivery and applies its event. Only

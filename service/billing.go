@@ -326,6 +326,17 @@ func endedByStripe(st models.SubscriptionStatus) bool {
 	return st == models.SubCanceled || st == models.SubIncompleteExpired
 }
 
+// replacesSubscription reports whether an event about a subscription other
+// than the tenant's linked one may take the link over: only the creation of
+// a live subscription, newer than the event that set the current one (a
+// checkout links its subscription before this is asked).
+func replacesSubscription(ev StripeEvent, sub *models.Subscription) bool {
+	if ev.Type != "customer.subscription.created" || endedByStripe(ev.Subscription.Status) {
+		return false
+	}
+	return sub.StripeEventCreated == nil || !ev.Created.Before(*sub.StripeEventCreated)
+}
+
 // applySubscription sets the tenant's subscription (locked by the caller)
 // from a Stripe subscription, unless the event is older than the state.
 func (s *Service) applySubscription(tx *gorm.DB, ob *outbox, sub *models.Subscription, ev StripeEvent, pol BillingPolicy, res *StripeEventResult) error {
@@ -335,9 +346,10 @@ func (s *Service) applySubscription(tx *gorm.DB, ob *outbox, sub *models.Subscri
 		return nil
 	}
 	sameSub := sub.StripeSubscriptionID != nil && *sub.StripeSubscriptionID == ss.ID
-	if sub.StripeSubscriptionID != nil && !sameSub && endedByStripe(ss.Status) {
-		// The tenant has moved on to another subscription; the end of an
-		// earlier one changes nothing.
+	if sub.StripeSubscriptionID != nil && !sameSub && !replacesSubscription(ev, sub) {
+		// The tenant has moved on to another subscription: news of an
+		// earlier one (its end, or a delayed copy from when it was active)
+		// neither revives the tenant nor moves its link back.
 		res.Outcome, res.Note = StripeStale, "about subscription "+ss.ID+", not the tenant's current one"
 		return nil
 	}
