@@ -43,8 +43,10 @@ var errEventsUnavailable = models.Errorf(models.KindUnavailable, "events_unavail
 	"live events are unavailable right now; try again shortly")
 
 // tenantEvents: GET /api/tenant/events.
+// The tenant's credential is checked again about every heartbeat: a
+// session ended (logout) or expired, or an API key revoked, ends the stream.
 func (s *Server) tenantEvents(c echo.Context) error {
-	return s.streamEvents(c, tenantID(c), nil)
+	return s.streamEvents(c, tenantID(c), nil, s.stillSignedIn(c))
 }
 
 // publicProjectEvents: GET /api/public/projects/:project_id/events, with the
@@ -67,20 +69,15 @@ func (s *Server) publicProjectEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.streamEvents(c, p.TenantID, &clientView{
-		projectID: p.ID,
-		stillOpen: func(ctx context.Context) error {
-			_, err := s.svc.ProjectForCode(ctx, id, code)
-			return err
-		},
+	return s.streamEvents(c, p.TenantID, &clientView{projectID: p.ID}, func(ctx context.Context) error {
+		_, err := s.svc.ProjectForCode(ctx, id, code)
+		return err
 	})
 }
 
 // clientView narrows a tenant's stream to what a client may see.
 type clientView struct {
 	projectID uuid.UUID
-	// stillOpen reports whether the client's code still opens the project.
-	stillOpen func(ctx context.Context) error
 }
 
 // clientEvent is a project event as a client sees it: nothing about the
@@ -110,11 +107,12 @@ func newClientEvent(ev service.ProjectEvent) clientEvent {
 }
 
 // streamEvents serves the tenant's events (narrowed by view, when set) as
-// Server-Sent Events until the client goes away or the broker closes (the
-// server is shutting down). Refusals before the stream starts are ordinary
-// error answers: events_unavailable (503) when the broker or Redis is not
-// there.
-func (s *Server) streamEvents(c echo.Context, tenant uuid.UUID, view *clientView) error {
+// Server-Sent Events until the client goes away, the broker closes (the
+// server is shutting down), or stillAllowed, called about every heartbeat,
+// answers an application error (the credential no longer holds). Refusals
+// before the stream starts are ordinary error answers: events_unavailable
+// (503) when the broker or Redis is not there.
+func (s *Server) streamEvents(c echo.Context, tenant uuid.UUID, view *clientView, stillAllowed func(ctx context.Context) error) error {
 	broker, ok := s.svc.Events.(*events.Broker)
 	if !ok {
 		return errEventsUnavailable
@@ -174,13 +172,15 @@ func (s *Server) streamEvents(c echo.Context, tenant uuid.UUID, view *clientView
 				s.log.Error("live events: encode", "id", ev.ID, "error", err)
 			}
 		}
-		if view != nil && time.Now().After(nextCheck) {
+		if !time.Now().Before(nextCheck) {
 			nextCheck = time.Now().Add(heartbeat)
-			if err := view.stillOpen(ctx); err != nil {
+			if err := stillAllowed(ctx); err != nil {
 				if _, gone := models.AsError(err); gone {
-					return nil // the code no longer opens the project
+					return nil // the credential no longer opens the stream
 				}
-				s.log.Warn("live events: recheck of the activation code failed", "request_id", requestID(c), "error", err)
+				if ctx.Err() == nil {
+					s.log.Warn("live events: recheck of the credential failed", "request_id", requestID(c), "error", err)
+				}
 			}
 		}
 		if buf.Len() == 0 && time.Since(lastSent) >= heartbeat {

@@ -39,7 +39,9 @@ const (
 // ("<execution_id>/<byte offset>") lets a reconnecting client resume with
 // Last-Event-ID, a ": ping" comment every 15 s, and a last "end" event
 // (data: the execution's status) once the run has ended and its log is
-// drained. X-Execution-Id names the execution served.
+// drained. X-Execution-Id names the execution served. A followed log ends
+// (without "end") within about a second once the credential that opened it
+// no longer holds: a session ended or expired, an API key revoked.
 func (s *Server) projectLogs(c echo.Context) error {
 	id, err := pathID(c, "project_id", models.ErrProjectNotFound)
 	if err != nil {
@@ -116,6 +118,7 @@ func (s *Server) followLog(c echo.Context, l service.RunLog) error {
 	if off, ok := resumeOffset(c.Request().Header.Get("Last-Event-ID"), l.ExecutionID); ok {
 		fl.off, fl.placed = off, true
 	}
+	stillSignedIn := s.stillSignedIn(c)
 	poll := time.NewTicker(logPoll)
 	defer poll.Stop()
 	lastStatus, lastPing := time.Now(), time.Now()
@@ -131,6 +134,11 @@ func (s *Server) followLog(c echo.Context, l service.RunLog) error {
 		now := time.Now()
 		if now.Sub(lastStatus) >= logStatusEvery {
 			lastStatus = now
+			if err := stillSignedIn(ctx); err != nil {
+				if _, gone := models.AsError(err); gone {
+					return nil // logged out, expired or revoked: no "end", the run has not ended
+				}
+			}
 			cur, err := s.svc.RunLog(ctx, tenantID(c), l.ProjectID, service.LogQuery{ExecutionID: l.ExecutionID.String()})
 			switch {
 			case err != nil && ctx.Err() == nil:

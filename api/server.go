@@ -159,7 +159,30 @@ func (s *Server) readyz(c echo.Context) error {
 // ctxKey keeps request-scoped values private to this package.
 type ctxKey int
 
-const tenantKey ctxKey = iota
+const (
+	tenantKey ctxKey = iota
+	credentialKey
+)
+
+// stillSignedIn returns a check that the credential which authenticated
+// this request (an API key or a session) still does, for the same tenant: a
+// long answer (an event stream, a followed log) calls it as it goes and
+// ends once the key is revoked, or the session has ended or expired.
+// The check returns unauthorized (401) when the credential is gone.
+func (s *Server) stillSignedIn(c echo.Context) func(ctx context.Context) error {
+	token, _ := c.Request().Context().Value(credentialKey).(string)
+	tenant := tenantID(c)
+	return func(ctx context.Context) error {
+		id, err := s.svc.Authenticate(ctx, token)
+		if err != nil {
+			return err
+		}
+		if id != tenant {
+			return models.ErrUnauthorized
+		}
+		return nil
+	}
+}
 
 func tenantID(c echo.Context) uuid.UUID {
 	id, _ := c.Request().Context().Value(tenantKey).(uuid.UUID)
@@ -206,7 +229,8 @@ func (s *Server) requireTenant(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		c.SetRequest(c.Request().WithContext(context.WithValue(c.Request().Context(), tenantKey, id)))
+		ctx := context.WithValue(c.Request().Context(), tenantKey, id)
+		c.SetRequest(c.Request().WithContext(context.WithValue(ctx, credentialKey, token)))
 		return next(c)
 	}
 }
