@@ -44,9 +44,17 @@ var (
 
 // Limiter counts requests in Redis. A nil *Limiter, or one made without
 // Redis, allows everything.
+//
+// While Redis cannot be reached, each Limiter counts in memory instead
+// (the same rules, GCRA as redis_rate does it), so the limits still hold
+// per replica: a fleet of N API replicas allows at most N times a budget
+// during an outage, never an unbounded number of sign-in codes, tries or
+// activations. The in-memory buckets are only the fallback: once Redis
+// answers again its buckets decide.
 type Limiter struct {
-	rl  *redis_rate.Limiter
-	log *slog.Logger
+	rl       *redis_rate.Limiter
+	log      *slog.Logger
+	fallback *memory
 }
 
 // New returns a Limiter over rdb; with a nil rdb it allows everything.
@@ -54,14 +62,16 @@ func New(rdb *redis.Client, log *slog.Logger) *Limiter {
 	l := &Limiter{log: log}
 	if rdb != nil {
 		l.rl = redis_rate.NewLimiter(rdb)
+		l.fallback = newMemory(time.Now)
 	}
 	return l
 }
 
 // Allow counts one request against key's bucket of rule r. Over the limit
 // it returns an *Exceeded (a rate_limited application error, 429, with the
-// wait). When Redis cannot be reached it lets the request through and logs
-// it: a limiter outage must not take the API down with it.
+// wait). When Redis cannot be reached it counts in this process's memory
+// instead and logs the outage: a limiter outage neither takes the API down
+// nor lifts the limits.
 func (l *Limiter) Allow(ctx context.Context, r Rule, key string) error {
 	if l == nil || l.rl == nil {
 		return nil
@@ -70,7 +80,10 @@ func (l *Limiter) Allow(ctx context.Context, r Rule, key string) error {
 	res, err := l.rl.Allow(ctx, "q2o:rl:"+bucket, r.Limit)
 	if err != nil {
 		if l.log != nil {
-			l.log.WarnContext(ctx, "rate limiter unavailable; request let through", "bucket", bucket, "error", err)
+			l.log.WarnContext(ctx, "rate limiter unavailable; counting in memory", "bucket", bucket, "error", err)
+		}
+		if wait, ok := l.fallback.allow(bucket, r.Limit); !ok {
+			return newExceeded(r.Name, wait)
 		}
 		return nil
 	}

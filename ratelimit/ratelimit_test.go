@@ -105,8 +105,8 @@ func TestRuleNames(t *testing.T) {
 	}
 }
 
-// Without Redis, or with Redis down, every request goes through; the outage
-// is logged.
+// Without Redis every request goes through. With Redis down the limits
+// still hold, counted in the process's memory, and the outage is logged.
 func TestAllowWithoutRedis(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -120,13 +120,25 @@ func TestAllowWithoutRedis(t *testing.T) {
 		}
 	}
 	var logs syncBuffer
-	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1,
+		DialerRetries: 1, DialerRetryTimeout: time.Millisecond})
 	t.Cleanup(func() { _ = down.Close() })
 	l := ratelimit.New(down, slog.New(slog.NewTextHandler(&logs, nil)))
-	for range 3 {
-		if err := l.Allow(ctx, rule, "k"); err != nil {
-			t.Fatalf("Redis down: %v", err)
+	burst := ratelimit.Rule{Name: "test:down", Limit: redis_rate.Limit{Rate: 5, Burst: 5, Period: 15 * time.Minute}}
+	for i := range 5 {
+		if err := l.Allow(ctx, burst, "k"); err != nil {
+			t.Fatalf("Redis down, request %d of a burst of 5: %v", i+1, err)
 		}
+	}
+	for i := range 3 {
+		err := l.Allow(ctx, burst, "k")
+		var ex *ratelimit.Exceeded
+		if !errors.As(err, &ex) || ex.RetryAfter < time.Minute || ex.Rule != burst.Name {
+			t.Fatalf("Redis down, request %d over the burst: %v, want *Exceeded with a wait of minutes", i+6, err)
+		}
+	}
+	if err := l.Allow(ctx, burst, "other"); err != nil {
+		t.Errorf("Redis down, another key: %v", err)
 	}
 	if !strings.Contains(logs.String(), "rate limiter unavailable") {
 		t.Errorf("outage not logged: %q", logs.String())
