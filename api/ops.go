@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -85,26 +87,68 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // HealthHandler serves /healthz and /readyz (and /metrics when withMetrics)
-// for a process without the API: a lone `q2o worker`.
+// for a process without the API: a lone `q2o worker`. Its /readyz is the
+// API's (see readiness); the details of a failure go to slog's default
+// logger.
 func HealthHandler(ready func(ctx context.Context) error, m *metrics.Metrics, withMetrics bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-		defer cancel()
-		w.Header().Set("Content-Type", "application/json")
-		if err := ready(ctx); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_ = json.NewEncoder(w).Encode(ErrorBody{ErrorDetail{Code: "not_ready", Message: err.Error()}})
-			return
-		}
-		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
-	})
+	mux.Handle("GET /readyz", readiness(ready, slog.Default()))
 	if withMetrics && m != nil {
 		mux.Handle("GET /metrics", MetricsHandler(m))
 	}
 	return mux
+}
+
+// NotReadyError names the dependency that is not ready; a Ready function
+// may return one (or an error whose text starts "<dependency>: ", as
+// `fmt.Errorf("postgres: %w", err)` makes) so that /readyz can say which.
+type NotReadyError struct {
+	Dependency string
+	Err        error
+}
+
+func (e *NotReadyError) Error() string { return e.Dependency + ": " + e.Err.Error() }
+
+func (e *NotReadyError) Unwrap() error { return e.Err }
+
+// notReadyDependency is the name of the dependency an error of a Ready
+// function is about, or "a dependency" when it does not say.
+func notReadyDependency(err error) string {
+	var nr *NotReadyError
+	if errors.As(err, &nr) && nr.Dependency != "" {
+		return nr.Dependency
+	}
+	name, _, ok := strings.Cut(err.Error(), ":")
+	if ok && len(name) > 0 && len(name) <= 32 && strings.Trim(name, "abcdefghijklmnopqrstuvwxyz_-") == "" {
+		return name
+	}
+	return "a dependency"
+}
+
+// readiness is /readyz, for the API and a lone worker alike: 200
+// {"status":"ready"} when ready answers nil, else 503 not_ready naming only
+// the dependency that failed. The failure's text (host names, users,
+// addresses) goes to the log, never to whoever asks: /readyz needs no
+// credential.
+func readiness(ready func(ctx context.Context) error, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if ready != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+			defer cancel()
+			if err := ready(ctx); err != nil {
+				dep := notReadyDependency(err)
+				log.Warn("not ready", "dependency", dep, "error", err)
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_ = json.NewEncoder(w).Encode(ErrorBody{ErrorDetail{Code: "not_ready", Message: "not ready: " + dep + " is not answering"}})
+				return
+			}
+		}
+		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
+	}
 }

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
@@ -88,7 +87,7 @@ func New(svc *service.Service, cfg Config, log *slog.Logger) *Server {
 	e.Use(middleware.BodyLimit("1M"))
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
-	e.GET("/readyz", s.readyz)
+	e.GET("/readyz", echo.WrapHandler(readiness(cfg.Ready, log)))
 	e.GET("/api/openapi.yaml", openAPI)
 
 	// Middleware goes on each route rather than on a group: a group's
@@ -143,18 +142,6 @@ func (s *Server) Handler() http.Handler { return s.echo }
 
 // Routes lists every registered route, for the docs test.
 func (s *Server) Routes() []*echo.Route { return s.echo.Routes() }
-
-func (s *Server) readyz(c echo.Context) error {
-	if s.cfg.Ready != nil {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
-		defer cancel()
-		if err := s.cfg.Ready(ctx); err != nil {
-			s.log.Warn("not ready", "error", err)
-			return c.JSON(http.StatusServiceUnavailable, ErrorBody{ErrorDetail{Code: "not_ready", Message: err.Error()}})
-		}
-	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
-}
 
 // ctxKey keeps request-scoped values private to this package.
 type ctxKey int
