@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -199,6 +200,18 @@ func TestCreateProject400(t *testing.T) {
 	r := a.Do("POST", "/api/tenant/projects", tn.Key, `{"name":"`+strings.Repeat("x", 2<<20)+`"}`)
 	if r.Status != http.StatusRequestEntityTooLarge || r.ErrorCode(t) != "body_too_large" {
 		t.Errorf("huge body: %d %.200s", r.Status, r.Body)
+	}
+	// The same body sent chunked (no Content-Length) is refused the same way.
+	huge := `{"name":"` + strings.Repeat("x", 2<<20) + `","description":"d","objectives":"o"}`
+	req, err := http.NewRequest("POST", a.URL+"/api/tenant/projects", io.MultiReader(strings.NewReader(huge)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tn.Key)
+	r = sendReq(t, req)
+	if r.Status != http.StatusRequestEntityTooLarge || r.ErrorCode(t) != "body_too_large" || strings.Contains(string(r.Body), "code=") {
+		t.Errorf("huge chunked body: %d %.300s, want 413 body_too_large", r.Status, r.Body)
 	}
 	var n int64
 	a.DB.Table("projects").Count(&n)

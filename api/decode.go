@@ -14,6 +14,31 @@ import (
 	"github.com/q2o/q2o/models"
 )
 
+// maxBody bounds every request body (the webhook has a tighter bound).
+const maxBody = 1 << 20
+
+// limitBody refuses a body over limit bytes with 413 body_too_large, one
+// with a Content-Length at once and a chunked one as it is read (decode,
+// and whoever else reads the body, sees an *http.MaxBytesError).
+func limitBody(limit int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			if req.ContentLength > limit {
+				return errBodyTooLarge(limit)
+			}
+			if req.Body != nil && req.Body != http.NoBody {
+				req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
+			}
+			return next(c)
+		}
+	}
+}
+
+func errBodyTooLarge(limit int64) error {
+	return models.Errorf(models.KindTooLarge, "body_too_large", "the request body is larger than %d bytes", limit)
+}
+
 // decode reads the JSON body into v: one JSON object, no unknown fields,
 // nothing after it. Every failure is a 400 with a stable code.
 func decode(c echo.Context, v any) error {
@@ -35,7 +60,7 @@ func decode(c echo.Context, v any) error {
 	var maxErr *http.MaxBytesError
 	switch {
 	case errors.As(err, &maxErr):
-		return models.Errorf(models.KindTooLarge, "body_too_large", "the request body is larger than %d bytes", maxErr.Limit)
+		return errBodyTooLarge(maxErr.Limit)
 	case errors.Is(err, io.EOF):
 		return models.Errorf(models.KindInvalid, "invalid_json", "the request body must be a JSON object")
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):

@@ -84,7 +84,7 @@ func New(svc *service.Service, cfg Config, log *slog.Logger) *Server {
 	}
 	e.Use(s.accessLog())
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}))
-	e.Use(middleware.BodyLimit("1M"))
+	e.Use(limitBody(maxBody))
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", echo.WrapHandler(readiness(cfg.Ready, log)))
