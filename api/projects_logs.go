@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/q2o/q2o/events"
 	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/service"
 )
@@ -166,9 +167,21 @@ func (s *Server) followLog(c echo.Context, l service.RunLog) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-s.shuttingDown():
+			return nil // the client resumes elsewhere with Last-Event-ID
 		case <-poll.C:
 		}
 	}
+}
+
+// shuttingDown is closed when the server shuts down: the live-events broker
+// closes then (its context is the server's). http.Server.Shutdown waits for
+// every request, and cancels none, so a followed log must watch for it.
+func (s *Server) shuttingDown() <-chan struct{} {
+	if b, ok := s.svc.Events.(*events.Broker); ok {
+		return b.Closed()
+	}
+	return nil
 }
 
 // errLogReplaced means the followed file shrank: run.log was emptied by a

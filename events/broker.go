@@ -126,6 +126,10 @@ func (b *Broker) Close() {
 	b.closeOnce.Do(func() { close(b.closed) })
 }
 
+// Closed is closed once the Broker is (the server is shutting down): a
+// long answer that is not a follower, such as a followed log, ends with it.
+func (b *Broker) Closed() <-chan struct{} { return b.closed }
+
 // StreamKey is the Redis key of a tenant's event stream.
 func StreamKey(tenantID uuid.UUID) string { return "q2o:events:" + tenantID.String() }
 
