@@ -12,8 +12,12 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/q2o ./cmd/q2o
 
 FROM python:3.12-slim
+# q2o runs the API (and, as root, the worker); q2o-run is the unprivileged
+# user main.py runs as inside the worker's sandbox (Q2O_RUNNER_USER).
 RUN groupadd --system --gid 10001 q2o \
     && useradd --system --uid 10001 --gid q2o --create-home --home-dir /home/q2o q2o \
+    && groupadd --system --gid 10002 q2o-run \
+    && useradd --system --uid 10002 --gid q2o-run --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin q2o-run \
     && mkdir -p /data/Tenant_Projects \
     && chown q2o:q2o /data/Tenant_Projects
 WORKDIR /app
@@ -27,6 +31,10 @@ ENV Q2O_HTTP_ADDR=:8080 \
     PYTHONDONTWRITEBYTECODE=1
 # Shared by the API (folders, zips for download) and every worker (main.py's output).
 VOLUME ["/data/Tenant_Projects"]
+# The API runs as q2o. A worker sandboxes main.py (namespaces, mounts, a
+# switch to q2o-run), which needs root with CAP_SYS_ADMIN: run the worker
+# container as user 0 with `cap_add: [SYS_ADMIN]` and AppArmor unconfined
+# (docker-compose.yml does), or set Q2O_SANDBOX=off to run main.py unconfined.
 USER q2o
 EXPOSE 8080
 ENTRYPOINT ["/app/q2o"]

@@ -36,6 +36,13 @@ type Config struct {
 	Runner        string        `env:"Q2O_RUNNER" yaml:"runner"`
 	RunnerArgs    string        `env:"Q2O_RUNNER_ARGS" yaml:"runner_args"`
 	RunnerPassEnv []string      `env:"Q2O_RUNNER_PASS_ENV" envSeparator:"," yaml:"runner_pass_env"`
+	Sandbox       string        `env:"Q2O_SANDBOX" yaml:"sandbox"`
+	RunnerUser    string        `env:"Q2O_RUNNER_USER" yaml:"runner_user"`
+	RunnerNetwork string        `env:"Q2O_RUNNER_NETWORK" yaml:"runner_network"`
+	RunnerMemory  ByteSize      `env:"Q2O_RUNNER_MEMORY" yaml:"runner_memory"`
+	RunnerProcs   int64         `env:"Q2O_RUNNER_PROCESSES" yaml:"runner_processes"`
+	OutputLimit   ByteSize      `env:"Q2O_RUNNER_OUTPUT_LIMIT" yaml:"runner_output_limit"`
+	RunnerRO      []string      `env:"Q2O_RUNNER_READONLY" envSeparator:"," yaml:"runner_readonly"`
 	RunTimeout    time.Duration `env:"Q2O_RUN_TIMEOUT" yaml:"run_timeout"`
 	KillGrace     time.Duration `env:"Q2O_RUN_KILL_GRACE" yaml:"run_kill_grace"`
 	WatchInterval time.Duration `env:"Q2O_RUN_WATCH_INTERVAL" yaml:"run_watch_interval"`
@@ -88,7 +95,14 @@ func Settings() []Setting {
 		{"Q2O_OUTPUT_ROOT", d.OutputRoot, "folder holding each project's output folder and zips"},
 		{"Q2O_RUNNER", d.Runner, "command that runs main.py, split into words like a shell would (never run through one)"},
 		{"Q2O_RUNNER_ARGS", d.RunnerArgs, "argument template; placeholders {project_id} {project_name} {description} {objectives} {output_dir} {tenant_id} {execution_id}"},
-		{"Q2O_RUNNER_PASS_ENV", "(none)", "comma-separated names of secret-looking variables main.py needs (e.g. OPENAI_API_KEY); Q2O_* never passes"},
+		{"Q2O_RUNNER_PASS_ENV", "(none)", "comma-separated names of more variables main.py gets from the worker's environment (e.g. OPENAI_API_KEY); besides these it gets only PATH, HOME, LANG, TZ and its Q2O_* ids"},
+		{"Q2O_SANDBOX", d.Sandbox, "on: every main.py runs in a sandbox (its folder, a private /tmp, the system read-only, as Q2O_RUNNER_USER, nothing survives the run); the worker refuses to start where that is impossible. off: unconfined, for development only"},
+		{"Q2O_RUNNER_USER", d.RunnerUser, "the unprivileged user main.py runs as in the sandbox: a name, or uid[:gid]"},
+		{"Q2O_RUNNER_NETWORK", d.RunnerNetwork, "on or off: whether main.py may reach the network (its model APIs)"},
+		{"Q2O_RUNNER_MEMORY", d.RunnerMemory.String(), "address space of each process main.py starts (RLIMIT_AS), e.g. 4GiB; 0: no limit"},
+		{"Q2O_RUNNER_PROCESSES", strconv.FormatInt(d.RunnerProcs, 10), "processes the runner user may have at once, across its runs (RLIMIT_NPROC); 0: no limit"},
+		{"Q2O_RUNNER_OUTPUT_LIMIT", d.OutputLimit.String(), "most bytes a run's folder (and any one file, and its /tmp) may hold; a run over it is stopped and failed; 0: no limit"},
+		{"Q2O_RUNNER_READONLY", "(none)", "comma-separated paths main.py may also read in the sandbox (a virtualenv, a model cache), besides /usr, /etc, /opt and the runner's own folder"},
 		{"Q2O_RUN_TIMEOUT", d.RunTimeout.String(), "longest a run may take before it is stopped and marked failed"},
 		{"Q2O_RUN_KILL_GRACE", d.KillGrace.String(), "time between SIGTERM and SIGKILL when a run is stopped"},
 		{"Q2O_RUN_WATCH_INTERVAL", d.WatchInterval.String(), "how often a worker re-reads a running execution (to stop it when paused)"},
@@ -137,7 +151,13 @@ func Default() Config {
 		HTTPAddr:           ":8080",
 		OutputRoot:         "./data/Tenant_Projects",
 		Runner:             "python3 " + shellQuote(script),
-		RunnerArgs:         "--project-id {project_id} --project-name {project_name} --description {description} --objectives {objectives} --output-folder {output_dir}",
+		RunnerArgs:         "--project-id={project_id} --project-name={project_name} --description={description} --objectives={objectives} --output-folder={output_dir}",
+		Sandbox:            "on",
+		RunnerUser:         "q2o-run",
+		RunnerNetwork:      "on",
+		RunnerMemory:       4 << 30,
+		RunnerProcs:        512,
+		OutputLimit:        10 << 30,
 		RunTimeout:         2 * time.Hour,
 		KillGrace:          10 * time.Second,
 		WatchInterval:      time.Second,
@@ -234,6 +254,24 @@ func (c *Config) Validate() error {
 	}
 	if _, err := shlex.Split(c.RunnerArgs); err != nil {
 		bad("Q2O_RUNNER_ARGS", "cannot split into words: %v", err)
+	}
+	onOff := func(name, v string) {
+		if v != "on" && v != "off" {
+			bad(name, "must be on or off, got %q", v)
+		}
+	}
+	onOff("Q2O_SANDBOX", c.Sandbox)
+	onOff("Q2O_RUNNER_NETWORK", c.RunnerNetwork)
+	if c.Sandbox == "on" && strings.TrimSpace(c.RunnerUser) == "" {
+		bad("Q2O_RUNNER_USER", "must name a user when Q2O_SANDBOX=on")
+	}
+	if c.RunnerProcs < 0 {
+		bad("Q2O_RUNNER_PROCESSES", "must not be negative, got %d", c.RunnerProcs)
+	}
+	for _, p := range c.RunnerRO {
+		if !filepath.IsAbs(p) {
+			bad("Q2O_RUNNER_READONLY", "want absolute paths, got %q", p)
+		}
 	}
 	positive := func(name string, d time.Duration) {
 		if d <= 0 {

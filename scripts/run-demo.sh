@@ -38,6 +38,12 @@ if [[ -z ${Q2O_RUNNER:-} ]]; then
 fi
 export Q2O_RUNNER
 export Q2O_LOG_FORMAT="${Q2O_LOG_FORMAT:-text}"
+# main.py runs in the worker's sandbox, as q2o-run (scripts/services.sh made
+# it); that needs root. Without root the demo runs it unconfined, and says so.
+if [[ -z ${Q2O_SANDBOX:-} ]] && ((EUID != 0)); then
+	export Q2O_SANDBOX=off
+	echo "run-demo: not root, so main.py runs WITHOUT the sandbox (Q2O_SANDBOX=off); run as root for the real thing" >&2
+fi
 
 # Sign-in codes: to mailpit (scripts/services.sh starts it; its web page
 # shows every mail) unless an SMTP server is set already; without either,
@@ -125,6 +131,7 @@ cat <<EOF
  metrics           $METRICS_URL   (Prometheus; $METRICS_AUTH)
  outputs           $Q2O_OUTPUT_ROOT/<project_id>/   (zips in $Q2O_OUTPUT_ROOT/_artifacts/)
  runner            $Q2O_RUNNER
+ sandbox           ${Q2O_SANDBOX:-on} (main.py as ${Q2O_RUNNER_USER:-q2o-run}: its folder, a private /tmp, the system read-only)
 
  Or with curl, in another terminal (or: source .run/demo.env):
 

@@ -21,7 +21,9 @@
 # background (log in .run/mailpit.log). Likewise stripe-mock, the Stripe API
 # the billing tests call, on Q2O_TEST_STRIPE_MOCK_ADDR (127.0.0.1:12111; log in
 # .run/stripe-mock.log). Last, it installs Debian's chromium when no browser
-# is found (Q2O_CHROMIUM names another): the portal's tests drive it headless.
+# is found (Q2O_CHROMIUM names another): the portal's tests drive it headless;
+# and, as root, it creates the runner user q2o-run (Q2O_RUNNER_USER) that
+# main.py runs as in the worker's sandbox.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -395,6 +397,25 @@ ensure_chromium() {
 	log "chromium installed: $(chromium_bin)"
 }
 
+# --- the runner user of main.py's sandbox ---------------------------------------
+
+# ensure_runner_user creates Q2O_RUNNER_USER (q2o-run), the unprivileged
+# user the worker runs main.py as, when it is missing and this is root. A
+# uid[:gid] names no account and needs none.
+ensure_runner_user() {
+	local name="${Q2O_RUNNER_USER:-q2o-run}"
+	if [[ $name =~ ^[0-9]+(:[0-9]+)?$ ]] || id -u "$name" >/dev/null 2>&1; then
+		return 0
+	fi
+	if ((EUID != 0)); then
+		log "runner user $name is missing and this is not root: the sandbox needs both (or Q2O_SANDBOX=off)"
+		return 0
+	fi
+	useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$name" ||
+		die "could not create the runner user $name"
+	log "created the runner user $name (main.py runs as it, in the worker's sandbox)"
+}
+
 # --- commands -------------------------------------------------------------------
 
 ensure() {
@@ -478,6 +499,7 @@ up | start | ensure)
 	ensure_mailpit
 	ensure_stripe_mock
 	ensure_chromium
+	ensure_runner_user
 	;;
 stop)
 	stop

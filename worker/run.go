@@ -18,6 +18,7 @@ import (
 	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/service"
 	"github.com/q2o/q2o/worker/runner"
+	"github.com/q2o/q2o/worker/sandbox"
 )
 
 // lease is how long a claimed execution stays ours without a heartbeat; a
@@ -91,12 +92,17 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 		}, func() { paused.Store(true); cancelRun() })
 	}()
 
-	log.Info("run started", "argv0", argv[0])
+	envOptions := runner.EnvOptions{Pass: w.cfg.RunnerPassEnv}
+	if w.cfg.Sandbox != nil {
+		envOptions.PATH, envOptions.HOME = sandbox.PATH, "/tmp"
+	}
+	log.Info("run started", "argv0", argv[0], "sandbox", w.cfg.Sandbox != nil)
 	if w.cfg.Metrics != nil {
 		w.cfg.Metrics.RunsStarted.Inc()
 	}
 	res, runErr := runner.Run(runCtx, runner.Spec{
-		Argv: argv, Env: runner.EnvPassing(os.Environ(), vars, w.cfg.RunnerPassEnv), Dir: e.OutputDir, LogPath: logPath, Grace: w.cfg.KillGrace,
+		Argv: argv, Env: runner.Env(os.Environ(), vars, envOptions), Dir: e.OutputDir, LogPath: logPath, Grace: w.cfg.KillGrace,
+		Sandbox: w.cfg.Sandbox, OutputLimit: w.cfg.OutputLimit,
 		OnProgress: func(percent int, message string) {
 			if err := w.svc.RecordProgress(context.WithoutCancel(ctx), e.ID, e.Attempt, percent, message); err != nil {
 				log.Warn("record progress", "error", err)
@@ -138,6 +144,9 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 		recordKeptLog()
 		log.Info("run stopped: the execution was paused")
 		return nil
+	case res.OutputExceeded:
+		w.observeRun("failed", res.Duration)
+		return fail(fmt.Sprintf("stopped: the run wrote more than Q2O_RUNNER_OUTPUT_LIMIT (%s) into its folder", byteSize(w.cfg.OutputLimit)), keepLog())
 	case res.Stopped && timedOut:
 		w.observeRun("timed_out", res.Duration)
 		return fail(fmt.Sprintf("timed out: the run took longer than Q2O_RUN_TIMEOUT (%s) and was stopped", w.cfg.RunTimeout), keepLog())
@@ -266,4 +275,17 @@ func (w *Worker) HandleZip(ctx context.Context, t *asynq.Task) error {
 	}
 	w.log.Info("output zipped", "execution_id", e.ID.String(), "path", res.Path, "bytes", res.Size, "files", res.Files)
 	return nil
+}
+
+// byteSize writes n bytes the way the settings take them (10MiB, 2GiB).
+func byteSize(n int64) string {
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return fmt.Sprintf("%d%s", n/u.size, u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/q2o/q2o/jobs"
 	"github.com/q2o/q2o/metrics"
 	"github.com/q2o/q2o/service"
+	"github.com/q2o/q2o/worker/sandbox"
 )
 
 // Config is what the worker needs.
@@ -38,6 +39,11 @@ type Config struct {
 	Queues map[string]int
 	// Metrics, when set, counts runs by outcome.
 	Metrics *metrics.Metrics
+	// Sandbox, when set, runs every main.py in a sandbox with these
+	// settings (package sandbox); nil runs it unconfined (Q2O_SANDBOX=off).
+	Sandbox *sandbox.Config
+	// OutputLimit is the most bytes a run's folder may hold (0: no limit).
+	OutputLimit int64
 }
 
 // Worker runs q2o's tasks.
@@ -83,6 +89,13 @@ func (w *Worker) tracked(h asynq.HandlerFunc) asynq.HandlerFunc {
 // the ones still running and puts their tasks back on the queue, so another
 // worker runs them again from the start (attempt+1).
 func (w *Worker) Run(ctx context.Context) error {
+	if w.cfg.Sandbox != nil {
+		if err := sandbox.Check(*w.cfg.Sandbox); err != nil {
+			return fmt.Errorf("the sandbox for main.py cannot be set up on this machine, so the worker does not start (Q2O_SANDBOX=off runs main.py unconfined, for development only): %w", err)
+		}
+	} else {
+		w.log.Warn("Q2O_SANDBOX=off: main.py runs unconfined, as the worker's user, and can read the worker's secrets and every project's files; use this for development only")
+	}
 	srv := asynq.NewServer(w.redis, asynq.Config{
 		Concurrency:       w.cfg.Concurrency,
 		Queues:            w.queues(),

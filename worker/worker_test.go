@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -179,13 +180,7 @@ func TestHostileNameIsOneArgument(t *testing.T) {
 	if err := json.Unmarshal([]byte(apptest.ReadFile(t, filepath.Join(dir, "argv.json"))), &got); err != nil {
 		t.Fatal(err)
 	}
-	idx := -1
-	for i, v := range got.Argv {
-		if v == "--project-name" {
-			idx = i
-		}
-	}
-	if idx < 0 || got.Argv[idx+1] != name {
+	if !slices.Contains(got.Argv, "--project-name="+name) {
 		t.Errorf("project name did not arrive as one argv element: %q", got.Argv)
 	}
 	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {

@@ -25,6 +25,7 @@ import (
 	"github.com/q2o/q2o/service"
 	"github.com/q2o/q2o/web"
 	"github.com/q2o/q2o/worker"
+	"github.com/q2o/q2o/worker/sandbox"
 )
 
 func newLogger(cfg configs.Config) *slog.Logger {
@@ -106,11 +107,20 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 
 	start("outbox relay", func(ctx context.Context) error { enq.Relay(ctx, cfg.OutboxInterval); return nil })
 	if withWorker {
+		var box *sandbox.Config
+		if cfg.Sandbox == "on" {
+			uid, gid, err := sandbox.LookupUser(cfg.RunnerUser)
+			if err != nil {
+				return fmt.Errorf("Q2O_RUNNER_USER: %w", err)
+			}
+			box = &sandbox.Config{UID: uid, GID: gid, Network: cfg.RunnerNetwork == "on", MemoryBytes: int64(cfg.RunnerMemory),
+				Processes: cfg.RunnerProcs, FileBytes: int64(cfg.OutputLimit), ReadOnly: cfg.RunnerRO}
+		}
 		w := worker.New(svc, redisOpt, worker.Config{
 			OutputRoot: cfg.OutputRoot, Runner: cfg.Runner, RunnerArgs: cfg.RunnerArgs, RunnerPassEnv: cfg.RunnerPassEnv, RunTimeout: cfg.RunTimeout,
 			KillGrace: cfg.KillGrace, WatchInterval: cfg.WatchInterval, Concurrency: cfg.WorkerConcurrency,
 			PollInterval: cfg.WorkerPollInterval, ShutdownTimeout: cfg.ShutdownTimeout,
-			Queues: cfg.QueueWeights, Metrics: mets,
+			Queues: cfg.QueueWeights, Metrics: mets, Sandbox: box, OutputLimit: int64(cfg.OutputLimit),
 		}, log)
 		start("worker", w.Run)
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/q2o/q2o/service"
 	"github.com/q2o/q2o/web"
 	"github.com/q2o/q2o/worker"
+	"github.com/q2o/q2o/worker/runner"
 )
 
 // AdminToken is the admin token of every test App.
@@ -147,7 +148,7 @@ func (a *App) WorkerConfig(runnerArgs ...string) worker.Config {
 	return worker.Config{
 		OutputRoot:      a.OutputRoot,
 		Runner:          "python3 " + TestMainPy() + " " + strings.Join(runnerArgs, " "),
-		RunnerArgs:      "--project-id {project_id} --project-name {project_name} --description {description} --objectives {objectives} --output-folder {output_dir}",
+		RunnerArgs:      runner.DefaultArgsTemplate,
 		RunTimeout:      time.Minute,
 		KillGrace:       500 * time.Millisecond,
 		WatchInterval:   100 * time.Millisecond,

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -34,6 +35,9 @@ func TestComposeAndDockerfile(t *testing.T) {
 			Deploy      struct {
 				Replicas int `yaml:"replicas"`
 			} `yaml:"deploy"`
+			User        string   `yaml:"user"`
+			CapAdd      []string `yaml:"cap_add"`
+			SecurityOpt []string `yaml:"security_opt"`
 		} `yaml:"services"`
 		Volumes map[string]any `yaml:"volumes"`
 	}
@@ -57,6 +61,15 @@ func TestComposeAndDockerfile(t *testing.T) {
 	if strings.Join(svc["migrate"].Command, " ") != "migrate --create-database" ||
 		strings.Join(svc["api"].Command, " ") != "api" || strings.Join(svc["worker"].Command, " ") != "worker" {
 		t.Errorf("commands: migrate %v, api %v, worker %v", svc["migrate"].Command, svc["api"].Command, svc["worker"].Command)
+	}
+	// The worker's sandbox needs root with CAP_SYS_ADMIN and mounts that
+	// Docker's AppArmor profile would refuse; the API needs none of it.
+	if w := svc["worker"]; (w.User != "0:0" && w.User != "root") || !slices.Contains(w.CapAdd, "SYS_ADMIN") ||
+		!slices.Contains(w.SecurityOpt, "apparmor=unconfined") {
+		t.Errorf("the worker cannot sandbox main.py: user %q, cap_add %v, security_opt %v", w.User, w.CapAdd, w.SecurityOpt)
+	}
+	if a := svc["api"]; a.User != "" || len(a.CapAdd) > 0 {
+		t.Errorf("the API asks for privileges it does not need: user %q, cap_add %v", a.User, a.CapAdd)
 	}
 	if _, ok := svc["api"].DependsOn["migrate"]; !ok {
 		t.Error("api does not wait for migrate")
@@ -90,6 +103,9 @@ func TestComposeAndDockerfile(t *testing.T) {
 	users := regexp.MustCompile(`(?m)^USER\s+(\S+)`).FindAllStringSubmatch(d, -1)
 	if len(users) == 0 || users[len(users)-1][1] == "root" || users[len(users)-1][1] == "0" {
 		t.Error("the image does not end as a non-root user")
+	}
+	if !regexp.MustCompile(`useradd[^\n]*q2o-run`).MatchString(d) {
+		t.Error("the image has no q2o-run user for main.py's sandbox")
 	}
 	lastFrom := regexp.MustCompile(`(?m)^FROM\s+(\S+)`).FindAllStringSubmatch(d, -1)
 	if !strings.Contains(lastFrom[len(lastFrom)-1][1], "python") {

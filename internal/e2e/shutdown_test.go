@@ -33,6 +33,8 @@ func TestSIGTERMHandsRunToAnotherWorker(t *testing.T) {
 	env := []string{
 		"Q2O_DATABASE_URL=" + dbURL, "Q2O_REDIS_URL=" + redisURL, "Q2O_OUTPUT_ROOT=" + outputRoot,
 		"Q2O_ADMIN_TOKEN=" + adminToken, "Q2O_LOG_FORMAT=text",
+		// main.py's pid files are read from outside: no PID namespace.
+		"Q2O_SANDBOX=off",
 		"Q2O_RUNNER=python3 " + apptest.TestMainPy() + " --mode sleep --seconds 6",
 		"Q2O_RUN_WATCH_INTERVAL=200ms", "Q2O_RUN_KILL_GRACE=1s", "Q2O_WORKER_POLL_INTERVAL=50ms",
 		"Q2O_OUTBOX_INTERVAL=200ms", "Q2O_SHUTDOWN_TIMEOUT=1s", "Q2O_SMTP_HOST=", "Q2O_METRICS_ADDR=",

@@ -15,7 +15,7 @@ type Vars struct {
 }
 
 // DefaultArgsTemplate is the portal-mode command line of main.py.
-const DefaultArgsTemplate = `--project-id {project_id} --project-name {project_name} --description {description} --objectives {objectives} --output-folder {output_dir}`
+const DefaultArgsTemplate = `--project-id={project_id} --project-name={project_name} --description={description} --objectives={objectives} --output-folder={output_dir}`
 
 // placeholderRE finds things that look like placeholders, so that a typo in
 // the template ({project-name}, {projectid}) is an error instead of a literal

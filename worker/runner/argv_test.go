@@ -13,8 +13,8 @@ func TestArgv(t *testing.T) {
 		OutputDir: "/out/p-1", TenantID: "t-1", ExecutionID: "e-1"}
 	with := func(change func(*Vars)) Vars { v := base; change(&v); return v }
 	portal := func(v Vars) []string {
-		return []string{"python3", "/srv/q2o/examples/main.py", "--project-id", v.ProjectID, "--project-name", v.ProjectName,
-			"--description", v.Description, "--objectives", v.Objectives, "--output-folder", v.OutputDir}
+		return []string{"python3", "/srv/q2o/examples/main.py", "--project-id=" + v.ProjectID, "--project-name=" + v.ProjectName,
+			"--description=" + v.Description, "--objectives=" + v.Objectives, "--output-folder=" + v.OutputDir}
 	}
 
 	tests := []struct {
@@ -34,6 +34,9 @@ func TestArgv(t *testing.T) {
 		{"a value that looks like a placeholder is not expanded again", runner, DefaultArgsTemplate,
 			with(func(v *Vars) { v.ProjectName = "{project_id} {nope}" }),
 			portal(with(func(v *Vars) { v.ProjectName = "{project_id} {nope}" }))},
+		{"a name that starts with -- stays a value", runner, DefaultArgsTemplate,
+			with(func(v *Vars) { v.ProjectName = "--help" }),
+			portal(with(func(v *Vars) { v.ProjectName = "--help" }))},
 		{"empty value stays one element", runner, DefaultArgsTemplate,
 			with(func(v *Vars) { v.Objectives = "" }),
 			portal(with(func(v *Vars) { v.Objectives = "" }))},

@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/q2o/q2o/worker/sandbox"
 )
 
 // DefaultGrace is how long a stopped program has between SIGTERM and SIGKILL
@@ -59,7 +63,23 @@ type Spec struct {
 	// StderrTailBytes is how much of the end of stderr Result.StderrTail
 	// keeps (DefaultStderrTailBytes when zero or negative).
 	StderrTailBytes int
+	// Sandbox, when set, runs the program in a sandbox (package sandbox):
+	// as the runner user, seeing only Dir (read-write) and the system
+	// (read-only), in a PID namespace whose every process dies with the
+	// run. Argv[0] without a slash is then looked up in the sandbox's PATH.
+	Sandbox *sandbox.Config
+	// OutputLimit, when positive, is the most bytes Dir may hold: a run
+	// that writes more is stopped as if cancelled, with
+	// Result.OutputExceeded set.
+	OutputLimit int64
+	// OutputCheck is how often Dir's size is measured (DefaultOutputCheck
+	// when zero).
+	OutputCheck time.Duration
 }
+
+// DefaultOutputCheck is how often a run's folder is measured against its
+// OutputLimit.
+const DefaultOutputCheck = time.Second
 
 // Result is how a run ended.
 type Result struct {
@@ -83,6 +103,9 @@ type Result struct {
 	// LogErr is the first error writing run.log, if any; output after it was
 	// read and dropped so the program never blocked on a full pipe.
 	LogErr error
+	// OutputExceeded is true when Run stopped the program because Dir grew
+	// past Spec.OutputLimit.
+	OutputExceeded bool
 }
 
 // Run starts spec.Argv[0] (looked up in the worker's PATH when it has no
@@ -151,14 +174,36 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		return res, fmt.Errorf("runner: cannot start %s: stderr pipe: %w", prog, err)
 	}
 
-	cmd := exec.Command(prog, spec.Argv[1:]...)
-	cmd.Env = spec.Env
-	if cmd.Env == nil {
-		cmd.Env = []string{}
+	var cmd *exec.Cmd
+	var sandboxed func() (sandbox.Result, error)
+	if spec.Sandbox != nil {
+		if err := sandbox.Prepare(spec.Dir, *spec.Sandbox, spec.LogPath); err != nil {
+			outR.Close()
+			outW.Close()
+			errR.Close()
+			errW.Close()
+			return res, fmt.Errorf("runner: cannot start %s: give the folder to the runner user: %w", prog, err)
+		}
+		cmd, sandboxed, err = sandbox.Command(*spec.Sandbox, sandbox.Run{Argv: spec.Argv, Env: spec.Env, Dir: spec.Dir})
+		if err != nil {
+			outR.Close()
+			outW.Close()
+			errR.Close()
+			errW.Close()
+			return res, fmt.Errorf("runner: cannot start %s: %w", prog, err)
+		}
+		attr := sysProcAttr()
+		cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Pdeathsig = attr.Setpgid, attr.Pdeathsig
+	} else {
+		cmd = exec.Command(prog, spec.Argv[1:]...)
+		cmd.Env = spec.Env
+		if cmd.Env == nil {
+			cmd.Env = []string{}
+		}
+		cmd.Dir = spec.Dir
+		cmd.SysProcAttr = sysProcAttr()
 	}
-	cmd.Dir = spec.Dir
 	cmd.Stdout, cmd.Stderr = outW, errW
-	cmd.SysProcAttr = sysProcAttr()
 
 	// The goroutine that starts the program stays on its thread until the
 	// program has exited (see lockThread). It reports the exit without
@@ -191,6 +236,9 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if startErr != nil {
 		outR.Close()
 		errR.Close()
+		if sandboxed != nil {
+			_, _ = sandboxed()
+		}
 		return res, fmt.Errorf("runner: cannot start %s: %w", prog, startErr)
 	}
 	begin := time.Now()
@@ -227,13 +275,25 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		out.pump(errR, "stderr", func(chunk []byte, _ bool) { tail.Write(chunk) })
 	}()
 
+	stop := ctx.Done()
+	var tooBig <-chan struct{}
+	if spec.OutputLimit > 0 {
+		tooBig = watchSize(spec.Dir, spec.OutputLimit, spec.OutputCheck, exited)
+	}
 	select {
 	case <-exited:
-	case <-ctx.Done():
+	case <-tooBig:
+		res.OutputExceeded = true
+		stop = closedChan
+	case <-stop:
+	}
+	select {
+	case <-exited:
+	case <-stop:
 		select {
-		case <-exited: // it ended by itself just as ctx was done
+		case <-exited: // it ended by itself just as it was stopped
 		default:
-			res.Stopped = true
+			res.Stopped = !res.OutputExceeded
 			_ = syscall.Kill(-pgid, syscall.SIGTERM)
 			kill := time.NewTimer(grace)
 			select {
@@ -267,13 +327,74 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	res.LogErr = out.err
 	ps := cmd.ProcessState
 	if ps == nil {
+		if sandboxed != nil {
+			_, _ = sandboxed()
+		}
 		return res, fmt.Errorf("runner: wait for %s: %w", prog, waitErr)
+	}
+	if sandboxed != nil {
+		// The init's exit is not main.py's: its report is.
+		sr, err := sandboxed()
+		if err != nil {
+			return res, fmt.Errorf("runner: cannot start %s: %w", prog, err)
+		}
+		res.ExitCode, res.Signal = sr.ExitCode, sr.Signal
+		if !sr.Reported {
+			res.ExitCode, res.Signal = -1, "killed"
+		}
+		return res, nil
 	}
 	res.ExitCode = ps.ExitCode()
 	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		res.Signal = ws.Signal().String()
 	}
 	return res, nil
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// watchSize measures dir every check (DefaultOutputCheck when zero) until
+// done is closed, and closes the channel it returns when dir holds more
+// than limit bytes.
+func watchSize(dir string, limit int64, check time.Duration, done <-chan struct{}) <-chan struct{} {
+	if check <= 0 {
+		check = DefaultOutputCheck
+	}
+	over := make(chan struct{})
+	go func() {
+		t := time.NewTicker(check)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if DirSize(dir) > limit {
+					close(over)
+					return
+				}
+			}
+		}
+	}()
+	return over
+}
+
+// DirSize is the bytes of the regular files under dir, links not followed;
+// what it cannot read counts as nothing.
+func DirSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 type progressLine struct {

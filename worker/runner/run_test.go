@@ -160,7 +160,7 @@ with open("argv.json", "w") as f:
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := Env(append(os.Environ(), "Q2O_DATABASE_URL=postgres://secret@db/q2o"), v)
+	env := Env(append(os.Environ(), "Q2O_DATABASE_URL=postgres://secret@db/q2o"), v, EnvOptions{})
 
 	res, err := Run(context.Background(), Spec{Argv: argv, Env: env, Dir: dir, LogPath: filepath.Join(dir, "run.log")})
 	if err != nil {
@@ -176,8 +176,8 @@ with open("argv.json", "w") as f:
 	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(dir, "argv.json"))), &got); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"--project-id", v.ProjectID, "--project-name", v.ProjectName, "--description", v.Description,
-		"--objectives", v.Objectives, "--output-folder", v.OutputDir}
+	want := []string{"--project-id=" + v.ProjectID, "--project-name=" + v.ProjectName, "--description=" + v.Description,
+		"--objectives=" + v.Objectives, "--output-folder=" + v.OutputDir}
 	if !slices.Equal(got.Argv, want) {
 		t.Fatalf("main.py got argv\n%q\nwant\n%q", got.Argv, want)
 	}
