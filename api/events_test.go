@@ -355,7 +355,8 @@ func TestEventsResume(t *testing.T) {
 		{"last_event_id", a.URL + "/api/tenant/events?last_event_id=" + all[k].ID, nil, k + 1},
 		{"after the last one", b.URL + "/api/tenant/events", map[string]string{"Last-Event-ID": all[len(all)-1].ID}, len(all)},
 		{"new follower: from now", b.URL + "/api/tenant/events", nil, len(all)},
-		{"unknown id: from the oldest held", b.URL + "/api/tenant/events", map[string]string{"Last-Event-ID": "not-an-id"}, 0},
+		{"not an id: from now", b.URL + "/api/tenant/events", map[string]string{"Last-Event-ID": "not-an-id"}, len(all)},
+		{"an id after the stream's end: from now", b.URL + "/api/tenant/events", map[string]string{"Last-Event-ID": "99999999999999-0"}, len(all)},
 		{"too old: from the oldest held", b.URL + "/api/tenant/events", map[string]string{"Last-Event-ID": "1-0"}, 0},
 		{"client, Last-Event-ID", b.URL + publicPath + "?code=" + code, map[string]string{"Last-Event-ID": all[k].ID}, k + 1},
 	}

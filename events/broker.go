@@ -215,7 +215,9 @@ type Follower struct {
 //   - an id older than every event held (they were trimmed or expired): from
 //     the oldest one held. The events in between are lost to the follower.
 //   - anything else (not a stream id, or an id later than the stream's last
-//     event): treated as unknown, from the oldest event held.
+//     event): from now on, like a new follower. No stream of ours sent it,
+//     so it says nothing about what its sender has seen; replaying the
+//     whole backlog for it would let any garbage cost a full read.
 //
 // Errors: ErrClosed, or Redis's when it cannot be reached.
 func (b *Broker) Follow(ctx context.Context, tenantID uuid.UUID, lastID string) (*Follower, error) {
@@ -273,7 +275,7 @@ func (b *Broker) startAfter(ctx context.Context, key, lastID string) (streamID, 
 	}
 	id, ok := parseID(lastID)
 	if !ok || last.less(id) {
-		return streamID{}, nil
+		return last, nil
 	}
 	return id, nil
 }

@@ -123,9 +123,10 @@ func TestResume(t *testing.T) {
 		{"after an event", func(all []Event) string { return all[1].ID }, 2},
 		{"after the last event", func(all []Event) string { return all[4].ID }, 5},
 		{"new follower: from now", func([]Event) string { return "" }, 5},
-		{"not an id", func([]Event) string { return "yesterday" }, 0},
+		{"not an id: from now", func([]Event) string { return "yesterday" }, 5},
+		{"garbage that looks like an id: from now", func([]Event) string { return "1-2-3" }, 5},
 		{"too old", func([]Event) string { return "1-0" }, 0},
-		{"later than the stream", func([]Event) string { return "99999999999999-0" }, 0},
+		{"later than the stream: from now", func([]Event) string { return "99999999999999-0" }, 5},
 	}
 	for _, c := range cases {
 		tenant, all := history()
