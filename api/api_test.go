@@ -39,6 +39,11 @@ func TestAdminCreateTenant400(t *testing.T) {
 		{"blank name", `{"name":"  ","email":"a@example.com"}`, "missing_field", "name"},
 		{"missing email", `{"name":"A"}`, "missing_field", "email"},
 		{"bad email", `{"name":"A","email":"not an email"}`, "invalid_email", "email"},
+		// One set of limits everywhere: the profile's name, an email OTP can sign in.
+		{"name too long", `{"name":"` + strings.Repeat("n", 10000) + `","email":"a@example.com"}`, "field_too_long", "name"},
+		{"email too long", `{"name":"A","email":"` + strings.Repeat("a", 64) + "@" + strings.Repeat("b", 231) + `.example"}`, "invalid_email", "email"},
+		{"name not UTF-8", "{\"name\":\"Acm\xe9\",\"email\":\"a@example.com\"}", "invalid_field", "name"},
+		{"name with NUL", `{"name":"A\u0000B","email":"a@example.com"}`, "invalid_field", "name"},
 		{"unknown plan", `{"name":"A","email":"a@example.com","plan":"gold"}`, "unknown_plan", "plan"},
 		{"bad status", `{"name":"A","email":"a@example.com","subscription_status":"happy"}`, "invalid_status", "subscription_status"},
 	}
@@ -189,6 +194,8 @@ func TestCreateProject400(t *testing.T) {
 		{`{"name":null,"description":"d","objectives":"o"}`, "missing_field", "name"},
 		{`{"name":"` + strings.Repeat("x", 201) + `","description":"d","objectives":"o"}`, "field_too_long", "name"},
 		{`{"name":"a\u0000b","description":"d","objectives":"o"}`, "invalid_field", "name"},
+		{"{\"name\":\"caf\xe9\",\"description\":\"d\",\"objectives\":\"o\"}", "invalid_field", "name"},
+		{"{\"name\":\"n\",\"description\":\"d\",\"objectives\":[\"\xff\"]}", "invalid_field", "objectives"},
 		{`{"name":["n"],"description":"d","objectives":"o"}`, "invalid_type", "name"},
 	}
 	for _, c := range cases {

@@ -1,12 +1,15 @@
 package api
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -46,9 +49,23 @@ func decode(c echo.Context, v any) error {
 	if body == nil || body == http.NoBody {
 		return models.Errorf(models.KindInvalid, "invalid_json", "the request body must be a JSON object")
 	}
-	dec := json.NewDecoder(body)
+	raw, err := io.ReadAll(body)
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr):
+		return errBodyTooLarge(maxErr.Limit)
+	case err != nil:
+		return models.Errorf(models.KindInvalid, "invalid_json", "the request body could not be read")
+	}
+	// encoding/json turns invalid UTF-8 into U+FFFD without a word: a name
+	// would be stored other than it was sent.
+	if !utf8.Valid(raw) {
+		field := invalidUTF8Field(raw)
+		return models.FieldError(field, "invalid_field", "%s must be valid UTF-8 text", cmp.Or(field, "the request body"))
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err = dec.Decode(v)
 	if err == nil {
 		if _, extra := dec.Token(); extra != io.EOF {
 			return models.Errorf(models.KindInvalid, "invalid_json", "the request body must hold one JSON object and nothing after it")
@@ -57,10 +74,7 @@ func decode(c echo.Context, v any) error {
 	}
 	var syntaxErr *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
-	var maxErr *http.MaxBytesError
 	switch {
-	case errors.As(err, &maxErr):
-		return errBodyTooLarge(maxErr.Limit)
 	case errors.Is(err, io.EOF):
 		return models.Errorf(models.KindInvalid, "invalid_json", "the request body must be a JSON object")
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
@@ -77,6 +91,27 @@ func decode(c echo.Context, v any) error {
 		return models.Errorf(models.KindInvalid, "invalid_time", "times must be RFC 3339, such as 2026-12-31T23:59:59Z")
 	}
 	return models.Errorf(models.KindInvalid, "invalid_json", "the request body could not be read: %s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// invalidUTF8Field names the top-level member of a JSON object whose raw
+// value (or name) is not valid UTF-8, or "" when there is none to name.
+func invalidUTF8Field(raw []byte) string {
+	var members map[string]json.RawMessage
+	if json.Unmarshal(raw, &members) != nil {
+		return ""
+	}
+	for name, v := range members {
+		if !utf8.Valid(v) || !utf8.ValidString(name) {
+			return name
+		}
+	}
+	// The name itself was the invalid part (Unmarshal replaced it).
+	for name := range members {
+		if strings.ContainsRune(name, utf8.RuneError) {
+			return name
+		}
+	}
+	return ""
 }
 
 func jsonType(goKind string) string {

@@ -205,11 +205,22 @@ func profileEmail(v *string) (string, error) {
 	if v == nil || strings.TrimSpace(*v) == "" {
 		return "", models.FieldError("email", "missing_field", "email is required; it cannot be cleared")
 	}
-	email := strings.TrimSpace(*v)
+	return checkEmail(*v)
+}
+
+// checkEmail is the one rule for a tenant's email, wherever it is set or
+// typed (admin create-tenant, profile, OTP sign-in): a plain address of at
+// most 254 bytes (what SMTP carries), returned trimmed.
+// Errors: missing_field, invalid_email (400, field email).
+func checkEmail(v string) (string, error) {
+	email := strings.TrimSpace(v)
+	if email == "" {
+		return "", models.FieldError("email", "missing_field", "email is required")
+	}
 	if len(email) > maxEmailLen {
 		return "", models.FieldError("email", "invalid_email", "email must be at most %d characters", maxEmailLen)
 	}
-	if a, err := mail.ParseAddress(email); err != nil || a.Address != email {
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || !utf8.ValidString(email) {
 		return "", models.FieldError("email", "invalid_email", "email must be a plain address such as ops@example.com")
 	}
 	return email, nil

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"net/mail"
 	"strings"
 	"time"
 
@@ -92,14 +91,11 @@ func (v *OTPVerify) Validate() error {
 }
 
 func parseEmail(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", models.FieldError("email", "missing_field", "email is required")
+	email, err := checkEmail(s)
+	if err != nil {
+		return "", err
 	}
-	if a, err := mail.ParseAddress(s); err != nil || a.Address != s || len(s) > 254 {
-		return "", models.FieldError("email", "invalid_email", "email must be a plain address such as ops@example.com")
-	}
-	return strings.ToLower(s), nil
+	return strings.ToLower(email), nil
 }
 
 // Session is a new sign-in; Token is shown only this once.

@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"fmt"
-	"net/mail"
 	"strings"
 	"time"
 
@@ -33,19 +32,23 @@ type CreatedTenant struct {
 
 // CreateTenant creates a tenant, its subscription and its first API key.
 // Plan defaults to trial and status to trialing.
-// Errors: missing_field, invalid_email, unknown_plan, invalid_status (400),
-// email_taken (409).
+// Name and email follow the profile's limits (a name of at most 200
+// characters, an email OTP can sign in with).
+// Errors: missing_field, invalid_field, field_too_long, invalid_email,
+// unknown_plan, invalid_status (400), email_taken (409).
 func (s *Service) CreateTenant(ctx context.Context, in NewTenant) (CreatedTenant, error) {
-	in.Name, in.Email = strings.TrimSpace(in.Name), strings.TrimSpace(in.Email)
-	if in.Name == "" {
+	if strings.TrimSpace(in.Name) == "" {
 		return CreatedTenant{}, models.FieldError("name", "missing_field", "name is required")
 	}
-	if in.Email == "" {
-		return CreatedTenant{}, models.FieldError("email", "missing_field", "email is required")
+	name, err := requiredText("name", &in.Name, maxNameLen)
+	if err != nil {
+		return CreatedTenant{}, err
 	}
-	if a, err := mail.ParseAddress(in.Email); err != nil || a.Address != in.Email {
-		return CreatedTenant{}, models.FieldError("email", "invalid_email", "email must be a plain address such as ops@example.com")
+	email, err := checkEmail(in.Email)
+	if err != nil {
+		return CreatedTenant{}, err
 	}
+	in.Name, in.Email = name, email
 	if in.Plan == "" {
 		in.Plan = "trial"
 	}
@@ -60,7 +63,7 @@ func (s *Service) CreateTenant(ctx context.Context, in NewTenant) (CreatedTenant
 	key, prefix := newAPIKey()
 	now := s.Now()
 	t := models.Tenant{ID: models.NewID(), Name: in.Name, Email: in.Email, PlanCode: in.Plan, CreatedAt: now, UpdatedAt: now}
-	err := s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
+	err = s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
 		var n int64
 		if err := tx.Model(&models.Plan{}).Where("code = ?", in.Plan).Count(&n).Error; err != nil {
 			return err
