@@ -219,6 +219,26 @@ func TestProfileEmailTaken(t *testing.T) {
 	}
 }
 
+// Two tenants cannot claim one custom domain, whatever its case; the one
+// that has it may set it again.
+func TestProfileDomainTaken(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	first, second := a.NewTenant("active"), a.NewTenant("active")
+	a.Must(200, a.Do("PUT", "/api/tenant/profile", first.Key, map[string]any{"domain": "portal.acme.example"}))
+	r := a.Do("PUT", "/api/tenant/profile", second.Key, map[string]any{"name": "Second", "domain": "Portal.ACME.example"})
+	if r.Status != http.StatusConflict || r.ErrorCode(t) != "domain_taken" || errField(t, r) != "domain" {
+		t.Fatalf("taken domain: %d %s, want 409 domain_taken", r.Status, r.Body)
+	}
+	if p := a.Must(200, a.Do("GET", "/api/tenant/profile", second.Key, nil)); p["name"] == "Second" || p["domain"] != nil {
+		t.Errorf("a refused update changed the profile: %v", p)
+	}
+	a.Must(200, a.Do("PUT", "/api/tenant/profile", first.Key, map[string]any{"domain": "portal.acme.example"}))
+	// Once the first lets it go, the second may take it.
+	a.Must(200, a.Do("PUT", "/api/tenant/profile", first.Key, map[string]any{"domain": nil}))
+	a.Must(200, a.Do("PUT", "/api/tenant/profile", second.Key, map[string]any{"domain": "portal.acme.example"}))
+}
+
 func TestCodesGenerateAndList(t *testing.T) {
 	t.Parallel()
 	a := apptest.New(t, apptest.Options{})

@@ -129,7 +129,8 @@ const (
 // Errors (400, with the field named): missing_field, blank_field,
 // invalid_field, field_too_long (name); missing_field, invalid_email
 // (email); invalid_phone, invalid_url (logo_url), invalid_color
-// (primary_color), invalid_domain. email_taken (409), unauthorized (401).
+// (primary_color), invalid_domain. email_taken, domain_taken (409),
+// unauthorized (401).
 func (s *Service) UpdateProfile(ctx context.Context, tenantID uuid.UUID, in ProfileUpdate) (Profile, error) {
 	changes, err := in.changes()
 	if err != nil {
@@ -143,6 +144,10 @@ func (s *Service) UpdateProfile(ctx context.Context, tenantID uuid.UUID, in Prof
 			if db.IsUniqueViolation(res.Error, "tenants_email_key") {
 				return &models.Error{Kind: models.KindConflict, Code: "email_taken", Field: "email",
 					Message: "another tenant uses this email"}
+			}
+			if db.IsUniqueViolation(res.Error, "tenants_domain_key") {
+				return &models.Error{Kind: models.KindConflict, Code: "domain_taken", Field: "domain",
+					Message: "another tenant uses this domain"}
 			}
 			if res.Error != nil {
 				return res.Error
