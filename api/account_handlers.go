@@ -30,6 +30,29 @@ func (s *Server) updateProfile(c echo.Context) error {
 	return c.JSON(http.StatusOK, p)
 }
 
+// confirmEmailChange: POST /api/tenant/profile/email-change/confirm
+// {"code"}: the pending email becomes the sign-in email; the profile.
+func (s *Server) confirmEmailChange(c echo.Context) error {
+	var in service.EmailCode
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	p, err := s.svc.ConfirmEmailChange(c.Request().Context(), tenantID(c), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, p)
+}
+
+// cancelEmailChange: DELETE /api/tenant/profile/email-change; 204, pending
+// or not.
+func (s *Server) cancelEmailChange(c echo.Context) error {
+	if err := s.svc.CancelEmailChange(c.Request().Context(), tenantID(c)); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
 // listCodes: GET /api/tenant/activation-codes?page&per_page&status.
 func (s *Server) listCodes(c echo.Context) error {
 	var q service.CodeListQuery

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/q2o/q2o/internal/apptest"
 )
 
@@ -114,11 +116,12 @@ func TestProfileUpdate(t *testing.T) {
 		t.Helper()
 		return a.Must(200, a.Do("PUT", "/api/tenant/profile", tn.Key, body))
 	}
+	email := a.Must(200, a.Do("GET", "/api/tenant/profile", tn.Key, nil))["email"].(string)
 	p := put(map[string]any{
-		"name": "  Acme Ltd ", "email": "Billing@Acme.example", "phone": "+44 20 7946-0958",
+		"name": "  Acme Ltd ", "email": email, "phone": "+44 20 7946-0958",
 		"logo_url": "https://cdn.acme.example/logo.png", "primary_color": "#1a2b3c", "domain": "Portal.Acme.Example",
 	})
-	want := map[string]any{"name": "Acme Ltd", "email": "Billing@Acme.example", "phone": "+442079460958",
+	want := map[string]any{"name": "Acme Ltd", "email": email, "phone": "+442079460958",
 		"logo_url": "https://cdn.acme.example/logo.png", "primary_color": "#1A2B3C", "domain": "portal.acme.example"}
 	check := func(p map[string]any, want map[string]any) {
 		t.Helper()
@@ -145,9 +148,13 @@ func TestProfileUpdate(t *testing.T) {
 	check(put(`{"logo_url":null,"primary_color":null}`), want)
 	check(a.Must(200, a.Do("GET", "/api/tenant/profile", tn.Key, nil)), want)
 
-	// The tenant may change the case of its own email.
-	want["email"] = "billing@acme.example"
-	check(put(`{"email":"billing@acme.example"}`), want)
+	// The tenant may change the case of its own email, at once: it is the
+	// same address.
+	want["email"] = strings.ToUpper(email)
+	check(put(map[string]any{"email": strings.ToUpper(email)}), want)
+	if p := put(`{}`); p["pending_email"] != nil {
+		t.Errorf("a change of case is pending: %v", p["pending_email"])
+	}
 }
 
 func TestProfileUpdate400(t *testing.T) {
@@ -209,13 +216,87 @@ func TestProfileEmailTaken(t *testing.T) {
 	t.Parallel()
 	a := apptest.New(t, apptest.Options{})
 	first, second := a.NewTenant("active"), a.NewTenant("active")
-	a.Must(200, a.Do("PUT", "/api/tenant/profile", first.Key, map[string]any{"email": "ops@acme.example"}))
-	r := a.Do("PUT", "/api/tenant/profile", second.Key, map[string]any{"name": "Second", "email": "OPS@acme.example"})
+	taken := a.Must(200, a.Do("GET", "/api/tenant/profile", first.Key, nil))["email"].(string)
+	r := a.Do("PUT", "/api/tenant/profile", second.Key, map[string]any{"name": "Second", "email": strings.ToUpper(taken)})
 	if r.Status != http.StatusConflict || r.ErrorCode(t) != "email_taken" || errField(t, r) != "email" {
 		t.Fatalf("taken email: %d %s", r.Status, r.Body)
 	}
-	if p := a.Must(200, a.Do("GET", "/api/tenant/profile", second.Key, nil)); p["name"] == "Second" {
-		t.Errorf("a refused update changed the name: %v", p)
+	if p := a.Must(200, a.Do("GET", "/api/tenant/profile", second.Key, nil)); p["name"] == "Second" || p["pending_email"] != nil {
+		t.Errorf("a refused update changed the profile: %v", p)
+	}
+}
+
+// TestProfileEmailChange: a new sign-in email takes effect only once the
+// code mailed to it is confirmed; until then the old one signs in, and a
+// typo locks nobody out.
+func TestProfileEmailChange(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	old, key := otpTenant(t, a)
+	next := "New-" + uuid.NewString()[:13] + "@Example.com"
+	p := a.Must(200, a.Do("PUT", "/api/tenant/profile", key, map[string]any{"email": next, "phone": "+44 20 7946-0958"}))
+	pending, _ := p["pending_email"].(map[string]any)
+	if p["email"] != old || p["phone"] != "+442079460958" || pending == nil || pending["email"] != next {
+		t.Fatalf("PUT with a new email: email %v, phone %v, pending %v; want the old email kept, the phone changed, %s pending",
+			p["email"], p["phone"], p["pending_email"], next)
+	}
+	if exp, err := time.Parse(time.RFC3339, fmt.Sprint(pending["expires_at"])); err != nil || time.Until(exp) < 25*time.Minute {
+		t.Errorf("pending expires_at %v", pending["expires_at"])
+	}
+	code := mailedCode(t, next, 1)
+	var stored int64
+	a.DB.Raw("SELECT count(*) FROM email_changes WHERE position(convert_to(?, 'UTF8') in code_hash) > 0 OR length(code_hash) <> 32", code).Scan(&stored)
+	if stored != 0 {
+		t.Error("the email-change code is stored in plaintext")
+	}
+	// The portal's form sends the current email with every save: the
+	// pending change stays.
+	p = a.Must(200, a.Do("PUT", "/api/tenant/profile", key, map[string]any{"email": old, "name": "Renamed"}))
+	if p["email"] != old || p["name"] != "Renamed" || p["pending_email"] == nil {
+		t.Errorf("saving the form again: %v", p)
+	}
+	// The old email still signs in; the new one does not yet.
+	a.Must(http.StatusOK, verify(a, old, requestCode(t, a, old, 1)))
+
+	confirm := func(code string) apptest.Response {
+		return a.Do("POST", "/api/tenant/profile/email-change/confirm", key, map[string]any{"code": code})
+	}
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	wantError(t, confirm(wrong), http.StatusUnprocessableEntity, "invalid_email_code")
+	wantError(t, confirm("12ab"), http.StatusBadRequest, "invalid_code_format")
+	p = a.Must(200, confirm(code))
+	if p["email"] != next || p["pending_email"] != nil {
+		t.Fatalf("after confirming: email %v, pending %v", p["email"], p["pending_email"])
+	}
+	wantError(t, confirm(code), http.StatusUnprocessableEntity, "invalid_email_code")
+	a.Must(http.StatusOK, verify(a, next, requestCode(t, a, next, 2)))
+
+	// Five wrong codes void a change; the right one then does nothing.
+	third := "Third-" + uuid.NewString()[:13] + "@Example.com"
+	a.Must(200, a.Do("PUT", "/api/tenant/profile", key, map[string]any{"email": third}))
+	code = mailedCode(t, third, 1)
+	wrong = "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	for range 5 {
+		wantError(t, confirm(wrong), http.StatusUnprocessableEntity, "invalid_email_code")
+	}
+	wantError(t, confirm(code), http.StatusUnprocessableEntity, "invalid_email_code")
+	if p := a.Must(200, a.Do("GET", "/api/tenant/profile", key, nil)); p["email"] != next || p["pending_email"] != nil {
+		t.Errorf("after five wrong codes: email %v, pending %v", p["email"], p["pending_email"])
+	}
+
+	// A pending change can be dropped.
+	a.Must(200, a.Do("PUT", "/api/tenant/profile", key, map[string]any{"email": third}))
+	if r := a.Do("DELETE", "/api/tenant/profile/email-change", key, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("cancel: %d %s", r.Status, r.Body)
+	}
+	if p := a.Must(200, a.Do("GET", "/api/tenant/profile", key, nil)); p["pending_email"] != nil {
+		t.Errorf("after cancel: pending %v", p["pending_email"])
 	}
 }
 

@@ -30,7 +30,10 @@ type Profile struct {
 	Plan         models.Plan         `json:"plan"`
 	Subscription ProfileSubscription `json:"subscription"`
 	CodeQuota    CodeQuota           `json:"code_quota"`
-	UpdatedAt    time.Time           `json:"updated_at"`
+	// PendingEmail is a new sign-in email waiting for the code mailed to
+	// it (ConfirmEmailChange); Email stays the sign-in email until then.
+	PendingEmail *PendingEmail `json:"pending_email"`
+	UpdatedAt    time.Time     `json:"updated_at"`
 }
 
 // ProfileSubscription is the part of the subscription a tenant sees.
@@ -74,12 +77,16 @@ func (s *Service) profile(tx *gorm.DB, tenantID uuid.UUID) (Profile, error) {
 	if err != nil {
 		return Profile{}, err
 	}
+	pending, err := pendingEmail(tx, tenantID, s.Now())
+	if err != nil {
+		return Profile{}, err
+	}
 	return Profile{
 		ID: t.ID, Name: t.Name, Email: t.Email, Phone: t.Phone, LogoURL: t.LogoURL,
 		PrimaryColor: t.PrimaryColor, Domain: t.Domain, Plan: plan, UpdatedAt: t.UpdatedAt,
 		Subscription: ProfileSubscription{Status: sub.Status, CurrentPeriodEnd: sub.CurrentPeriodEnd,
 			TrialEnd: sub.TrialEnd, CancelAtPeriodEnd: sub.CancelAtPeriodEnd},
-		CodeQuota: quota,
+		CodeQuota: quota, PendingEmail: pending,
 	}, nil
 }
 
@@ -125,7 +132,12 @@ const (
 	maxDomainLen = 253
 )
 
-// UpdateProfile changes the tenant's profile and returns the result.
+// UpdateProfile changes the tenant's profile and returns the result. A new
+// email (other than a change of letter case) does not take effect here: it
+// becomes the profile's PendingEmail, a code is mailed to it, and
+// ConfirmEmailChange makes the change; the other fields change at once.
+// The current email, sent again (as a form does), changes nothing and
+// leaves a pending change alone.
 // Errors (400, with the field named): missing_field, blank_field,
 // invalid_field, field_too_long (name); missing_field, invalid_email
 // (email); invalid_phone, invalid_url (logo_url), invalid_color
@@ -137,7 +149,25 @@ func (s *Service) UpdateProfile(ctx context.Context, tenantID uuid.UUID, in Prof
 		return Profile{}, err
 	}
 	var p Profile
+	var newEmail, code string
 	err = s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
+		if email, ok := changes["email"].(string); ok {
+			var current []string
+			if err := tx.Model(&models.Tenant{}).Where("id = ?", tenantID).Pluck("email", &current).Error; err != nil {
+				return err
+			}
+			if len(current) == 0 {
+				return models.ErrUnauthorized
+			}
+			if !strings.EqualFold(email, current[0]) {
+				delete(changes, "email")
+				var err error
+				if code, err = s.startEmailChange(tx, tenantID, email); err != nil {
+					return err
+				}
+				newEmail = email
+			}
+		}
 		if len(changes) > 0 {
 			changes["updated_at"] = s.Now()
 			res := tx.Model(&models.Tenant{}).Where("id = ?", tenantID).Updates(changes)
@@ -160,7 +190,13 @@ func (s *Service) UpdateProfile(ctx context.Context, tenantID uuid.UUID, in Prof
 		p, err = s.profile(tx, tenantID)
 		return err
 	})
-	return p, err
+	if err != nil {
+		return Profile{}, err
+	}
+	if newEmail != "" {
+		s.mailEmailCode(ctx, tenantID, newEmail, code)
+	}
+	return p, nil
 }
 
 // changes validates the update and returns the columns to set.
