@@ -57,10 +57,11 @@ func decode(c echo.Context, v any) error {
 	case err != nil:
 		return models.Errorf(models.KindInvalid, "invalid_json", "the request body could not be read")
 	}
-	// encoding/json turns invalid UTF-8 into U+FFFD without a word: a name
-	// would be stored other than it was sent.
-	if !utf8.Valid(raw) {
-		field := invalidUTF8Field(raw)
+	// encoding/json turns invalid UTF-8, and a \u escape of half a
+	// surrogate pair, into U+FFFD without a word: a name would be stored
+	// other than it was sent.
+	if badText(raw) {
+		field := badTextField(raw)
 		return models.FieldError(field, "invalid_field", "%s must be valid UTF-8 text", cmp.Or(field, "the request body"))
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -93,19 +94,75 @@ func decode(c echo.Context, v any) error {
 	return models.Errorf(models.KindInvalid, "invalid_json", "the request body could not be read: %s", strings.TrimPrefix(err.Error(), "json: "))
 }
 
-// invalidUTF8Field names the top-level member of a JSON object whose raw
-// value (or name) is not valid UTF-8, or "" when there is none to name.
-func invalidUTF8Field(raw []byte) string {
+// badText reports whether JSON text holds invalid UTF-8 or a \u escape of
+// a lone surrogate (half of a UTF-16 pair), which no text can hold.
+func badText(b []byte) bool {
+	if !utf8.Valid(b) {
+		return true
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		if i+1 >= len(b) || b[i+1] != 'u' {
+			i++ // an escape of one character, such as \\ or \"
+			continue
+		}
+		r, ok := hex4(b, i+2)
+		switch {
+		case !ok:
+			i++ // not JSON: the decoder says so
+		case r >= 0xD800 && r <= 0xDBFF: // a high surrogate: a low one must follow
+			lo, ok := hex4(b, i+8)
+			if i+7 >= len(b) || b[i+6] != '\\' || b[i+7] != 'u' || !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return true
+			}
+			i += 11
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return true
+		default:
+			i += 5
+		}
+	}
+	return false
+}
+
+// hex4 reads the 4 hex digits at b[i:].
+func hex4(b []byte, i int) (rune, bool) {
+	if i < 0 || i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		var d byte
+		switch {
+		case c >= '0' && c <= '9':
+			d = c - '0'
+		case c >= 'a' && c <= 'f':
+			d = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(d)
+	}
+	return r, true
+}
+
+// badTextField names the top-level member of a JSON object whose raw value
+// (or name) is bad text (see badText), or "" when there is none to name.
+func badTextField(raw []byte) string {
 	var members map[string]json.RawMessage
 	if json.Unmarshal(raw, &members) != nil {
 		return ""
 	}
 	for name, v := range members {
-		if !utf8.Valid(v) || !utf8.ValidString(name) {
+		if badText(v) {
 			return name
 		}
 	}
-	// The name itself was the invalid part (Unmarshal replaced it).
+	// The name itself was the bad part (Unmarshal replaced it).
 	for name := range members {
 		if strings.ContainsRune(name, utf8.RuneError) {
 			return name
