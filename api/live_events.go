@@ -101,6 +101,8 @@ func newClientEvent(ev service.ProjectEvent) clientEvent {
 		msg = "the run failed"
 	case string(models.StatusPaused):
 		msg = "the run was paused"
+	case string(models.StatusCancelled):
+		msg = "the run was cancelled"
 	}
 	return clientEvent{ProjectID: ev.ProjectID, ExecutionID: ev.ExecutionID, Kind: ev.Kind, Status: ev.Status,
 		Progress: ev.Progress, Message: msg, At: ev.At}

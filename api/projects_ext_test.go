@@ -175,15 +175,15 @@ func TestStatusPageItems(t *testing.T) {
 	for _, c := range []struct {
 		status string
 		want   string
-	}{{"pending", "ran"}, {"running", ""}, {"completed", ""}, {"failed", ""}, {"paused", ""}} {
+	}{{"pending", "ran"}, {"running", ""}, {"completed", ""}, {"failed", ""}, {"paused", ""}, {"cancelled", ""}} {
 		got := strings.Join(pjNames(pjList(t, a, tn.Key, "/api/tenant/projects/status?status="+c.status)), ",")
 		if got != c.want {
 			t.Errorf("status=%s: %q, want %q", c.status, got, c.want)
 		}
 	}
 	a.Must(http.StatusOK, a.Do("POST", "/api/tenant/projects/"+ran+"/cancel", tn.Key, nil))
-	if got := pjNames(pjList(t, a, tn.Key, "/api/tenant/projects/status?status=paused")); len(got) != 1 || got[0] != "ran" {
-		t.Errorf("status=paused after cancel: %v", got)
+	if got := pjNames(pjList(t, a, tn.Key, "/api/tenant/projects/status?status=cancelled")); len(got) != 1 || got[0] != "ran" {
+		t.Errorf("status=cancelled after cancel: %v", got)
 	}
 }
 
@@ -394,7 +394,7 @@ func TestCancelAndResumeQueued(t *testing.T) {
 		t.Fatalf("the run's task is not queued: %v", err)
 	}
 	p := a.Must(http.StatusOK, a.Do("POST", path+"/cancel", tn.Key, nil))
-	if p["execution_status"] != "paused" || p["execution_error"] != "cancelled by the tenant" || p["id"] != pid {
+	if p["execution_status"] != "cancelled" || p["execution_error"] != "cancelled by the tenant" || p["id"] != pid {
 		t.Errorf("cancelled project: %v", p)
 	}
 	// The queued task is gone from Redis.
@@ -404,8 +404,8 @@ func TestCancelAndResumeQueued(t *testing.T) {
 	e := a.Must(http.StatusOK, a.Do("GET", path+"/executions/"+eid, tn.Key, nil))
 	evs := e["events"].([]any)
 	last := evs[len(evs)-1].(map[string]any)
-	if e["status"] != "paused" || e["error"] != "cancelled by the tenant" || e["finished_at"] == nil ||
-		last["kind"] != "paused" || last["message"] != "cancelled by the tenant" {
+	if e["status"] != "cancelled" || e["error"] != "cancelled by the tenant" || e["finished_at"] == nil ||
+		last["kind"] != "cancelled" || last["message"] != "cancelled by the tenant" {
 		t.Errorf("cancelled execution: %v", e)
 	}
 	pjWantError(t, a.Do("POST", path+"/cancel", tn.Key, nil), http.StatusConflict, "nothing_to_cancel", "cancel twice")
@@ -431,7 +431,7 @@ func TestCancelAndResumeQueued(t *testing.T) {
 	var got []string
 	for _, it := range pjItems(m) {
 		got = append(got, it["id"].(string))
-		if it["status"] != "paused" || it["project_id"] != pid {
+		if it["status"] != "cancelled" || it["project_id"] != pid {
 			t.Errorf("execution in list: %v", it)
 		}
 	}
@@ -514,7 +514,7 @@ func TestCancelRunningKillsMainPyThenResumeCompletes(t *testing.T) {
 	pjWaitLog(t, a, tn.Key, path+"/logs", "PROGRESS 5 sleeping")
 
 	p = a.Must(http.StatusOK, a.Do("POST", path+"/cancel", tn.Key, nil))
-	if p["execution_status"] != "paused" || p["execution_error"] != "cancelled by the tenant" {
+	if p["execution_status"] != "cancelled" || p["execution_error"] != "cancelled by the tenant" {
 		t.Errorf("cancel: %v", p)
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -532,10 +532,10 @@ func TestCancelRunningKillsMainPyThenResumeCompletes(t *testing.T) {
 			break
 		}
 	}
-	if e["status"] != "paused" || e["error"] != "cancelled by the tenant" || e["log_path"] == nil {
+	if e["status"] != "cancelled" || e["error"] != "cancelled by the tenant" || e["log_path"] == nil {
 		t.Errorf("cancelled execution: %v", e)
 	}
-	if p := a.Must(http.StatusOK, a.Do("GET", path, tn.Key, nil)); p["execution_status"] != "paused" {
+	if p := a.Must(http.StatusOK, a.Do("GET", path, tn.Key, nil)); p["execution_status"] != "cancelled" {
 		t.Errorf("project after the cancel: %v", p)
 	}
 	stop()
@@ -557,7 +557,7 @@ func TestCancelRunningKillsMainPyThenResumeCompletes(t *testing.T) {
 		t.Errorf("cancelled run's log:\n%s", old)
 	}
 	m := pjList(t, a, tn.Key, path+"/executions")
-	if items := pjItems(m); len(items) != 2 || items[0]["id"] != eid2 || items[0]["status"] != "completed" || items[1]["status"] != "paused" {
+	if items := pjItems(m); len(items) != 2 || items[0]["id"] != eid2 || items[0]["status"] != "completed" || items[1]["status"] != "cancelled" {
 		t.Errorf("executions: %v", m)
 	}
 }
@@ -883,12 +883,12 @@ func TestCancelAndResumeConcurrent(t *testing.T) {
 	e := a.Must(http.StatusOK, a.Do("GET", path+"/executions/"+eid, tn.Key, nil))
 	paused := 0
 	for _, ev := range e["events"].([]any) {
-		if ev.(map[string]any)["kind"] == "paused" {
+		if ev.(map[string]any)["kind"] == "cancelled" {
 			paused++
 		}
 	}
 	if paused != 1 {
-		t.Errorf("%d paused events, want 1", paused)
+		t.Errorf("%d cancelled events, want 1", paused)
 	}
 	if got := race("resume"); got["202"] != 1 || got["409 not_paused"]+got["409 run_in_progress"] != 9 {
 		t.Errorf("10 concurrent resumes: %v", got)

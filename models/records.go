@@ -137,6 +137,7 @@ const (
 	EventCompleted = "completed"
 	EventFailed    = "failed"
 	EventPaused    = "paused"
+	EventCancelled = "cancelled"
 	EventRetrying  = "retrying"
 	EventZipped    = "zipped"
 )

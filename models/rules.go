@@ -50,6 +50,9 @@ const (
 	StatusCompleted ExecutionStatus = "completed"
 	StatusFailed    ExecutionStatus = "failed"
 	StatusPaused    ExecutionStatus = "paused"
+	// StatusCancelled is a run the tenant stopped; StatusPaused is one that
+	// billing stopped (resume-all resumes only those).
+	StatusCancelled ExecutionStatus = "cancelled"
 )
 
 // Live reports whether a run in this status is pending or running.
@@ -57,8 +60,13 @@ func (s ExecutionStatus) Live() bool { return s == StatusPending || s == StatusR
 
 // Finished reports whether a run in this status will not run again.
 func (s ExecutionStatus) Finished() bool {
-	return s == StatusCompleted || s == StatusFailed || s == StatusPaused
+	return s == StatusCompleted || s == StatusFailed || s == StatusPaused || s == StatusCancelled
 }
+
+// Stopped reports whether a run in this status was stopped from outside
+// (billing paused it, or the tenant cancelled it) rather than ending by
+// itself: a main.py that had exited by then keeps its own outcome.
+func (s ExecutionStatus) Stopped() bool { return s == StatusPaused || s == StatusCancelled }
 
 // CanCreateProject applies the seed's rule: an active subscription may have
 // any number of projects, a trialing one only one, any other none.

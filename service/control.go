@@ -106,8 +106,8 @@ func (s *Service) DeleteProject(ctx context.Context, tenantID, projectID uuid.UU
 }
 
 // CancelRun stops the project's pending or running run. In one transaction
-// the execution and the project become paused, with CancelReason and a
-// paused event; the database decides, so a worker that picks the task up
+// the execution and the project become cancelled, with CancelReason and a
+// cancelled event; the database decides, so a worker that picks the task up
 // later does nothing, and the worker running main.py sees the row paused at
 // its next watch and kills main.py's process group. After commit it also
 // takes the task off the queue, or cancels it on its worker, through
@@ -134,7 +134,7 @@ func (s *Service) CancelRun(ctx context.Context, tenantID, projectID uuid.UUID) 
 		if len(live) == 0 {
 			return models.Errorf(models.KindConflict, "nothing_to_cancel", "the project has no run pending or running")
 		}
-		if err := s.pauseExecutions(tx, live, CancelReason); err != nil {
+		if err := s.stopExecutions(tx, live, models.StatusCancelled, CancelReason); err != nil {
 			return err
 		}
 		return tx.Where("id = ?", projectID).Take(&p).Error
@@ -165,20 +165,21 @@ func (s *Service) stopTasks(execs []models.Execution) {
 	}
 }
 
-// ResumeRun runs a paused project again: a new execution, through StartRun
-// and so under every rule of RUN (subscription, code, trial limit).
+// ResumeRun runs a paused or cancelled project again: a new execution,
+// through StartRun and so under every rule of RUN (subscription, code, trial
+// limit).
 // Errors: project_not_found (404), not_paused (409), and StartRun's.
 func (s *Service) ResumeRun(ctx context.Context, tenantID, projectID uuid.UUID) (RunStarted, error) {
 	p, err := s.Project(ctx, tenantID, projectID)
 	if err != nil {
 		return RunStarted{}, err
 	}
-	if p.ExecutionStatus == nil || *p.ExecutionStatus != models.StatusPaused {
+	if p.ExecutionStatus == nil || !p.ExecutionStatus.Stopped() {
 		status := "never run"
 		if p.ExecutionStatus != nil {
 			status = string(*p.ExecutionStatus)
 		}
-		return RunStarted{}, models.Errorf(models.KindConflict, "not_paused", "only a paused project can be resumed; this one is %s", status)
+		return RunStarted{}, models.Errorf(models.KindConflict, "not_paused", "only a paused or cancelled project can be resumed; this one is %s", status)
 	}
 	// StartRun checks the project again under its locks: a resume racing
 	// with another resume or a RUN gets run_in_progress.

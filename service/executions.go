@@ -58,7 +58,7 @@ func (s *Service) ClaimExecution(ctx context.Context, execID uuid.UUID, workerID
 		}
 		if !sub.Status.MayRun() {
 			c.Reason = fmt.Sprintf("subscription %s", sub.Status)
-			return s.pauseExecutions(tx, []models.Execution{*e}, c.Reason)
+			return s.stopExecutions(tx, []models.Execution{*e}, models.StatusPaused, c.Reason)
 		}
 		e.Attempt++
 		e.Status, e.StartedAt, e.WorkerID = models.StatusRunning, &now, &workerID
@@ -133,6 +133,11 @@ type Outcome struct {
 	ExitCode *int
 	Error    string
 	LogPath  string
+	// Exited is true when main.py ended by itself, not stopped by the
+	// worker: its outcome then stands even over a pause or a cancel that
+	// landed while it was ending (one outcome per run: the one main.py
+	// produced).
+	Exited bool
 }
 
 // FinishExecution records the end of a run attempt, if the attempt still owns
@@ -142,13 +147,27 @@ func (s *Service) FinishExecution(ctx context.Context, execID uuid.UUID, attempt
 	recorded := false
 	err := s.inTx(ctx, func(tx *gorm.DB, ob *outbox) error {
 		var e models.Execution
+		statuses := []models.ExecutionStatus{models.StatusRunning}
+		if o.Exited {
+			statuses = append(statuses, models.StatusPaused, models.StatusCancelled)
+		}
 		err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).
-			Where("id = ? AND attempt = ? AND status = ?", execID, attempt, models.StatusRunning).Take(&e).Error
+			Where("id = ? AND attempt = ? AND status IN ?", execID, attempt, statuses).Take(&e).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return nil
 		}
 		if err != nil {
 			return err
+		}
+		if e.Status.Stopped() {
+			// A stopped run's own outcome stands only while no later run
+			// of the project has begun (its zip would be of that run's
+			// folder).
+			var later int64
+			if err := tx.Model(&models.Execution{}).Where("project_id = ? AND created_at > ?", e.ProjectID, e.CreatedAt).
+				Count(&later).Error; err != nil || later > 0 {
+				return err
+			}
 		}
 		now := s.Now()
 		var errText *string
@@ -233,32 +252,36 @@ func (s *Service) PauseTenant(ctx context.Context, tenantID uuid.UUID, reason st
 		if err != nil {
 			return err
 		}
-		return s.pauseExecutions(tx, live, reason)
+		return s.stopExecutions(tx, live, models.StatusPaused, reason)
 	})
 	return live, err
 }
 
-func (s *Service) pauseExecutions(tx *gorm.DB, execs []models.Execution, reason string) error {
+func (s *Service) stopExecutions(tx *gorm.DB, execs []models.Execution, status models.ExecutionStatus, reason string) error {
 	now := s.Now()
+	kind := models.EventPaused
+	if status == models.StatusCancelled {
+		kind = models.EventCancelled
+	}
 	for i := range execs {
 		e := &execs[i]
-		err := tx.Model(e).Updates(map[string]any{"status": models.StatusPaused, "error": reason,
+		err := tx.Model(e).Updates(map[string]any{"status": status, "error": reason,
 			"finished_at": now, "lease_until": nil, "updated_at": now}).Error
 		if err != nil {
 			return err
 		}
-		if err := s.addEvent(tx, e.ID, e.Attempt, models.EventPaused, reason, nil); err != nil {
+		if err := s.addEvent(tx, e.ID, e.Attempt, kind, reason, nil); err != nil {
 			return err
 		}
 		progress, err := s.runProgress(tx, e)
 		if err != nil {
 			return err
 		}
-		if err := s.updateLatestProject(tx, e, map[string]any{"execution_status": models.StatusPaused, "execution_error": reason}); err != nil {
+		if err := s.updateLatestProject(tx, e, map[string]any{"execution_status": status, "execution_error": reason}); err != nil {
 			return err
 		}
-		e.Status = models.StatusPaused
-		s.emit(tx, liveEvent(e, string(models.StatusPaused), models.StatusPaused, progress, reason))
+		e.Status = status
+		s.emit(tx, liveEvent(e, string(status), status, progress, reason))
 	}
 	return nil
 }

@@ -35,7 +35,7 @@ const maxQueryLen = 200
 
 // executionStatuses are the values the status filter takes.
 var executionStatuses = []models.ExecutionStatus{models.StatusPending, models.StatusRunning,
-	models.StatusCompleted, models.StatusFailed, models.StatusPaused}
+	models.StatusCompleted, models.StatusFailed, models.StatusPaused, models.StatusCancelled}
 
 // ProjectQuery is what a tenant asks of a project list, as the query string
 // gave it; the service checks it.

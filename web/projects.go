@@ -66,7 +66,7 @@ type listData struct {
 }
 
 var filterStatuses = []models.ExecutionStatus{models.StatusPending, models.StatusRunning,
-	models.StatusCompleted, models.StatusFailed, models.StatusPaused}
+	models.StatusCompleted, models.StatusFailed, models.StatusPaused, models.StatusCancelled}
 
 // listPage runs one of the service's project lists for a page.
 func (p *Portal) listPage(c echo.Context, list func(context.Context, uuid.UUID, service.ProjectQuery) (service.Page[service.ProjectStatus], error)) (listData, error) {

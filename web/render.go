@@ -198,6 +198,8 @@ func statusLabel(s models.ExecutionStatus) string {
 		return "Failed"
 	case models.StatusPaused:
 		return "Paused"
+	case models.StatusCancelled:
+		return "Cancelled"
 	case "":
 		return "Not run yet"
 	}

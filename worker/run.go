@@ -139,14 +139,16 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 	case runErr != nil:
 		w.observeRun("failed", res.Duration)
 		return fail("main.py could not be started: "+runErr.Error(), keepLog())
-	case paused.Load():
-		w.observeRun("paused", res.Duration)
-		recordKeptLog()
-		log.Info("run stopped: the execution was paused")
-		return nil
 	case res.OutputExceeded:
 		w.observeRun("failed", res.Duration)
 		return fail(fmt.Sprintf("stopped: the run wrote more than Q2O_RUNNER_OUTPUT_LIMIT (%s) into its folder", byteSize(w.cfg.OutputLimit)), keepLog())
+	case paused.Load() && res.Stopped:
+		// Paused or cancelled, and main.py was still running: the stop is
+		// the outcome. (One that had exited by itself keeps its own: below.)
+		w.observeRun("paused", res.Duration)
+		recordKeptLog()
+		log.Info("run stopped: the execution was paused or cancelled")
+		return nil
 	case res.Stopped && timedOut:
 		w.observeRun("timed_out", res.Duration)
 		return fail(fmt.Sprintf("timed out: the run took longer than Q2O_RUN_TIMEOUT (%s) and was stopped", w.cfg.RunTimeout), keepLog())
@@ -167,7 +169,7 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 	}
 
 	code := res.ExitCode
-	outcome := service.Outcome{Status: models.StatusCompleted, ExitCode: &code, LogPath: keepLog()}
+	outcome := service.Outcome{Status: models.StatusCompleted, ExitCode: &code, LogPath: keepLog(), Exited: true}
 	if code != 0 {
 		outcome.Status = models.StatusFailed
 		outcome.Error = failureText(res)

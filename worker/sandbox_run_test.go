@@ -157,7 +157,7 @@ func TestSandboxedRunsLeaveNoProcess(t *testing.T) {
 		{name: "failed", flags: "--exit=1", status: "failed"},
 		{name: "timed out", flags: "--sleep=60 --stubborn", status: "failed",
 			setup: func(cfg *worker.Config) { cfg.RunTimeout = 4 * time.Second }},
-		{name: "cancelled", flags: "--sleep=60 --stubborn", status: "paused",
+		{name: "cancelled", flags: "--sleep=60 --stubborn", status: "cancelled",
 			end: func(a *apptest.App, tn apptest.Tenant, pid string) {
 				a.Must(200, a.Do("POST", "/api/tenant/projects/"+pid+"/cancel", tn.Key, nil))
 			}},

@@ -1,0 +1,78 @@
+package worker_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/q2o/q2o/internal/apptest"
+)
+
+// A cancel that lands as main.py ends: whichever comes first, the run has
+// one outcome, and the database, the events and the metrics agree on it. A
+// main.py that had exited by itself keeps its outcome (and its zip); one
+// that was still running is cancelled, with no exit code.
+func TestCancelRacingExit(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	cfg := a.WorkerConfig("--mode sleep --seconds 0.4")
+	cfg.WatchInterval = 20 * time.Millisecond
+	a.StartWorker(cfg)
+	tn := a.NewTenant("active")
+	const rounds = 12
+	completed, cancelled := 0, 0
+	for i := 0; i < rounds; i++ {
+		pid := a.ReadyProject(tn, fmt.Sprintf("race %d", i))
+		eid := run(t, a, tn, pid)
+		a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("running"))
+		// Around the end of main.py's 0.4 s, earlier and later by turns.
+		time.Sleep(time.Duration(300+40*i) * time.Millisecond)
+		if r := a.Do("POST", "/api/tenant/projects/"+pid+"/cancel", tn.Key, nil); r.Status != http.StatusOK && r.Status != http.StatusConflict {
+			t.Fatalf("cancel: %d %s", r.Status, r.Body)
+		}
+		// main.py has ended or been stopped by now (its 0.4 s, the kill
+		// grace of 0.5 s); a completed one then gets its zip.
+		time.Sleep(1500 * time.Millisecond)
+		var e map[string]any
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			e = a.Must(200, a.Do("GET", "/api/tenant/projects/"+pid+"/executions/"+eid, tn.Key, nil))
+			if e["status"] == "cancelled" || e["status"] == "completed" && e["zip_sha256"] != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: execution did not settle: %v", i, e)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		p := a.Must(200, a.Do("GET", "/api/tenant/projects/"+pid, tn.Key, nil))
+		if p["execution_status"] != e["status"] {
+			t.Errorf("round %d: project %v, execution %v", i, p["execution_status"], e["status"])
+		}
+		if e["attempt"] != float64(1) {
+			t.Errorf("round %d: attempt %v: main.py ran more than once", i, e["attempt"])
+		}
+		switch e["status"] {
+		case "completed":
+			completed++
+			if e["exit_code"] != float64(0) {
+				t.Errorf("round %d: completed with exit code %v", i, e["exit_code"])
+			}
+		case "cancelled":
+			cancelled++
+			if e["exit_code"] != nil {
+				t.Errorf("round %d: cancelled, yet an exit code %v is recorded", i, e["exit_code"])
+			}
+		}
+	}
+	if got := testutil.ToFloat64(a.Metrics.RunsFinished.WithLabelValues("completed")); int(got) != completed {
+		t.Errorf("metrics count %v completed runs, the database %d", got, completed)
+	}
+	t.Logf("%d rounds: %d completed, %d cancelled", rounds, completed, cancelled)
+	if completed == 0 || cancelled == 0 {
+		t.Logf("the race fell one way only this time; the rounds still checked agreement")
+	}
+}
