@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -73,25 +74,38 @@ func TestTranslate(t *testing.T) {
 		s.TenantID != tenant || se.Refetched {
 		t.Errorf("subscription: %+v %v", s, err)
 	}
-	se, _ = b.translate(context.Background(), verify(billingtest.Event{Type: "checkout.session.completed", Object: map[string]any{
+	se, err = b.translate(context.Background(), verify(billingtest.Event{Type: "checkout.session.completed", Object: map[string]any{
 		"id": "cs_1", "object": "checkout.session", "mode": "subscription", "client_reference_id": tenant.String(),
 		"customer": "cus_1", "subscription": "sub_1"}}))
-	if se.Checkout == nil || se.Checkout.TenantID != tenant || se.Checkout.SubscriptionID != "sub_1" || se.Subscription != nil {
+	if err != nil || se.Checkout == nil || se.Checkout.TenantID != tenant || se.Checkout.SubscriptionID != "sub_1" || se.Subscription != nil {
 		t.Errorf("checkout: %+v", se.Checkout)
 	}
-	se, _ = b.translate(context.Background(), verify(billingtest.Event{Type: "checkout.session.completed", Object: map[string]any{
+	se, err = b.translate(context.Background(), verify(billingtest.Event{Type: "checkout.session.completed", Object: map[string]any{
 		"id": "cs_2", "object": "checkout.session", "mode": "payment"}}))
-	if se.Checkout != nil {
-		t.Errorf("a payment-mode session is not ours: %+v", se.Checkout)
+	if err != nil || se.Checkout != nil {
+		t.Errorf("a payment-mode session is not ours: %+v %v", se.Checkout, err)
 	}
-	se, _ = b.translate(context.Background(), verify(billingtest.Event{Type: "invoice.payment_failed", Object: map[string]any{
+	se, err = b.translate(context.Background(), verify(billingtest.Event{Type: "invoice.payment_failed", Object: map[string]any{
 		"id": "in_1", "object": "invoice", "customer": "cus_1", "subscription": "sub_1", "status": "open",
 		"amount_due": 100, "currency": "usd", "created": end.Unix()}}))
-	if in := se.Invoice; in == nil || in.Status != "open" || in.AmountDue != 100 || in.SubscriptionID != "sub_1" || !in.Created.Equal(end) {
+	if in := se.Invoice; err != nil || in == nil || in.Status != "open" || in.AmountDue != 100 || in.SubscriptionID != "sub_1" || !in.Created.Equal(end) {
 		t.Errorf("invoice: %+v", se.Invoice)
 	}
-	se, _ = b.translate(context.Background(), verify(billingtest.Event{Type: "customer.created", Object: map[string]any{"id": "cus_1"}}))
-	if se.Checkout != nil || se.Subscription != nil || se.Invoice != nil {
-		t.Errorf("customer.created translated: %+v", se)
+	se, err = b.translate(context.Background(), verify(billingtest.Event{Type: "customer.created", Object: map[string]any{"id": "cus_1"}}))
+	if err != nil || se.Checkout != nil || se.Subscription != nil || se.Invoice != nil {
+		t.Errorf("customer.created translated: %+v %v", se, err)
+	}
+	// Bodies of the handled types that are not what they say are refused,
+	// with invalid_event, not translated into an empty change.
+	for typ, obj := range map[string]map[string]any{
+		"customer.subscription.updated": {"id": ""},
+		"customer.subscription.deleted": {"id": 5},
+		"invoice.paid":                  {"id": ""},
+		"invoice.payment_failed":        {"id": []any{}},
+		"checkout.session.completed":    {"mode": 5},
+	} {
+		if _, err := b.translate(context.Background(), verify(billingtest.Event{Type: typ, Object: obj})); !errors.Is(err, ErrInvalidEvent) {
+			t.Errorf("%s with %v: %v, want invalid_event", typ, obj, err)
+		}
 	}
 }
