@@ -23,7 +23,7 @@ export Q2O_TEST_SMTP_ADDR    ?= 127.0.0.1:1025
 export Q2O_TEST_MAILPIT_URL  ?= http://127.0.0.1:8025
 export Q2O_TEST_STRIPE_MOCK_URL ?= http://127.0.0.1:12111
 
-.PHONY: help build test bench run services services-stop lint vet fmt-check \
+.PHONY: help build test fuzz bench run services services-stop lint vet fmt-check \
 	compose-up compose-down clean distclean
 
 help: ## list the targets
@@ -40,6 +40,18 @@ services-stop: ## stop the private Postgres/Redis that scripts/services.sh start
 
 test: services ## run every test, with the race detector, against the real Postgres and Redis
 	$(GO) test -race -count=1 ./...
+
+# The fuzz targets, as package:Target; `make test` runs their seeds.
+FUZZ_TARGETS := ./api:FuzzDecode ./worker/runner:FuzzParseProgress ./configs:FuzzRunnerArgs \
+	./billing:FuzzWebhookEvent ./service:FuzzProjectQuery
+FUZZTIME ?= 1m
+
+fuzz: services ## run each fuzz target for FUZZTIME (default 1m), one after another
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg" || exit 1; \
+	done
 
 bench: services ## run the benchmarks (no tests)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
