@@ -528,11 +528,11 @@ func TestCancelRunningKillsMainPyThenResumeCompletes(t *testing.T) {
 	// The worker keeps the cancelled run's log.
 	var e map[string]any
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if e = a.Must(http.StatusOK, a.Do("GET", path+"/executions/"+eid, tn.Key, nil)); e["log_path"] != nil {
+		if e = a.Must(http.StatusOK, a.Do("GET", path+"/executions/"+eid, tn.Key, nil)); a.Paths(eid).Log != "" {
 			break
 		}
 	}
-	if e["status"] != "cancelled" || e["error"] != "cancelled by the tenant" || e["log_path"] == nil {
+	if e["status"] != "cancelled" || e["error"] != "cancelled by the tenant" || a.Paths(eid).Log == "" {
 		t.Errorf("cancelled execution: %v", e)
 	}
 	if p := a.Must(http.StatusOK, a.Do("GET", path, tn.Key, nil)); p["execution_status"] != "cancelled" {
@@ -617,8 +617,11 @@ func TestLogsTail(t *testing.T) {
 	}
 	// The ended run's log is kept apart from run.log.
 	e := a.Must(http.StatusOK, a.Do("GET", path+"/executions/"+eid, tn.Key, nil))
-	if lp, _ := e["log_path"].(string); lp != filepath.Join(a.OutputRoot, "_artifacts", pid, eid+".log") {
-		t.Errorf("log_path %v", e["log_path"])
+	if lp := a.Paths(eid).Log; lp != filepath.Join(a.OutputRoot, "_artifacts", pid, eid+".log") {
+		t.Errorf("log_path %v", lp)
+	}
+	if u := e["log_url"]; u != path+"/logs?execution_id="+eid {
+		t.Errorf("log_url %v", u)
 	}
 
 	for _, q := range []string{"tail=-1", "tail=abc", "tail=10001", "tail=1.5", "tail=99999999999999999999"} {

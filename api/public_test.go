@@ -88,7 +88,16 @@ func waitZipped(t *testing.T, a *apptest.App, tn apptest.Tenant, pid, eid string
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		e := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/projects/"+pid+"/executions/"+eid, tn.Key, nil))
-		if e["zip_path"] != nil {
+		for _, k := range []string{"zip_path", "log_path", "worker_id"} {
+			if _, ok := e[k]; ok {
+				t.Fatalf("the tenant's answer shows %s: %v", k, e)
+			}
+		}
+		if u, _ := e["download_url"].(string); u != "" {
+			if u != "/api/tenant/projects/"+pid+"/executions/"+eid+"/download" {
+				t.Errorf("download_url %q", u)
+			}
+			e["zip_path"] = a.Paths(eid).Zip // for the tests that tamper with the file
 			return e
 		}
 		if time.Now().After(deadline) {
@@ -107,7 +116,7 @@ func keys(m map[string]any) []string {
 	return ks
 }
 
-var publicProjectKeys = []string{"description", "download_ready", "execution_completed_at", "execution_started_at",
+var publicProjectKeys = []string{"description", "download_ready", "download_url", "execution_completed_at", "execution_started_at",
 	"execution_status", "id", "latest_execution_id", "latest_execution_status", "name", "progress", "progress_message"}
 
 func TestPublicActivate(t *testing.T) {

@@ -103,15 +103,15 @@ type Execution struct {
 	Status     ExecutionStatus `json:"status"`
 	Attempt    int             `json:"attempt"`
 	OutputDir  string          `json:"output_folder_path"`
-	LogPath    *string         `json:"log_path"`
+	LogPath    *string         `json:"-"`
 	ExitCode   *int            `json:"exit_code"`
 	Error      *string         `json:"error"`
-	WorkerID   *string         `json:"worker_id"`
+	WorkerID   *string         `json:"-"`
 	LeaseUntil *time.Time      `json:"-"`
 	QueuedAt   time.Time       `json:"queued_at"`
 	StartedAt  *time.Time      `json:"started_at"`
 	FinishedAt *time.Time      `json:"finished_at"`
-	ZipPath    *string         `json:"zip_path"`
+	ZipPath    *string         `json:"-"`
 	ZipSize    *int64          `json:"zip_size"`
 	ZipSHA256  *string         `gorm:"column:zip_sha256" json:"zip_sha256"`
 	CreatedAt  time.Time       `json:"created_at"`

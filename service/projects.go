@@ -270,9 +270,29 @@ func (s *Service) runnable(tx *gorm.DB, tenantID, projectID uuid.UUID, lock bool
 	return p, nil
 }
 
+// ExecutionView is an execution as its tenant sees it: no server path and
+// no worker name, but the addresses of its log and (once it completed and
+// its zip is made) its download.
+type ExecutionView struct {
+	models.Execution
+	LogURL      string  `json:"log_url"`
+	DownloadURL *string `json:"download_url"`
+}
+
+// executionView adds an execution's addresses.
+func executionView(e models.Execution) ExecutionView {
+	base := "/api/tenant/projects/" + e.ProjectID.String()
+	v := ExecutionView{Execution: e, LogURL: base + "/logs?execution_id=" + e.ID.String()}
+	if e.Status == models.StatusCompleted && e.ZipPath != nil {
+		u := base + "/executions/" + e.ID.String() + "/download"
+		v.DownloadURL = &u
+	}
+	return v
+}
+
 // ExecutionDetail is an execution with its events in order.
 type ExecutionDetail struct {
-	models.Execution
+	ExecutionView
 	Events []models.ExecutionEvent `json:"events"`
 }
 
@@ -280,11 +300,13 @@ type ExecutionDetail struct {
 // Errors: execution_not_found (404, also for another tenant's or project's).
 func (s *Service) Execution(ctx context.Context, tenantID, projectID, executionID uuid.UUID) (ExecutionDetail, error) {
 	var d ExecutionDetail
+	var e models.Execution
 	err := s.DB.WithContext(ctx).Where("id = ? AND project_id = ? AND tenant_id = ?", executionID, projectID, tenantID).
-		Take(&d.Execution).Error
+		Take(&e).Error
 	if err != nil {
 		return d, notFound(err, models.ErrExecutionNotFound)
 	}
+	d.ExecutionView = executionView(e)
 	if err := s.DB.WithContext(ctx).Where("execution_id = ?", executionID).Order("id").Find(&d.Events).Error; err != nil {
 		return d, fmt.Errorf("read events: %w", err)
 	}

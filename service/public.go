@@ -168,23 +168,28 @@ func (s *Service) liveClientSession(ctx context.Context, token string) (clientSe
 // project the code opens: nothing about the tenant, its other projects or
 // its codes, and no error text (it may hold main.py's stderr).
 type PublicProject struct {
-	ID                    uuid.UUID               `json:"id"`
-	Name                  string                  `json:"name"`
-	Description           string                  `json:"description"`
-	ExecutionStatus       *models.ExecutionStatus `json:"execution_status"`
-	Progress              int                     `json:"progress"`
-	ProgressMessage       string                  `json:"progress_message"`
-	ExecutionStartedAt    *time.Time              `json:"execution_started_at"`
-	ExecutionCompletedAt  *time.Time              `json:"execution_completed_at"`
-	DownloadReady         bool                    `json:"download_ready"`
+	ID                   uuid.UUID               `json:"id"`
+	Name                 string                  `json:"name"`
+	Description          string                  `json:"description"`
+	ExecutionStatus      *models.ExecutionStatus `json:"execution_status"`
+	Progress             int                     `json:"progress"`
+	ProgressMessage      string                  `json:"progress_message"`
+	ExecutionStartedAt   *time.Time              `json:"execution_started_at"`
+	ExecutionCompletedAt *time.Time              `json:"execution_completed_at"`
+	DownloadReady        bool                    `json:"download_ready"`
+	// DownloadURL serves the zip of the last completed run (with the
+	// activation code, or the client's session cookie); null until there
+	// is one.
+	DownloadURL           *string                 `json:"download_url"`
 	LatestExecutionID     *uuid.UUID              `json:"latest_execution_id"`
 	LatestExecutionStatus *models.ExecutionStatus `json:"latest_execution_status"`
 }
 
 // ActivateProject returns the client's view of the project its credential
 // (an activation code or a client session token, see ProjectByCode) opens.
-// DownloadReady is true when the project's latest execution has completed
-// and its zip is recorded, that is when Download would serve it.
+// DownloadReady is true (with DownloadURL) when the project has a completed
+// run whose zip is recorded — its last completed one, whatever later runs
+// are doing — that is when OpenDownload serves it.
 // Errors: not_found (404) for an unknown, revoked or expired code, for a
 // code with no (active) project, and for a session that is unknown, expired
 // or whose code no longer opens its project: the client cannot tell these
@@ -197,20 +202,25 @@ func (s *Service) ActivateProject(ctx context.Context, credential string) (Publi
 	out := PublicProject{ID: p.ID, Name: p.Name, Description: p.Description, ExecutionStatus: p.ExecutionStatus,
 		Progress: p.Progress, ProgressMessage: p.ProgressMessage, ExecutionStartedAt: p.ExecutionStartedAt,
 		ExecutionCompletedAt: p.ExecutionCompletedAt, LatestExecutionID: p.LatestExecutionID}
-	if p.LatestExecutionID == nil {
-		return out, nil
+	if p.LatestExecutionID != nil {
+		var e models.Execution
+		err = s.DB.WithContext(ctx).Select("id", "status").
+			Where("id = ? AND project_id = ?", *p.LatestExecutionID, p.ID).Take(&e).Error
+		if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
+			return PublicProject{}, fmt.Errorf("read latest execution: %w", err)
+		}
+		if err == nil {
+			out.LatestExecutionStatus = &e.Status
+		}
 	}
-	var e models.Execution
-	err = s.DB.WithContext(ctx).Select("id", "status", "zip_path").
-		Where("id = ? AND project_id = ?", *p.LatestExecutionID, p.ID).Take(&e).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return out, nil
-	}
+	done, err := s.lastCompleted(ctx, p.ID)
 	if err != nil {
-		return PublicProject{}, fmt.Errorf("read latest execution: %w", err)
+		return PublicProject{}, err
 	}
-	out.LatestExecutionStatus = &e.Status
-	out.DownloadReady = e.Status == models.StatusCompleted && e.ZipPath != nil
+	if done != nil && done.ZipPath != nil {
+		u := "/api/public/projects/" + p.ID.String() + "/download"
+		out.DownloadReady, out.DownloadURL = true, &u
+	}
 	return out, nil
 }
 
@@ -247,11 +257,11 @@ type Download struct {
 	SHA256      string // hex; empty if not recorded
 }
 
-// OpenDownload opens the zip of project projectID's latest execution for a
-// client holding credential (an activation code or a client session token,
-// see ProjectForCode). The download follows the project: only when its
-// latest execution has completed (a project being run again, or whose last
-// run failed or was paused, has no download until a run completes).
+// OpenDownload opens the zip of project projectID's last completed
+// execution for a client holding credential (an activation code or a client
+// session token, see ProjectForCode): a project being run again, or whose
+// latest run failed or was stopped, still serves the zip of its last good
+// run; one that never completed a run answers project_not_completed.
 //
 // While the completed execution's zip is not recorded yet it answers Pending
 // and makes sure the project:zip task exists (see ensureZipTask). When the
@@ -264,21 +274,18 @@ func (s *Service) OpenDownload(ctx context.Context, projectID uuid.UUID, credent
 	if err != nil {
 		return Download{}, err
 	}
-	if p.LatestExecutionID == nil {
-		return Download{}, errNotCompleted("")
-	}
-	var e models.Execution
-	err = s.DB.WithContext(ctx).Where("id = ? AND project_id = ?", *p.LatestExecutionID, p.ID).Take(&e).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return Download{}, errNotCompleted("")
-	}
+	e, err := s.lastCompleted(ctx, p.ID)
 	if err != nil {
-		return Download{}, fmt.Errorf("read latest execution: %w", err)
+		return Download{}, err
 	}
-	if e.Status != models.StatusCompleted {
-		return Download{}, errNotCompleted(e.Status)
+	if e == nil {
+		var status models.ExecutionStatus
+		if p.ExecutionStatus != nil {
+			status = *p.ExecutionStatus
+		}
+		return Download{}, errNotCompleted(status)
 	}
-	return s.openExecutionZip(ctx, &p, &e)
+	return s.openExecutionZip(ctx, &p, e)
 }
 
 // OpenExecutionDownload opens the zip of one completed execution of one of
@@ -357,15 +364,21 @@ func (s *Service) LatestCompletedExecution(ctx context.Context, tenantID, projec
 	if _, err := s.Project(ctx, tenantID, projectID); err != nil {
 		return nil, err
 	}
+	return s.lastCompleted(ctx, projectID)
+}
+
+// lastCompleted is the newest completed execution of a project, or nil: the
+// one whose zip the client downloads, whatever later runs are doing.
+func (s *Service) lastCompleted(ctx context.Context, projectID uuid.UUID) (*models.Execution, error) {
 	var e models.Execution
 	// Ids are UUIDv7: id orders executions created in the same instant.
-	err := s.DB.WithContext(ctx).Where("project_id = ? AND tenant_id = ? AND status = ?", projectID, tenantID, models.StatusCompleted).
+	err := s.DB.WithContext(ctx).Where("project_id = ? AND status = ?", projectID, models.StatusCompleted).
 		Order("created_at DESC, id DESC").Take(&e).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read latest completed execution: %w", err)
+		return nil, fmt.Errorf("read the last completed execution: %w", err)
 	}
 	return &e, nil
 }

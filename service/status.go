@@ -273,28 +273,32 @@ func (s *Service) listProjects(ctx context.Context, tenantID uuid.UUID, q Projec
 // first, PerPage at a time. page is as in ProjectQuery.Page.
 // Errors: invalid_page (400), project_not_found (404, also for another
 // tenant's project).
-func (s *Service) ProjectExecutions(ctx context.Context, tenantID, projectID uuid.UUID, page string) (Page[models.Execution], error) {
+func (s *Service) ProjectExecutions(ctx context.Context, tenantID, projectID uuid.UUID, page string) (Page[ExecutionView], error) {
 	n, err := parsePage(page)
 	if err != nil {
-		return Page[models.Execution]{}, err
+		return Page[ExecutionView]{}, err
 	}
 	if _, err := s.Project(ctx, tenantID, projectID); err != nil {
-		return Page[models.Execution]{}, err
+		return Page[ExecutionView]{}, err
 	}
 	gdb := s.DB.WithContext(ctx).Model(&models.Execution{}).Where("project_id = ? AND tenant_id = ?", projectID, tenantID)
 	var total int64
 	if err := gdb.Count(&total).Error; err != nil {
-		return Page[models.Execution]{}, fmt.Errorf("count executions: %w", err)
+		return Page[ExecutionView]{}, fmt.Errorf("count executions: %w", err)
 	}
 	var items []models.Execution
 	if int64(n-1)*PerPage < total {
 		err := s.DB.WithContext(ctx).Where("project_id = ? AND tenant_id = ?", projectID, tenantID).
 			Order("created_at DESC, id DESC").Limit(PerPage).Offset((n - 1) * PerPage).Find(&items).Error
 		if err != nil {
-			return Page[models.Execution]{}, fmt.Errorf("list executions: %w", err)
+			return Page[ExecutionView]{}, fmt.Errorf("list executions: %w", err)
 		}
 	}
-	return newPage(items, n, total), nil
+	views := make([]ExecutionView, len(items))
+	for i, e := range items {
+		views[i] = executionView(e)
+	}
+	return newPage(views, n, total), nil
 }
 
 // RunLogName is the file in a project's output folder that holds main.py's

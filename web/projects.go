@@ -207,7 +207,7 @@ type projectData struct {
 	Codes []service.CodeView
 	// Code is the project's assigned code, if any.
 	Code     *service.CodeView
-	Runs     service.Page[models.Execution]
+	Runs     service.Page[service.ExecutionView]
 	Download *models.Execution
 	// EventsURL: see eventsURL.
 	EventsURL  string

@@ -62,15 +62,15 @@ func TestRunCompletes(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		e = execution(t, a, tn, pid, eid)
-		if e["zip_path"] != nil || time.Now().After(deadline) {
+		if e["download_url"] != nil || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if e["status"] != "completed" || e["exit_code"] != float64(0) || e["attempt"] != float64(1) || e["zip_path"] == nil {
+	if e["status"] != "completed" || e["exit_code"] != float64(0) || e["attempt"] != float64(1) || e["download_url"] == nil {
 		t.Fatalf("execution: %v", e)
 	}
-	zr, err := zip.OpenReader(e["zip_path"].(string))
+	zr, err := zip.OpenReader(a.Paths(eid).Zip)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,8 +316,8 @@ func TestShutdownHandsRunToAnotherWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := execution(t, a, tn, pid, eid); e["worker_id"] != "worker-a" {
-		t.Fatalf("run not on worker-a: %v", e["worker_id"])
+	if w := a.Paths(eid).Worker; w != "worker-a" {
+		t.Fatalf("run not on worker-a: %v", w)
 	}
 
 	cfgB := a.WorkerConfig("--mode sleep --seconds 4")
@@ -330,8 +330,8 @@ func TestShutdownHandsRunToAnotherWorker(t *testing.T) {
 
 	p = a.WaitProject(tn.Key, pid, 60*time.Second, apptest.StatusIs("completed"))
 	e := execution(t, a, tn, pid, eid)
-	if e["attempt"] != float64(2) || e["worker_id"] != "worker-b" || e["status"] != "completed" {
-		t.Errorf("execution after hand-over: attempt %v on %v, %v", e["attempt"], e["worker_id"], e["status"])
+	if e["attempt"] != float64(2) || a.Paths(eid).Worker != "worker-b" || e["status"] != "completed" {
+		t.Errorf("execution after hand-over: attempt %v on %v, %v", e["attempt"], a.Paths(eid).Worker, e["status"])
 	}
 	var kinds []string
 	for _, ev := range e["events"].([]any) {

@@ -373,3 +373,28 @@ func Alive(pid int) bool {
 	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
 	return len(fields) > 0 && fields[0] != "Z"
 }
+
+// ExecPaths are an execution's server-side paths and worker, which the API
+// does not show: tests read them from the database.
+type ExecPaths struct {
+	Zip, Log, Worker string
+}
+
+// Paths reads execution eid's zip and log paths and its worker ("" when
+// not set).
+func (a *App) Paths(eid string) ExecPaths {
+	a.t.Helper()
+	var row struct {
+		ZipPath, LogPath, WorkerID *string
+	}
+	if err := a.DB.Raw("SELECT zip_path, log_path, worker_id FROM executions WHERE id = ?", eid).Scan(&row).Error; err != nil {
+		a.t.Fatal(err)
+	}
+	deref := func(s *string) string {
+		if s == nil {
+			return ""
+		}
+		return *s
+	}
+	return ExecPaths{Zip: deref(row.ZipPath), Log: deref(row.LogPath), Worker: deref(row.WorkerID)}
+}

@@ -129,8 +129,9 @@
     } else if (ev.kind === "completed") {
       wait.textContent = "Preparing your download\u2026";
       wait.hidden = false;
-    } else if (ev.kind === "pending" || ev.kind === "running") {
-      dl.hidden = true;
+    } else if ((ev.kind === "pending" || ev.kind === "running") && dl.hidden) {
+      // A re-run keeps the last completed run's download; until a first
+      // run completes there is none.
       wait.textContent = "The download appears here when the project has completed.";
       wait.hidden = false;
     }

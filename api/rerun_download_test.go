@@ -1,0 +1,45 @@
+package api_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/q2o/q2o/internal/apptest"
+)
+
+// A re-run does not take the client's download away: while the project runs
+// again, and after that run is stopped, the client still gets the zip of the
+// last completed run, under its ETag.
+func TestRerunKeepsTheClientsDownload(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	a.StartWorker(a.WorkerConfig("--mode sleep --seconds 1.5"))
+	tn := a.NewTenant("active")
+	pid, _, code := clientProject(t, a, tn, "re-run")
+	first := waitZipped(t, a, tn, pid, runProject(t, a, tn, pid))
+	etag := `"` + first["zip_sha256"].(string) + `"`
+	got := download(t, a, pid, code, nil)
+	if got.Status != http.StatusOK || got.Header.Get("ETag") != etag {
+		t.Fatalf("download after the first run: %d %s", got.Status, got.Header.Get("ETag"))
+	}
+
+	runProject(t, a, tn, pid)
+	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("running"))
+	if r := download(t, a, pid, code, nil); r.Status != http.StatusOK || r.Header.Get("ETag") != etag || len(r.Body) != len(got.Body) {
+		t.Errorf("download while the project runs again: %d %s", r.Status, r.Header.Get("ETag"))
+	}
+	m := a.Must(http.StatusOK, activate(t, a, code))
+	if m["download_ready"] != true || m["download_url"] != "/api/public/projects/"+pid+"/download" || m["execution_status"] != "running" {
+		t.Errorf("activate while the project runs again: %v", m)
+	}
+	a.Must(http.StatusOK, a.Do("POST", "/api/tenant/projects/"+pid+"/cancel", tn.Key, nil))
+	if r := download(t, a, pid, code, nil); r.Status != http.StatusOK || r.Header.Get("ETag") != etag {
+		t.Errorf("download after the re-run was cancelled: %d %s", r.Status, r.Header.Get("ETag"))
+	}
+	for _, k := range []string{"output_folder_path", "zip_path", "log_path"} {
+		if _, ok := m[k]; ok {
+			t.Errorf("the client's answer shows the server path %s", k)
+		}
+	}
+}
