@@ -43,6 +43,7 @@ type Config struct {
 	RunnerProcs   int64         `env:"Q2O_RUNNER_PROCESSES" yaml:"runner_processes"`
 	OutputLimit   ByteSize      `env:"Q2O_RUNNER_OUTPUT_LIMIT" yaml:"runner_output_limit"`
 	RunnerRO      []string      `env:"Q2O_RUNNER_READONLY" envSeparator:"," yaml:"runner_readonly"`
+	KeepRuns      int           `env:"Q2O_KEEP_RUNS" yaml:"keep_runs"`
 	RunTimeout    time.Duration `env:"Q2O_RUN_TIMEOUT" yaml:"run_timeout"`
 	KillGrace     time.Duration `env:"Q2O_RUN_KILL_GRACE" yaml:"run_kill_grace"`
 	WatchInterval time.Duration `env:"Q2O_RUN_WATCH_INTERVAL" yaml:"run_watch_interval"`
@@ -102,6 +103,7 @@ func Settings() []Setting {
 		{"Q2O_RUNNER_MEMORY", d.RunnerMemory.String(), "address space of each process main.py starts (RLIMIT_AS), e.g. 4GiB; 0: no limit"},
 		{"Q2O_RUNNER_PROCESSES", strconv.FormatInt(d.RunnerProcs, 10), "processes the runner user may have at once, across its runs (RLIMIT_NPROC); 0: no limit"},
 		{"Q2O_RUNNER_OUTPUT_LIMIT", d.OutputLimit.String(), "most bytes a run's folder (and any one file, and its /tmp) may hold; a run over it is stopped and failed; 0: no limit"},
+		{"Q2O_KEEP_RUNS", strconv.Itoa(d.KeepRuns), "how many of a project's newest runs keep their zip and log (the last completed run's zip is always kept); 0: all"},
 		{"Q2O_RUNNER_READONLY", "(none)", "comma-separated paths main.py may also read in the sandbox (a virtualenv, a model cache), besides /usr, /etc, /opt and the runner's own folder"},
 		{"Q2O_RUN_TIMEOUT", d.RunTimeout.String(), "longest a run may take before it is stopped and marked failed"},
 		{"Q2O_RUN_KILL_GRACE", d.KillGrace.String(), "time between SIGTERM and SIGKILL when a run is stopped"},
@@ -158,6 +160,7 @@ func Default() Config {
 		RunnerMemory:       4 << 30,
 		RunnerProcs:        512,
 		OutputLimit:        10 << 30,
+		KeepRuns:           5,
 		RunTimeout:         2 * time.Hour,
 		KillGrace:          10 * time.Second,
 		WatchInterval:      time.Second,
@@ -264,6 +267,9 @@ func (c *Config) Validate() error {
 	onOff("Q2O_RUNNER_NETWORK", c.RunnerNetwork)
 	if c.Sandbox == "on" && strings.TrimSpace(c.RunnerUser) == "" {
 		bad("Q2O_RUNNER_USER", "must name a user when Q2O_SANDBOX=on")
+	}
+	if c.KeepRuns < 0 {
+		bad("Q2O_KEEP_RUNS", "must not be negative, got %d", c.KeepRuns)
 	}
 	if c.RunnerProcs < 0 {
 		bad("Q2O_RUNNER_PROCESSES", "must not be negative, got %d", c.RunnerProcs)

@@ -276,6 +276,11 @@ func (w *Worker) HandleZip(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	w.log.Info("output zipped", "execution_id", e.ID.String(), "path", res.Path, "bytes", res.Size, "files", res.Files)
+	if n, err := w.svc.PruneArtifacts(ctx, e.ProjectID, w.cfg.KeepRuns); err != nil {
+		w.log.Warn("prune old runs' artifacts", "project_id", e.ProjectID.String(), "error", err)
+	} else if n > 0 {
+		w.log.Info("old runs' artifacts pruned", "project_id", e.ProjectID.String(), "runs", n, "kept", w.cfg.KeepRuns)
+	}
 	return nil
 }
 

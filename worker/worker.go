@@ -44,6 +44,9 @@ type Config struct {
 	Sandbox *sandbox.Config
 	// OutputLimit is the most bytes a run's folder may hold (0: no limit).
 	OutputLimit int64
+	// KeepRuns is how many of a project's newest runs keep their zip and
+	// log (Q2O_KEEP_RUNS); 0 keeps all.
+	KeepRuns int
 }
 
 // Worker runs q2o's tasks.

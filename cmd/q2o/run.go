@@ -120,7 +120,7 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 			OutputRoot: cfg.OutputRoot, Runner: cfg.Runner, RunnerArgs: cfg.RunnerArgs, RunnerPassEnv: cfg.RunnerPassEnv, RunTimeout: cfg.RunTimeout,
 			KillGrace: cfg.KillGrace, WatchInterval: cfg.WatchInterval, Concurrency: cfg.WorkerConcurrency,
 			PollInterval: cfg.WorkerPollInterval, ShutdownTimeout: cfg.ShutdownTimeout,
-			Queues: cfg.QueueWeights, Metrics: mets, Sandbox: box, OutputLimit: int64(cfg.OutputLimit),
+			Queues: cfg.QueueWeights, Metrics: mets, Sandbox: box, OutputLimit: int64(cfg.OutputLimit), KeepRuns: cfg.KeepRuns,
 		}, log)
 		start("worker", w.Run)
 	}

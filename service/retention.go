@@ -1,0 +1,55 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/google/uuid"
+
+	"github.com/q2o/q2o/models"
+)
+
+// PruneArtifacts keeps the zips and logs of a project's keep newest runs
+// (Q2O_KEEP_RUNS) and deletes the older ones' files, forgetting them in
+// their rows: those runs stay listed, without a download. The last completed
+// run's zip is always kept, however old, since it is what the client
+// downloads. keep < 1 keeps everything. It returns how many runs it pruned.
+func (s *Service) PruneArtifacts(ctx context.Context, projectID uuid.UUID, keep int) (int, error) {
+	if keep < 1 {
+		return 0, nil
+	}
+	var old []models.Execution
+	err := s.DB.WithContext(ctx).Where("project_id = ? AND (zip_path IS NOT NULL OR log_path IS NOT NULL)", projectID).
+		Order("created_at DESC, id DESC").Offset(keep).Find(&old).Error
+	if err != nil {
+		return 0, fmt.Errorf("find old artifacts: %w", err)
+	}
+	last, err := s.lastCompleted(ctx, projectID)
+	if err != nil {
+		return 0, err
+	}
+	pruned := 0
+	for _, e := range old {
+		if last != nil && e.ID == last.ID {
+			continue
+		}
+		for _, p := range []*string{e.ZipPath, e.LogPath} {
+			if p == nil {
+				continue
+			}
+			if err := os.Remove(*p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return pruned, fmt.Errorf("remove %s: %w", *p, err)
+			}
+		}
+		err := s.DB.WithContext(ctx).Model(&models.Execution{}).Where("id = ?", e.ID).
+			Updates(map[string]any{"zip_path": nil, "zip_size": nil, "zip_sha256": nil, "log_path": nil, "updated_at": s.Now()}).Error
+		if err != nil {
+			return pruned, err
+		}
+		pruned++
+	}
+	return pruned, nil
+}

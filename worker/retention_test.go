@@ -1,0 +1,56 @@
+package worker_test
+
+import (
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/q2o/q2o/internal/apptest"
+)
+
+// Q2O_KEEP_RUNS: the newest runs keep their zip and log, older ones lose
+// their files (and their download), the rows stay.
+func TestKeepRuns(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	cfg := a.WorkerConfig()
+	cfg.KeepRuns = 2
+	a.StartWorker(cfg)
+	tn := a.NewTenant("active")
+	pid := a.ReadyProject(tn, "kept")
+	var eids []string
+	for i := 0; i < 4; i++ {
+		eid := run(t, a, tn, pid)
+		eids = append(eids, eid)
+		deadline := time.Now().Add(30 * time.Second)
+		for a.Paths(eid).Zip == "" {
+			if time.Now().After(deadline) {
+				t.Fatalf("run %d not zipped", i)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	old := a.Paths(eids[0])
+	time.Sleep(200 * time.Millisecond) // the last zip task prunes after recording
+	for i, eid := range eids {
+		e := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/projects/"+pid+"/executions/"+eid, tn.Key, nil))
+		kept := i >= len(eids)-2
+		if (e["download_url"] != nil) != kept {
+			t.Errorf("run %d: download_url %v, kept %v", i, e["download_url"], kept)
+		}
+		if !kept && a.Paths(eid) != (apptest.ExecPaths{Worker: a.Paths(eid).Worker}) {
+			t.Errorf("run %d keeps its paths: %+v", i, a.Paths(eid))
+		}
+	}
+	if _, err := os.Stat(old.Zip); err == nil {
+		t.Errorf("the oldest run's zip %s is still on disk", old.Zip)
+	}
+	if _, err := os.Stat(old.Log); err == nil {
+		t.Errorf("the oldest run's log %s is still on disk", old.Log)
+	}
+	r := a.Do("GET", "/api/tenant/projects/"+pid+"/executions/"+eids[0]+"/download", tn.Key, nil)
+	if r.Status != http.StatusNotFound {
+		t.Errorf("download of a pruned run: %d %s", r.Status, r.Body)
+	}
+}
