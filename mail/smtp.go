@@ -101,15 +101,19 @@ func New(cfg Config) (*SMTP, error) {
 // Addr is the server's host:port.
 func (m *SMTP) Addr() string { return net.JoinHostPort(m.cfg.Host, strconv.Itoa(m.cfg.Port)) }
 
+// ErrHeader is what Send answers, before it connects, for a recipient or
+// subject that would add or break a header (a line break, a display name).
+var ErrHeader = errors.New("mail: refused header")
+
 // Send mails a plain-text message (UTF-8, quoted-printable) to one address.
 // Cancelling ctx interrupts the conversation.
 func (m *SMTP) Send(ctx context.Context, to, subject, body string) error {
 	rcpt, err := netmail.ParseAddress(to)
 	if err != nil || rcpt.Address != to {
-		return fmt.Errorf("mail: recipient must be a plain address, got %q", to)
+		return fmt.Errorf("%w: the recipient must be a plain address, got %q", ErrHeader, to)
 	}
 	if strings.ContainsAny(subject, "\r\n") {
-		return errors.New("mail: the subject holds a line break")
+		return fmt.Errorf("%w: the subject holds a line break", ErrHeader)
 	}
 	msg, err := m.message(rcpt, subject, body, time.Now())
 	if err != nil {

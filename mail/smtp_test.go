@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"go/build"
 	"math/big"
 	"net"
@@ -48,20 +49,34 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	}
 }
 
+// TestSendRefusesHeaderInjection sends to the real test SMTP server, so a
+// header check that went missing would deliver the mail rather than fail
+// for some other reason.
 func TestSendRefusesHeaderInjection(t *testing.T) {
 	t.Parallel()
-	m, err := mail.New(mail.Config{Host: "127.0.0.1", Port: 1, From: "a@example.com", Security: mail.None})
-	if err != nil {
+	m := apptest.TestMailer(t)
+	victim := "bcc-" + uuid.NewString()[:8] + "@example.com"
+	to := "inj-" + uuid.NewString()[:8] + "@example.com"
+	for _, c := range [][2]string{
+		{to + "\r\nBcc: " + victim, "s"},
+		{to + "\nBcc: " + victim, "s"},
+		{"A <" + to + ">", "s"},
+		{to, "s\r\nBcc: " + victim},
+		{to, "s\nBcc: " + victim},
+	} {
+		if err := m.Send(context.Background(), c[0], c[1], "body"); !errors.Is(err, mail.ErrHeader) {
+			t.Errorf("Send(%q, %q) = %v, want mail.ErrHeader", c[0], c[1], err)
+		}
+	}
+	// The server answers: a good mail goes through, and none of the others did.
+	if err := m.Send(context.Background(), to, "fine", "body"); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range [][2]string{
-		{"a@example.com\r\nBcc: b@example.com", "s"},
-		{"A <a@example.com>", "s"},
-		{"a@example.com", "s\r\nBcc: b@example.com"},
-	} {
-		if err := m.Send(context.Background(), c[0], c[1], "body"); err == nil || !strings.Contains(err.Error(), "mail:") {
-			t.Errorf("Send(%q, %q) = %v", c[0], c[1], err)
-		}
+	if got := apptest.WaitMails(t, to, 1, 10*time.Second); len(got) != 1 || got[0].Subject != "fine" {
+		t.Errorf("mails to %s: %+v", to, got)
+	}
+	if got := apptest.Mails(t, victim); len(got) != 0 {
+		t.Errorf("an injected Bcc got %d mails", len(got))
 	}
 }
 
@@ -97,7 +112,12 @@ func TestSendOverTLSWithAuth(t *testing.T) {
 			if sec == mail.TLS {
 				flag = "--smtp-require-tls"
 			}
-			smtpAddr, apiURL := startMailpit(t, bin, "--smtp-tls-cert", certFile, "--smtp-tls-key", keyFile, flag, "--smtp-auth-accept-any")
+			// A password file: the server accepts q2o/secret and nothing else.
+			authFile := filepath.Join(t.TempDir(), "smtp-auth")
+			if err := os.WriteFile(authFile, []byte("q2o:secret\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			smtpAddr, apiURL := startMailpit(t, bin, "--smtp-tls-cert", certFile, "--smtp-tls-key", keyFile, flag, "--smtp-auth-file", authFile)
 			host, port, _ := net.SplitHostPort(smtpAddr)
 			p, _ := strconv.Atoi(port)
 			cfg := mail.Config{Host: host, Port: p, From: "q2o <no-reply@q2o.test>", Security: sec,
@@ -111,6 +131,21 @@ func TestSendOverTLSWithAuth(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitMailpit(t, apiURL, to)
+
+			// Wrong credentials, or none, are refused.
+			for _, creds := range [][2]string{{"q2o", "wrong"}, {"someone", "secret"}} {
+				bad := cfg
+				bad.Username, bad.Password = creds[0], creds[1]
+				m, _ := mail.New(bad)
+				if err := m.Send(context.Background(), to, "s", "b"); err == nil || !strings.Contains(err.Error(), "auth") {
+					t.Errorf("credentials %s/%s: %v, want an auth failure", creds[0], creds[1], err)
+				}
+			}
+			anon := cfg
+			anon.Username, anon.Password = "", ""
+			if m, _ := mail.New(anon); m.Send(context.Background(), to, "s", "b") == nil {
+				t.Error("a server that requires AUTH took a mail without it")
+			}
 
 			// A certificate the client does not trust is refused.
 			cfg.TLSConfig = nil
