@@ -244,9 +244,7 @@ func TestProfileEmailChange(t *testing.T) {
 		t.Errorf("pending expires_at %v", pending["expires_at"])
 	}
 	code := mailedCode(t, next, 1)
-	var stored int64
-	a.DB.Raw("SELECT count(*) FROM email_changes WHERE position(convert_to(?, 'UTF8') in code_hash) > 0 OR length(code_hash) <> 32", code).Scan(&stored)
-	if stored != 0 {
+	if rowsHolding(t, a, "email_changes", code) != 0 {
 		t.Error("the email-change code is stored in plaintext")
 	}
 	// The portal's form sends the current email with every save: the
@@ -507,9 +505,9 @@ func TestCodesQuotaConcurrent(t *testing.T) {
 	tn := a.NewTenant("active")
 	const quota, left = 50, 10
 	a.Must(201, a.Do("POST", "/api/tenant/activation-codes/generate", tn.Key, map[string]any{"count": quota - left}))
-	statuses := concurrently(50, func() int {
-		return a.Do("POST", "/api/tenant/activation-codes/generate", tn.Key, `{"count":1}`).Status
-	})
+	statuses := statusCounts(race(t, a, 50, func(int) call {
+		return call{"POST", "/api/tenant/activation-codes/generate", tn.Key, `{"count":1}`}
+	}))
 	if statuses[http.StatusCreated] != left || statuses[http.StatusForbidden] != 50-left {
 		t.Errorf("50 concurrent generates with %d left: %v, want %d × 201 and %d × 403", left, statuses, left, 50-left)
 	}

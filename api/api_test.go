@@ -1,10 +1,10 @@
 package api_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -76,7 +76,7 @@ func TestAdminCreateTenant201And409(t *testing.T) {
 	// The key is stored as its SHA-256 hash, never in plaintext.
 	var hashed, plain int64
 	a.DB.Raw("SELECT count(*) FROM api_keys WHERE key_hash = sha256(convert_to(?, 'UTF8'))", key).Scan(&hashed)
-	a.DB.Raw("SELECT count(*) FROM api_keys WHERE position(convert_to(?, 'UTF8') in key_hash) > 0 OR prefix = ?", key[12:], key).Scan(&plain)
+	plain = rowsHolding(t, a, "api_keys", key[13:]) // the part after q2o_<prefix>_
 	if hashed != 1 || plain != 0 {
 		t.Errorf("API key storage: %d rows match its hash (want 1), %d hold its plaintext (want 0)", hashed, plain)
 	}
@@ -253,33 +253,12 @@ func TestTrialCreateConcurrent(t *testing.T) {
 	t.Parallel()
 	a := apptest.New(t, apptest.Options{})
 	trial := a.NewTenant("trialing")
-	statuses := concurrently(20, func() int {
-		return a.Do("POST", "/api/tenant/projects", trial.Key, map[string]any{"name": "n", "description": "d", "objectives": "o"}).Status
-	})
+	statuses := statusCounts(race(t, a, 20, func(int) call {
+		return call{"POST", "/api/tenant/projects", trial.Key, map[string]any{"name": "n", "description": "d", "objectives": "o"}}
+	}))
 	if statuses[http.StatusCreated] != 1 || statuses[http.StatusForbidden] != 19 {
 		t.Errorf("20 concurrent creates of a trial tenant: %v, want one 201 and nineteen 403", statuses)
 	}
-}
-
-func concurrently(n int, fn func() int) map[int]int {
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	out := map[int]int{}
-	start := make(chan struct{})
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			s := fn()
-			mu.Lock()
-			out[s]++
-			mu.Unlock()
-		}()
-	}
-	close(start)
-	wg.Wait()
-	return out
 }
 
 func TestProjectOfAnotherTenant404(t *testing.T) {
@@ -425,16 +404,30 @@ func TestRunRefusals(t *testing.T) {
 	}
 }
 
+// TestTrialRunConcurrent races RUNs of a trial tenant across several
+// projects, so that only the trial rule (one run pending or running at a
+// time) can refuse them, not the one-live-run-per-project index.
 func TestTrialRunConcurrent(t *testing.T) {
 	t.Parallel()
 	a := apptest.New(t, apptest.Options{})
-	trial := a.NewTenant("trialing")
-	pid := a.ReadyProject(trial, "trial project")
-	statuses := concurrently(20, func() int {
-		return a.Do("POST", "/api/tenant/projects/"+pid+"/run", trial.Key, nil).Status
-	})
-	if statuses[http.StatusAccepted] != 1 || statuses[http.StatusAccepted]+statuses[http.StatusConflict]+statuses[http.StatusForbidden] != 20 {
-		t.Errorf("20 concurrent RUNs of a trial tenant: %v, want exactly one 202 and the rest refused", statuses)
+	trial := a.NewTenant("active")
+	const n = 10
+	pids := make([]string, n)
+	for i := range pids {
+		pids[i] = a.ReadyProject(trial, fmt.Sprintf("trial project %d", i))
+	}
+	a.Must(200, a.Do("PUT", "/api/admin/tenants/"+trial.ID+"/subscription", apptest.AdminToken, map[string]any{"status": "trialing"}))
+	answers := race(t, a, 2*n, func(i int) call { return call{"POST", "/api/tenant/projects/" + pids[i%n] + "/run", trial.Key, nil} })
+	statuses := statusCounts(answers)
+	limited := 0
+	for _, r := range answers {
+		if r.Status == http.StatusForbidden && r.ErrorCode(t) == "trial_run_limit" {
+			limited++
+		}
+	}
+	if statuses[http.StatusAccepted] != 1 || statuses[http.StatusAccepted]+statuses[http.StatusConflict]+statuses[http.StatusForbidden] != 2*n ||
+		limited < n-1 {
+		t.Errorf("%d concurrent RUNs over %d projects of a trial tenant: %v (%d trial_run_limit), want exactly one 202", 2*n, n, statuses, limited)
 	}
 	var live int64
 	a.DB.Table("executions").Where("status IN ?", []models.ExecutionStatus{models.StatusPending, models.StatusRunning}).Count(&live)

@@ -526,11 +526,17 @@ func TestSetPlanPrices(t *testing.T) {
 		t.Error("unknown plan accepted")
 	}
 	var got []struct{ Code, StripePriceID string }
-	a.DB.Raw("SELECT code, coalesce(stripe_price_id, '') AS stripe_price_id FROM plans ORDER BY code").Scan(&got)
+	if err := a.DB.Raw("SELECT code, coalesce(stripe_price_id, '') AS stripe_price_id FROM plans ORDER BY code").Scan(&got).Error; err != nil {
+		t.Fatal(err)
+	}
 	want := map[string]string{"pro": "price_pro2", "starter": "price_pro", "trial": ""}
+	seen := map[string]string{}
 	for _, p := range got {
-		if want[p.Code] != p.StripePriceID {
-			t.Errorf("plan %s: price %q, want %q", p.Code, p.StripePriceID, want[p.Code])
+		seen[p.Code] = p.StripePriceID
+	}
+	for code, price := range want {
+		if p, ok := seen[code]; !ok || p != price {
+			t.Errorf("plan %s: price %q (present %v), want %q", code, p, ok, price)
 		}
 	}
 }

@@ -25,3 +25,17 @@ func sendReq(t *testing.T, req *http.Request) apptest.Response {
 	apptest.CheckOpenAPI(t, req, r)
 	return r
 }
+
+// rowsHolding counts the rows of table in which secret appears anywhere:
+// as text in any column, or as its bytes in a bytea column (row_to_json
+// writes those as \x hex). A secret kept only as a hash is in none.
+func rowsHolding(t *testing.T, a *apptest.App, table, secret string) int64 {
+	t.Helper()
+	var n int64
+	err := a.DB.Raw(`SELECT count(*) FROM `+table+` r WHERE position(? in row_to_json(r)::text) > 0
+		OR position(encode(convert_to(?, 'UTF8'), 'hex') in row_to_json(r)::text) > 0`, secret, secret).Scan(&n).Error
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
