@@ -54,6 +54,16 @@ func RunMessage(executionID uuid.UUID) models.OutboxMessage {
 	return message(TypeProjectRun, QueueRuns, executionID.String(), ExecutionPayload{executionID})
 }
 
+// TakeoverMessage is the outbox row that hands a running execution whose
+// worker stopped renewing its lease to another worker. Its TaskID names the
+// attempt taken over: the dead worker's task may still sit in asynq's
+// active list (until asynq's own recovery, a minute or two later), and
+// holds the execution's own TaskID meanwhile. The execution lease decides
+// who runs it; a late delivery of the old task does nothing.
+func TakeoverMessage(executionID uuid.UUID, attempt int) models.OutboxMessage {
+	return message(TypeProjectRun, QueueRuns, fmt.Sprintf("%s:takeover:%d", executionID, attempt), ExecutionPayload{executionID})
+}
+
 // ZipMessage is the outbox row for zipping execution id's output.
 func ZipMessage(executionID uuid.UUID) models.OutboxMessage {
 	return message(TypeProjectZip, QueueArtifacts, "zip:"+executionID.String(), ExecutionPayload{executionID})

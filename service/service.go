@@ -42,6 +42,9 @@ type Service struct {
 	// SessionTTL is how long a sign-in session lasts (DefaultSessionTTL
 	// when zero).
 	SessionTTL time.Duration
+	// PendingGrace is how long a pending run waits before Reconcile looks
+	// for its task (DefaultPendingGrace when zero).
+	PendingGrace time.Duration
 
 	bg sync.WaitGroup // background work started by a request; see Wait
 }

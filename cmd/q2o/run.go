@@ -106,6 +106,7 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 	}
 
 	start("outbox relay", func(ctx context.Context) error { enq.Relay(ctx, cfg.OutboxInterval); return nil })
+	start("reconciler", func(ctx context.Context) error { svc.ReconcileLoop(ctx); return nil })
 	if withWorker {
 		var box *sandbox.Config
 		if cfg.Sandbox == "on" {
