@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/ratelimit"
 )
 
 // sendReq sends a prepared request (any headers, cookies) and checks its
@@ -38,4 +39,19 @@ func rowsHolding(t *testing.T, a *apptest.App, table, secret string) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// spend counts n requests against key's bucket of rule straight in Redis,
+// the way any replica's limiter counts them (the buckets live in the app's
+// Redis DB), so that a rate-limit test needs only the last few requests to
+// go through HTTP: however slow the machine, they all fall inside one
+// refill interval.
+func spend(t *testing.T, a *apptest.App, rule ratelimit.Rule, key string, n int) {
+	t.Helper()
+	l := ratelimit.New(a.Redis, nil)
+	for i := range n {
+		if err := l.Allow(t.Context(), rule, key); err != nil {
+			t.Fatalf("spending request %d of %d in %s: %v", i+1, n, rule.Name, err)
+		}
+	}
 }
