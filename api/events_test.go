@@ -57,8 +57,12 @@ func openSSE(t *testing.T, url string, header map[string]string) *sseStream {
 	t.Cleanup(func() { _ = res.Body.Close() })
 	if res.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(res.Body)
+		apptest.CheckOpenAPI(t, req, apptest.Response{Status: res.StatusCode, Header: res.Header, Body: b})
 		t.Fatalf("GET %s: %d %s", url, res.StatusCode, b)
 	}
+	// The stream's status and content type are the document's (its body
+	// never ends, so it is read below, not validated).
+	apptest.CheckOpenAPI(t, req, apptest.Response{Status: res.StatusCode, Header: res.Header})
 	for k, want := range map[string]string{"Content-Type": "text/event-stream; charset=utf-8",
 		"Cache-Control": "no-cache", "X-Accel-Buffering": "no"} {
 		if got := res.Header.Get(k); got != want {

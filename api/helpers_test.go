@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/q2o/q2o/billing/billingtest"
 	"github.com/q2o/q2o/internal/apptest"
 	"github.com/q2o/q2o/ratelimit"
 )
@@ -53,5 +54,14 @@ func spend(t *testing.T, a *apptest.App, rule ratelimit.Rule, key string, n int)
 		if err := l.Allow(t.Context(), rule, key); err != nil {
 			t.Fatalf("spending request %d of %d in %s: %v", i+1, n, rule.Name, err)
 		}
+	}
+}
+
+// Every webhook delivery's answer is checked against the OpenAPI document
+// too.
+func init() {
+	billingtest.CheckResponse = func(t testing.TB, req *http.Request, r billingtest.Response) {
+		t.Helper()
+		apptest.CheckOpenAPI(t, req, apptest.Response{Status: r.Status, Header: r.Header, Body: r.Raw})
 	}
 }

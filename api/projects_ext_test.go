@@ -708,8 +708,10 @@ func pjSSE(t *testing.T, a *apptest.App, key, path, lastEventID string) *http.Re
 	t.Cleanup(func() { res.Body.Close() })
 	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" {
 		b, _ := io.ReadAll(res.Body)
+		apptest.CheckOpenAPI(t, req, apptest.Response{Status: res.StatusCode, Header: res.Header, Body: b})
 		t.Fatalf("SSE %s: %d %s %s", path, res.StatusCode, res.Header.Get("Content-Type"), b)
 	}
+	apptest.CheckOpenAPI(t, req, apptest.Response{Status: res.StatusCode, Header: res.Header})
 	return res
 }
 

@@ -74,6 +74,7 @@ func Sign(payload []byte, secret string, at time.Time) string {
 // Response is the webhook's answer.
 type Response struct {
 	Status int
+	Header http.Header
 	Body   map[string]any
 	Raw    []byte
 }
@@ -84,6 +85,11 @@ func (r Response) Code() string {
 	c, _ := e["code"].(string)
 	return c
 }
+
+// CheckResponse, when set, checks every answer Post gets (the API's tests
+// set it to their OpenAPI check; this package cannot import apptest, which
+// imports billing).
+var CheckResponse func(t testing.TB, req *http.Request, r Response)
 
 // Post sends payload to the webhook at baseURL with the given
 // Stripe-Signature header ("" sends none).
@@ -103,8 +109,12 @@ func Post(t testing.TB, baseURL string, payload []byte, signature string) Respon
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
-	out := Response{Status: res.StatusCode, Raw: raw}
+	out := Response{Status: res.StatusCode, Header: res.Header, Raw: raw}
 	_ = json.Unmarshal(raw, &out.Body)
+	if CheckResponse != nil {
+		req.Body = io.NopCloser(bytes.NewReader(payload))
+		CheckResponse(t, req, out)
+	}
 	return out
 }
 
