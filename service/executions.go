@@ -20,6 +20,12 @@ import (
 // retry finds nothing to do) or has died (and its lease has expired).
 var ErrHeldElsewhere = errors.New("execution is running on another worker")
 
+// ErrPreviousRunStopping is ClaimExecution's answer while an earlier run of
+// the same project was stopped but its main.py may still be ending (its
+// worker has not said it is gone, and its lease has not run out): the new
+// run waits, so that two runs never share the project folder.
+var ErrPreviousRunStopping = errors.New("the project's previous run is still stopping")
+
 // Claim is the outcome of ClaimExecution.
 type Claim struct {
 	// Run is true when the caller now owns this attempt and must run it.
@@ -49,6 +55,16 @@ func (s *Service) ClaimExecution(ctx context.Context, execID uuid.UUID, workerID
 		if e.Status == models.StatusRunning && e.LeaseUntil != nil && e.LeaseUntil.After(now) {
 			return ErrHeldElsewhere
 		}
+		var stopping int64
+		err := tx.Model(&models.Execution{}).
+			Where("project_id = ? AND id <> ? AND status IN ? AND lease_until > ?", e.ProjectID, e.ID,
+				[]models.ExecutionStatus{models.StatusPaused, models.StatusCancelled}, now).Count(&stopping).Error
+		if err != nil {
+			return err
+		}
+		if stopping > 0 {
+			return ErrPreviousRunStopping
+		}
 		if err := tx.Where("id = ?", e.ProjectID).Take(&c.Project).Error; err != nil {
 			return err
 		}
@@ -64,7 +80,7 @@ func (s *Service) ClaimExecution(ctx context.Context, execID uuid.UUID, workerID
 		e.Status, e.StartedAt, e.WorkerID = models.StatusRunning, &now, &workerID
 		until := now.Add(lease)
 		e.LeaseUntil = &until
-		err := tx.Model(e).Updates(map[string]any{
+		err = tx.Model(e).Updates(map[string]any{
 			"status": e.Status, "attempt": e.Attempt, "started_at": now, "worker_id": workerID,
 			"lease_until": until, "updated_at": now, "exit_code": nil, "error": nil,
 		}).Error
@@ -215,6 +231,14 @@ func (s *Service) FinishExecution(ctx context.Context, execID uuid.UUID, attempt
 	return recorded, err
 }
 
+// StopConfirmed records that the main.py of a paused or cancelled attempt is
+// gone: its lease ends, and the project's next run may start.
+func (s *Service) StopConfirmed(ctx context.Context, execID uuid.UUID, attempt int) error {
+	return s.DB.WithContext(ctx).Model(&models.Execution{}).
+		Where("id = ? AND attempt = ? AND status IN ?", execID, attempt, []models.ExecutionStatus{models.StatusPaused, models.StatusCancelled}).
+		Updates(map[string]any{"lease_until": nil}).Error
+}
+
 // ReleaseExecution gives up a running attempt without ending it (the worker
 // is shutting down): the lease ends now, so the task's next delivery starts
 // the run again from the beginning as attempt+1.
@@ -265,8 +289,13 @@ func (s *Service) stopExecutions(tx *gorm.DB, execs []models.Execution, status m
 	}
 	for i := range execs {
 		e := &execs[i]
-		err := tx.Model(e).Updates(map[string]any{"status": status, "error": reason,
-			"finished_at": now, "lease_until": nil, "updated_at": now}).Error
+		change := map[string]any{"status": status, "error": reason, "finished_at": now, "updated_at": now}
+		// A running one keeps its lease until its worker reports main.py
+		// gone (StopConfirmed): a new run of the project waits for that.
+		if e.Status != models.StatusRunning {
+			change["lease_until"] = nil
+		}
+		err := tx.Model(e).Updates(change).Error
 		if err != nil {
 			return err
 		}

@@ -126,8 +126,14 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 		return path
 	}
 	// recordKeptLog keeps the log of a run stopped because its execution
-	// was paused (FinishExecution does not run then).
+	// was paused (FinishExecution does not run then), and says that main.py
+	// is gone, so the project's next run may start.
 	recordKeptLog := func() {
+		defer func() {
+			if err := w.svc.StopConfirmed(context.WithoutCancel(ctx), e.ID, e.Attempt); err != nil {
+				log.Warn("confirm the stopped run's end", "error", err)
+			}
+		}()
 		if path := keepLog(); path != "" {
 			if err := w.svc.RecordRunLog(context.WithoutCancel(ctx), e.ID, e.Attempt, path); err != nil {
 				log.Warn("record kept run.log", "error", err)
@@ -177,6 +183,12 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 	recorded, err := w.svc.FinishExecution(context.WithoutCancel(ctx), e.ID, e.Attempt, outcome)
 	if err != nil {
 		return err
+	}
+	if !recorded {
+		// Stopped meanwhile, and the stop stands: main.py is gone all the same.
+		if err := w.svc.StopConfirmed(context.WithoutCancel(ctx), e.ID, e.Attempt); err != nil {
+			log.Warn("confirm the stopped run's end", "error", err)
+		}
 	}
 	w.observeRun(string(outcome.Status), res.Duration)
 	log.Info("run finished", "status", outcome.Status, "exit_code", code, "recorded", recorded, "duration", res.Duration.String())

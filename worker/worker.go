@@ -107,7 +107,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		Logger:            asynqLogger{w.log},
 		LogLevel:          asynq.WarnLevel,
 		RetryDelayFunc:    retryDelay,
-		IsFailure:         func(err error) bool { return !errors.Is(err, service.ErrHeldElsewhere) },
+		IsFailure: func(err error) bool {
+			return !errors.Is(err, service.ErrHeldElsewhere) && !errors.Is(err, service.ErrPreviousRunStopping)
+		},
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			id, _ := asynq.GetTaskID(ctx)
 			w.log.Warn("task failed", "task_type", t.Type(), "task_id", id, "error", err)
@@ -171,6 +173,9 @@ const controlSlots = 2
 func retryDelay(n int, err error, t *asynq.Task) time.Duration {
 	if errors.Is(err, service.ErrHeldElsewhere) {
 		return 10 * time.Second
+	}
+	if errors.Is(err, service.ErrPreviousRunStopping) {
+		return time.Second
 	}
 	return asynq.DefaultRetryDelayFunc(n, err, t)
 }
