@@ -65,6 +65,24 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
 	}
 
+	// A main.py that ended while its outcome could not be recorded is not
+	// run again: its outcome is.
+	outcomeFile := w.outcomePath(p.ID, e.ID)
+	if saved, ok, err := loadOutcome(outcomeFile); err != nil {
+		log.Warn("read the run's outcome file", "error", err)
+	} else if ok {
+		recorded, err := w.recordOutcome(ctx, outcomeFile, e.ID, e.Attempt, saved)
+		if err != nil {
+			return err
+		}
+		log.Info("main.py had already ended: its outcome is recorded, not run again", "status", saved.Status, "recorded", recorded)
+		w.observeRun(string(saved.Status), 0)
+		if saved.Status == models.StatusFailed {
+			return fmt.Errorf("main.py had exited with an error: %w", asynq.SkipRetry)
+		}
+		return nil
+	}
+
 	if err := os.MkdirAll(e.OutputDir, 0o755); err != nil {
 		_ = w.svc.ReleaseExecution(context.WithoutCancel(ctx), e.ID, e.Attempt, "output folder: "+err.Error())
 		return fmt.Errorf("create output folder: %w", err)
@@ -180,7 +198,7 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 		outcome.Status = models.StatusFailed
 		outcome.Error = failureText(res)
 	}
-	recorded, err := w.svc.FinishExecution(context.WithoutCancel(ctx), e.ID, e.Attempt, outcome)
+	recorded, err := w.recordOutcome(ctx, w.outcomePath(p.ID, e.ID), e.ID, e.Attempt, outcome)
 	if err != nil {
 		return err
 	}

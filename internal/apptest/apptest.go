@@ -27,6 +27,7 @@ import (
 
 	"github.com/q2o/q2o/api"
 	"github.com/q2o/q2o/billing"
+	"github.com/q2o/q2o/db"
 	"github.com/q2o/q2o/events"
 	"github.com/q2o/q2o/internal/testenv"
 	"github.com/q2o/q2o/jobs"
@@ -52,6 +53,9 @@ type Options struct {
 	Billing *billing.Config
 	// PublicURL is the portal's Q2O_PUBLIC_URL.
 	PublicURL string
+	// DatabaseURL, when set, is a migrated database to use instead of a
+	// fresh copy of the template (testenv.StartPrivatePostgres's).
+	DatabaseURL string
 }
 
 // App is q2o under test.
@@ -91,7 +95,17 @@ func (w testWriter) Write(p []byte) (int, error) {
 // New starts the API for a test.
 func New(t testing.TB, opts Options) *App {
 	t.Helper()
-	a := &App{t: t, DB: testenv.Postgres(t), RedisURL: testenv.RedisURL(t), OutputRoot: t.TempDir(), Log: Logger(t)}
+	a := &App{t: t, RedisURL: testenv.RedisURL(t), OutputRoot: t.TempDir(), Log: Logger(t)}
+	if opts.DatabaseURL != "" {
+		gdb, err := db.Open(context.Background(), opts.DatabaseURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close(gdb) })
+		a.DB = gdb
+	} else {
+		a.DB = testenv.Postgres(t)
+	}
 	if opts.LogTo != nil {
 		a.Log = slog.New(slog.NewJSONHandler(io.MultiWriter(testWriter{t}, opts.LogTo), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

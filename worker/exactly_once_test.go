@@ -1,0 +1,86 @@
+package worker_test
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/internal/testenv"
+)
+
+// Postgres goes away around main.py's exit (a private server, stopped and
+// started again by the test): main.py ran once, and the run ends completed
+// — its outcome is kept and recorded once the database is back, never
+// earned again by running the program a second time.
+func TestOutcomeSurvivesPostgresOutage(t *testing.T) {
+	t.Parallel()
+	pg := testenv.StartPrivatePostgres(t)
+	a := apptest.New(t, apptest.Options{DatabaseURL: pg.URL})
+	counter := filepath.Join(t.TempDir(), "starts")
+	a.StartWorker(a.WorkerConfig("--mode sleep --seconds 2 --counter " + counter))
+	tn := a.NewTenant("active")
+	pid := a.ReadyProject(tn, "outage")
+	run(t, a, tn, pid)
+	waitFile(t, filepath.Join(a.OutputRoot, pid, "main.pid"), 30*time.Second)
+	mainPID, err := strconv.Atoi(strings.TrimSpace(apptest.ReadFile(t, filepath.Join(a.OutputRoot, pid, "main.pid"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	pg.Stop()
+	deadline := time.Now().Add(30 * time.Second)
+	for apptest.Alive(mainPID) {
+		if time.Now().After(deadline) {
+			t.Fatal("main.py did not end")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // the worker fails to record it, and keeps trying
+	pg.Start()
+
+	p := a.WaitProject(tn.Key, pid, 60*time.Second, func(p map[string]any) bool {
+		return p["execution_status"] == "completed" || p["execution_status"] == "failed"
+	})
+	if p["execution_status"] != "completed" {
+		t.Fatalf("after the outage the run is %v: %v", p["execution_status"], p["execution_error"])
+	}
+	time.Sleep(time.Second) // a second start, were there one, would show by now
+	if n := strings.Count(apptest.ReadFile(t, counter), "\n"); n != 1 {
+		t.Errorf("main.py started %d times, want once", n)
+	}
+	e := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/projects/"+pid+"/executions/"+p["latest_execution_id"].(string), tn.Key, nil))
+	if e["attempt"] != float64(1) || e["exit_code"] != float64(0) {
+		t.Errorf("execution: attempt %v, exit code %v", e["attempt"], e["exit_code"])
+	}
+}
+
+// A worker that stopped before it could record an outcome leaves it in the
+// outcome file; the next attempt records it instead of running main.py.
+func TestNextAttemptRecordsTheSavedOutcome(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	tn := a.NewTenant("active")
+	pid := a.ReadyProject(tn, "saved outcome")
+	eid := run(t, a, tn, pid)
+	file := filepath.Join(a.OutputRoot, "_artifacts", pid, eid+".outcome.json")
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(`{"attempt":1,"outcome":{"Status":"completed","ExitCode":0,"Exited":true}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	counter := filepath.Join(t.TempDir(), "starts")
+	a.StartWorker(a.WorkerConfig("--counter " + counter))
+	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("completed"))
+	if _, err := os.Stat(counter); err == nil {
+		t.Error("main.py ran although its outcome was saved")
+	}
+	if _, err := os.Stat(file); err == nil {
+		t.Error("the outcome file is still there once recorded")
+	}
+}
