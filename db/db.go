@@ -85,7 +85,10 @@ func Migrate(ctx context.Context, gdb *gorm.DB, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	locker, err := lock.NewPostgresSessionLocker()
+	// Another process holding the lock is asked again every second (goose's
+	// default is every 5 s), for up to 5 minutes: replicas that start
+	// together wait about as long as the migrations take.
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ func TestMigrateRacesUnderTheAdvisoryLock(t *testing.T) {
 		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 	})
 
-	const n = 8
+	const n = 6
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
