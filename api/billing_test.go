@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stripe/stripe-go/v76"
 
@@ -575,5 +577,55 @@ func TestStripePreviousSubscriptionNeverRevives(t *testing.T) {
 	if s := subscriptionOf(t, a, tn.ID); r.Body["outcome"] != "applied" || s.Status != "active" ||
 		s.StripeSubscriptionID == nil || *s.StripeSubscriptionID != "sub_prev_C" {
 		t.Errorf("a newer subscription's creation: %s; state %+v", r.Raw, s)
+	}
+}
+
+// TestStripePastDueGraceRunsOut: the pause a past_due event leaves waiting
+// is sent once the grace is over, and it pauses the running project of a
+// tenant still past_due; a tenant that paid within the grace keeps running
+// when its pause comes.
+func TestStripePastDueGraceRunsOut(t *testing.T) {
+	t.Parallel()
+	const grace = 2 * time.Second
+	a := billingApp(t, billing.Config{PastDueGrace: grace})
+	late, paid := a.NewTenant("active"), a.NewTenant("active")
+	link(t, a, late.ID, "cus_late", "sub_late")
+	link(t, a, paid.ID, "cus_paid", "sub_paid")
+	latePID, paidPID := a.ReadyProject(late, "late"), a.ReadyProject(paid, "paid")
+	a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+latePID+"/run", late.Key, nil))
+	a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+paidPID+"/run", paid.Key, nil))
+	at := time.Now().Add(-time.Minute)
+	for _, s := range []string{"late", "paid"} {
+		mustDeliver(t, a, billingtest.Event{Type: "customer.subscription.updated", Created: at,
+			Object: billingtest.Subscription{ID: "sub_" + s, Customer: "cus_" + s, Status: "past_due"}.Object()})
+	}
+	mustDeliver(t, a, billingtest.Event{Type: "customer.subscription.updated", Created: at.Add(time.Second),
+		Object: billingtest.Subscription{ID: "sub_paid", Customer: "cus_paid", Status: "active"}.Object()})
+
+	ctx := context.Background()
+	if n, err := a.Enq.RelayOnce(ctx, 100); err != nil || n != 0 {
+		t.Fatalf("during the grace the relay sent %d tasks (%v), want none", n, err)
+	}
+	time.Sleep(grace + 200*time.Millisecond)
+	if n, err := a.Enq.RelayOnce(ctx, 100); err != nil || n != 2 {
+		t.Fatalf("after the grace the relay sent %d tasks (%v), want the 2 pauses", n, err)
+	}
+	inspector := asynq.NewInspector(a.RedisOpt)
+	t.Cleanup(func() { _ = inspector.Close() })
+	info, err := inspector.GetQueueInfo("control")
+	if err != nil || info.Pending != 2 {
+		t.Fatalf("control queue after the grace: %+v %v", info, err)
+	}
+	// What the worker's tenant:pause handler does with each.
+	for _, tn := range []apptest.Tenant{late, paid} {
+		if _, err := a.Svc.PauseTenant(ctx, uuid.MustParse(tn.ID), "past_due grace over"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p := a.Must(200, a.Do("GET", "/api/tenant/projects/"+latePID, late.Key, nil)); p["execution_status"] != "paused" {
+		t.Errorf("the still past_due tenant's project: %v, want paused", p["execution_status"])
+	}
+	if p := a.Must(200, a.Do("GET", "/api/tenant/projects/"+paidPID, paid.Key, nil)); p["execution_status"] != "pending" {
+		t.Errorf("the tenant that paid within the grace: %v, want its run left alone", p["execution_status"])
 	}
 }
