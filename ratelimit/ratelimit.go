@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
@@ -55,7 +56,15 @@ type Limiter struct {
 	rl       *redis_rate.Limiter
 	log      *slog.Logger
 	fallback *memory
+	// downUntil (unix nanoseconds) is when Redis is next tried after a
+	// failure: meanwhile requests count in memory at once, instead of each
+	// waiting for a dial that will fail.
+	downUntil atomic.Int64
 }
+
+// redisRetry is how long the limiter counts in memory after Redis failed
+// before it tries Redis again.
+const redisRetry = 2 * time.Second
 
 // New returns a Limiter over rdb; with a nil rdb it allows everything.
 func New(rdb *redis.Client, log *slog.Logger) *Limiter {
@@ -77,18 +86,29 @@ func (l *Limiter) Allow(ctx context.Context, r Rule, key string) error {
 		return nil
 	}
 	bucket := r.Name + ":" + key
+	if time.Now().UnixNano() < l.downUntil.Load() {
+		return l.allowInMemory(bucket, r)
+	}
 	res, err := l.rl.Allow(ctx, "q2o:rl:"+bucket, r.Limit)
 	if err != nil {
+		if ctx.Err() != nil {
+			return l.allowInMemory(bucket, r) // the caller gave up, not Redis
+		}
+		l.downUntil.Store(time.Now().Add(redisRetry).UnixNano())
 		if l.log != nil {
-			l.log.WarnContext(ctx, "rate limiter unavailable; counting in memory", "bucket", bucket, "error", err)
+			l.log.WarnContext(ctx, "rate limiter unavailable; counting in memory", "bucket", bucket, "retry_in", redisRetry.String(), "error", err)
 		}
-		if wait, ok := l.fallback.allow(bucket, r.Limit); !ok {
-			return newExceeded(r.Name, wait)
-		}
-		return nil
+		return l.allowInMemory(bucket, r)
 	}
 	if res.Allowed == 0 {
 		return newExceeded(r.Name, res.RetryAfter)
+	}
+	return nil
+}
+
+func (l *Limiter) allowInMemory(bucket string, r Rule) error {
+	if wait, ok := l.fallback.allow(bucket, r.Limit); !ok {
+		return newExceeded(r.Name, wait)
 	}
 	return nil
 }

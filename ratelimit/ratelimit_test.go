@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -142,5 +144,70 @@ func TestAllowWithoutRedis(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "rate limiter unavailable") {
 		t.Errorf("outage not logged: %q", logs.String())
+	}
+}
+
+// While Redis is down the limiter does not make every request wait for a
+// dial that fails (it counts in memory for a while before trying again),
+// and once Redis is back its buckets decide again.
+func TestRedisOutageAndRecovery(t *testing.T) {
+	t.Parallel()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server not installed")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_, port, _ := net.SplitHostPort(addr)
+	_ = ln.Close()
+	start := func() *exec.Cmd {
+		t.Helper()
+		cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		probe := redis.NewClient(&redis.Options{Addr: addr})
+		defer probe.Close()
+		for deadline := time.Now().Add(10 * time.Second); probe.Ping(context.Background()).Err() != nil; {
+			if time.Now().After(deadline) {
+				t.Fatal("private redis-server did not answer")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return cmd
+	}
+	server := start()
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1}) // go-redis's own dial retries (5 × 100 ms)
+	t.Cleanup(func() { _ = rdb.Close() })
+	l := ratelimit.New(rdb, slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	rule := ratelimit.Rule{Name: "test:outage", Limit: redis_rate.Limit{Rate: 100, Burst: 100, Period: time.Minute}}
+	if err := l.Allow(ctx, rule, "k"); err != nil {
+		t.Fatal(err)
+	}
+
+	_ = server.Process.Kill()
+	_ = server.Wait()
+	began := time.Now()
+	for i := range 20 {
+		if err := l.Allow(ctx, rule, "k"); err != nil {
+			t.Fatalf("request %d during the outage: %v", i+1, err)
+		}
+	}
+	if took := time.Since(began); took > 1500*time.Millisecond {
+		t.Errorf("20 requests during the outage took %s: each waited for Redis", took)
+	}
+
+	start()
+	time.Sleep(2500 * time.Millisecond) // past the limiter's retry delay
+	if err := l.Allow(ctx, rule, "back"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := rdb.Exists(ctx, "rate:q2o:rl:test:outage:back").Result(); err != nil || n != 1 {
+		t.Errorf("after Redis came back the bucket is not in Redis: %d %v", n, err)
 	}
 }
