@@ -16,6 +16,9 @@ type Plan struct {
 	Currency          string  `json:"currency"`
 	MonthlyCodeQuota  int     `json:"monthly_code_quota"`
 	MaxConcurrentRuns int     `json:"max_concurrent_runs"`
+	// MonthlyRunQuota bounds the runs a tenant starts in a calendar month
+	// (UTC); nil is no limit.
+	MonthlyRunQuota *int `json:"monthly_run_quota"`
 	SortOrder         int     `json:"-"`
 }
 
@@ -91,6 +94,9 @@ type Project struct {
 	Progress             int              `json:"progress"`
 	ProgressMessage      string           `json:"progress_message"`
 	LatestExecutionID    *uuid.UUID       `gorm:"type:uuid" json:"latest_execution_id"`
+	// QueuePosition is the place of the project's waiting run in its
+	// tenant's queue (1: next), while it waits for a slot; not stored.
+	QueuePosition *int `gorm:"-" json:"queue_position"`
 	CreatedAt            time.Time        `json:"created_at"`
 	UpdatedAt            time.Time        `json:"updated_at"`
 }
@@ -109,6 +115,9 @@ type Execution struct {
 	WorkerID   *string         `json:"-"`
 	LeaseUntil *time.Time      `json:"-"`
 	QueuedAt   time.Time       `json:"queued_at"`
+	// DispatchedAt is when the run got a slot and its task went to Redis;
+	// nil while it waits its turn (plan limit, fair share).
+	DispatchedAt *time.Time `json:"dispatched_at"`
 	StartedAt  *time.Time      `json:"started_at"`
 	FinishedAt *time.Time      `json:"finished_at"`
 	ZipPath    *string         `json:"-"`

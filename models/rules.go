@@ -82,10 +82,11 @@ func CanCreateProject(status SubscriptionStatus, existingProjects int64) error {
 }
 
 // CanRun applies the RUN rules to a project and its tenant's subscription.
-// liveRuns is the number of the tenant's runs pending or running now.
+// How many runs go at once is not a refusal: a run over the limit waits its
+// turn (RunLimit).
 // Errors: project_inactive (409), missing_field (422), activation_code_required
-// (422), subscription_inactive (402), run_in_progress (409), trial_run_limit (403).
-func CanRun(p *Project, status SubscriptionStatus, liveRuns int64) error {
+// (422), subscription_inactive (402), run_in_progress (409).
+func CanRun(p *Project, status SubscriptionStatus) error {
 	if !p.IsActive {
 		return Errorf(KindConflict, "project_inactive", "the project has been deleted")
 	}
@@ -104,8 +105,27 @@ func CanRun(p *Project, status SubscriptionStatus, liveRuns int64) error {
 	if p.ExecutionStatus != nil && p.ExecutionStatus.Live() {
 		return Errorf(KindConflict, "run_in_progress", "the project already has a run %s", *p.ExecutionStatus)
 	}
-	if status == SubTrialing && liveRuns >= 1 {
-		return Errorf(KindForbidden, "trial_run_limit", "a trialing subscription runs one project at a time; wait for the current run to finish")
+	return nil
+}
+
+// RunLimit is how many of a tenant's runs may run at once: its plan's
+// max_concurrent_runs, and one while its subscription is trialing (the
+// seed's "only one project can run at a time"). Runs over it wait, pending,
+// for one of the tenant's runs to end.
+func RunLimit(status SubscriptionStatus, planMax int) int {
+	if status == SubTrialing {
+		return 1
+	}
+	return max(1, planMax)
+}
+
+// CanStartRunThisMonth applies the plan's monthly run quota (nil: none) to
+// the runs the tenant started this month.
+// Errors: run_quota_exceeded (403).
+func CanStartRunThisMonth(quota *int, startedThisMonth int64) error {
+	if quota != nil && startedThisMonth >= int64(*quota) {
+		return Errorf(KindForbidden, "run_quota_exceeded",
+			"the plan allows %d runs a month and they are used; upgrade, or wait for the next month", *quota)
 	}
 	return nil
 }

@@ -55,25 +55,50 @@ func TestCanRun(t *testing.T) {
 		name   string
 		mutate func(*Project)
 		status SubscriptionStatus
-		live   int64
 		want   string
 	}{
-		{"ready, active", func(*Project) {}, SubActive, 3, ""},
-		{"ready, trialing, nothing running", func(*Project) {}, SubTrialing, 0, ""},
-		{"trialing with a live run elsewhere", func(*Project) {}, SubTrialing, 1, "trial_run_limit"},
-		{"completed project runs again", func(p *Project) { p.ExecutionStatus = &completed }, SubActive, 0, ""},
-		{"already running", func(p *Project) { p.ExecutionStatus = &running }, SubActive, 1, "run_in_progress"},
-		{"no code", func(p *Project) { p.ActivationCodeID = nil }, SubActive, 0, "activation_code_required"},
-		{"blank objectives", func(p *Project) { p.Objectives = " " }, SubActive, 0, "missing_field"},
-		{"deleted", func(p *Project) { p.IsActive = false }, SubActive, 0, "project_inactive"},
-		{"past_due", func(*Project) {}, SubPastDue, 0, "subscription_inactive"},
-		{"canceled", func(*Project) {}, SubCanceled, 0, "subscription_inactive"},
+		{"ready, active", func(*Project) {}, SubActive, ""},
+		{"ready, trialing (its one-at-a-time is RunLimit's)", func(*Project) {}, SubTrialing, ""},
+		{"completed project runs again", func(p *Project) { p.ExecutionStatus = &completed }, SubActive, ""},
+		{"already running", func(p *Project) { p.ExecutionStatus = &running }, SubActive, "run_in_progress"},
+		{"no code", func(p *Project) { p.ActivationCodeID = nil }, SubActive, "activation_code_required"},
+		{"blank objectives", func(p *Project) { p.Objectives = " " }, SubActive, "missing_field"},
+		{"deleted", func(p *Project) { p.IsActive = false }, SubActive, "project_inactive"},
+		{"past_due", func(*Project) {}, SubPastDue, "subscription_inactive"},
+		{"canceled", func(*Project) {}, SubCanceled, "subscription_inactive"},
 	}
 	for _, c := range cases {
 		p := ready()
 		c.mutate(p)
-		if got := code(t, CanRun(p, c.status, c.live)); got != c.want {
+		if got := code(t, CanRun(p, c.status)); got != c.want {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestRunLimit(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		status SubscriptionStatus
+		plan   int
+		want   int
+	}{{SubActive, 3, 3}, {SubActive, 10, 10}, {SubTrialing, 3, 1}, {SubTrialing, 1, 1}, {SubActive, 0, 1}} {
+		if got := RunLimit(c.status, c.plan); got != c.want {
+			t.Errorf("RunLimit(%s, %d) = %d, want %d", c.status, c.plan, got, c.want)
+		}
+	}
+}
+
+func TestCanStartRunThisMonth(t *testing.T) {
+	t.Parallel()
+	two := 2
+	for _, c := range []struct {
+		quota *int
+		used  int64
+		want  string
+	}{{nil, 1000, ""}, {&two, 0, ""}, {&two, 1, ""}, {&two, 2, "run_quota_exceeded"}, {&two, 5, "run_quota_exceeded"}} {
+		if got := code(t, CanStartRunThisMonth(c.quota, c.used)); got != c.want {
+			t.Errorf("quota %v, used %d: %q, want %q", c.quota, c.used, got, c.want)
 		}
 	}
 }

@@ -30,6 +30,7 @@ type Profile struct {
 	Plan         models.Plan         `json:"plan"`
 	Subscription ProfileSubscription `json:"subscription"`
 	CodeQuota    CodeQuota           `json:"code_quota"`
+	RunQuota     RunQuota            `json:"run_quota"`
 	// PendingEmail is a new sign-in email waiting for the code mailed to
 	// it (ConfirmEmailChange); Email stays the sign-in email until then.
 	PendingEmail *PendingEmail `json:"pending_email"`
@@ -77,6 +78,10 @@ func (s *Service) profile(tx *gorm.DB, tenantID uuid.UUID) (Profile, error) {
 	if err != nil {
 		return Profile{}, err
 	}
+	runs, err := s.runQuota(tx, tenantID, plan.MonthlyRunQuota)
+	if err != nil {
+		return Profile{}, err
+	}
 	pending, err := pendingEmail(tx, tenantID, s.Now())
 	if err != nil {
 		return Profile{}, err
@@ -86,7 +91,7 @@ func (s *Service) profile(tx *gorm.DB, tenantID uuid.UUID) (Profile, error) {
 		PrimaryColor: t.PrimaryColor, Domain: t.Domain, Plan: plan, UpdatedAt: t.UpdatedAt,
 		Subscription: ProfileSubscription{Status: sub.Status, CurrentPeriodEnd: sub.CurrentPeriodEnd,
 			TrialEnd: sub.TrialEnd, CancelAtPeriodEnd: sub.CancelAtPeriodEnd},
-		CodeQuota: quota, PendingEmail: pending,
+		CodeQuota: quota, RunQuota: runs, PendingEmail: pending,
 	}, nil
 }
 

@@ -588,6 +588,7 @@ type BillingOverview struct {
 	Plan            BillingPlan          `json:"plan"`
 	Subscription    BillingSubscription  `json:"subscription"`
 	ActivationCodes CodeQuota            `json:"activation_codes"`
+	Runs            RunQuota             `json:"runs"`
 	Invoices        []Invoice            `json:"invoices"`
 	AvailablePlans  []BillingPlan        `json:"available_plans"`
 	Stripe          BillingStripeLinkage `json:"stripe"`
@@ -668,6 +669,9 @@ func (s *Service) Billing(ctx context.Context, tenantID uuid.UUID) (BillingOverv
 			return err
 		}
 		out.ActivationCodes = q
+		if out.Runs, err = s.runQuota(tx, tenantID, current.MonthlyRunQuota); err != nil {
+			return err
+		}
 		out.Invoices = []Invoice{}
 		return tx.Where("tenant_id = ?", tenantID).Order("invoice_created DESC, id").Limit(invoicesShown).Find(&out.Invoices).Error
 	})

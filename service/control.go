@@ -143,6 +143,7 @@ func (s *Service) CancelRun(ctx context.Context, tenantID, projectID uuid.UUID) 
 		return p, err
 	}
 	s.stopTasks(live)
+	s.dispatch(ctx) // the tenant's next waiting run may start
 	return p, nil
 }
 

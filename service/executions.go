@@ -228,6 +228,9 @@ func (s *Service) FinishExecution(ctx context.Context, execID uuid.UUID, attempt
 		}
 		return nil
 	})
+	if err == nil {
+		s.dispatch(ctx) // a slot is free
+	}
 	return recorded, err
 }
 
@@ -278,6 +281,9 @@ func (s *Service) PauseTenant(ctx context.Context, tenantID uuid.UUID, reason st
 		}
 		return s.stopExecutions(tx, live, models.StatusPaused, reason)
 	})
+	if err == nil && len(live) > 0 {
+		s.dispatch(ctx) // other tenants' runs may take the slots
+	}
 	return live, err
 }
 

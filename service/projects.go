@@ -13,7 +13,6 @@ import (
 
 	"github.com/q2o/q2o/artifacts"
 	"github.com/q2o/q2o/db"
-	"github.com/q2o/q2o/jobs"
 	"github.com/q2o/q2o/models"
 )
 
@@ -99,7 +98,19 @@ func lockSubscription(tx *gorm.DB, tenantID uuid.UUID) (models.Subscription, err
 func (s *Service) Project(ctx context.Context, tenantID, projectID uuid.UUID) (models.Project, error) {
 	var p models.Project
 	err := s.DB.WithContext(ctx).Where("id = ? AND tenant_id = ?", projectID, tenantID).Take(&p).Error
-	return p, notFound(err, models.ErrProjectNotFound)
+	if err != nil {
+		return p, notFound(err, models.ErrProjectNotFound)
+	}
+	if p.ExecutionStatus != nil && *p.ExecutionStatus == models.StatusPending && p.LatestExecutionID != nil {
+		var e models.Execution
+		if err := s.DB.WithContext(ctx).Where("id = ?", *p.LatestExecutionID).Take(&e).Error; err != nil {
+			return p, err
+		}
+		if p.QueuePosition, err = s.queuePosition(s.DB.WithContext(ctx), &e); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
 }
 
 // AssignActivationCode assigns one of the tenant's codes, given as its
@@ -202,11 +213,14 @@ func (s *Service) StartRun(ctx context.Context, tenantID, projectID uuid.UUID) (
 			return err
 		}
 		s.emit(tx, liveEvent(&exec, string(models.StatusPending), models.StatusPending, 0, "queued"))
-		return ob.add(jobs.RunMessage(exec.ID))
+		// Its task goes to Redis when it gets a slot (Dispatch), maybe at
+		// once.
+		return nil
 	})
 	if err != nil {
 		return RunStarted{}, err
 	}
+	s.dispatch(ctx)
 	// The worker creates the folder too; creating it here lets the tenant
 	// see it at once. A failure here does not lose the run.
 	if err := os.MkdirAll(exec.OutputDir, 0o755); err != nil {
@@ -222,7 +236,7 @@ func (s *Service) StartRun(ctx context.Context, tenantID, projectID uuid.UUID) (
 // Errors: StartRun's refusals, that is project_not_found (404),
 // run_in_progress, project_inactive (409), missing_field,
 // activation_code_required, activation_code_revoked, activation_code_expired
-// (422), subscription_inactive (402), trial_run_limit (403).
+// (422), subscription_inactive (402), run_quota_exceeded (403).
 func (s *Service) CheckRun(ctx context.Context, tenantID, projectID uuid.UUID) error {
 	_, err := s.runnable(s.DB.WithContext(ctx), tenantID, projectID, false)
 	return err
@@ -251,14 +265,21 @@ func (s *Service) runnable(tx *gorm.DB, tenantID, projectID uuid.UUID, lock bool
 	if err := rows().Where("id = ? AND tenant_id = ?", projectID, tenantID).Take(&p).Error; err != nil {
 		return p, notFound(err, models.ErrProjectNotFound)
 	}
-	var live int64
-	if err := tx.Model(&models.Execution{}).
-		Where("tenant_id = ? AND status IN ?", tenantID, []models.ExecutionStatus{models.StatusPending, models.StatusRunning}).
-		Count(&live).Error; err != nil {
+	if err := models.CanRun(&p, sub.Status); err != nil {
 		return p, err
 	}
-	if err := models.CanRun(&p, sub.Status, live); err != nil {
+	var plan models.Plan
+	if err := tx.Joins("JOIN tenants t ON t.plan_code = plans.code").Where("t.id = ?", tenantID).Take(&plan).Error; err != nil {
 		return p, err
+	}
+	if plan.MonthlyRunQuota != nil {
+		used, err := s.runsThisMonth(tx, tenantID)
+		if err != nil {
+			return p, err
+		}
+		if err := models.CanStartRunThisMonth(plan.MonthlyRunQuota, used); err != nil {
+			return p, err
+		}
 	}
 	var c models.ActivationCode
 	if err := tx.Where("id = ?", *p.ActivationCodeID).Take(&c).Error; err != nil {
@@ -277,6 +298,9 @@ type ExecutionView struct {
 	models.Execution
 	LogURL      string  `json:"log_url"`
 	DownloadURL *string `json:"download_url"`
+	// QueuePosition is the run's place in its tenant's queue while it
+	// waits for a slot (1: next); null otherwise.
+	QueuePosition *int `json:"queue_position"`
 }
 
 // executionView adds an execution's addresses.
@@ -307,6 +331,9 @@ func (s *Service) Execution(ctx context.Context, tenantID, projectID, executionI
 		return d, notFound(err, models.ErrExecutionNotFound)
 	}
 	d.ExecutionView = executionView(e)
+	if d.QueuePosition, err = s.queuePosition(s.DB.WithContext(ctx), &e); err != nil {
+		return d, err
+	}
 	if err := s.DB.WithContext(ctx).Where("execution_id = ?", executionID).Order("id").Find(&d.Events).Error; err != nil {
 		return d, fmt.Errorf("read events: %w", err)
 	}

@@ -47,7 +47,7 @@ func (s *Service) Reconcile(ctx context.Context) (int, error) {
 	}
 	var stale []models.Execution
 	err := s.DB.WithContext(ctx).
-		Where("(status = ? AND queued_at < ?) OR (status = ? AND lease_until < ?)",
+		Where("(status = ? AND dispatched_at IS NOT NULL AND queued_at < ?) OR (status = ? AND lease_until < ?)",
 			models.StatusPending, now.Add(-grace), models.StatusRunning, now).
 		Order("queued_at").Limit(reconcileBatch).Find(&stale).Error
 	if err != nil {
@@ -127,7 +127,8 @@ func (s *Service) needsTask(ctx context.Context, insp taskInfoGetter, e models.E
 	return true, nil
 }
 
-// ReconcileLoop runs Reconcile every ReconcileEvery until ctx ends.
+// ReconcileLoop runs Dispatch and Reconcile every ReconcileEvery until ctx
+// ends.
 func (s *Service) ReconcileLoop(ctx context.Context) {
 	t := time.NewTicker(ReconcileEvery)
 	defer t.Stop()
@@ -136,6 +137,9 @@ func (s *Service) ReconcileLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if _, err := s.Dispatch(ctx); err != nil && ctx.Err() == nil {
+			s.Log.Warn("dispatch runs", "error", err)
 		}
 		if n, err := s.Reconcile(ctx); err != nil && ctx.Err() == nil {
 			s.Log.Warn("reconcile", "error", err)

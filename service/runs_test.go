@@ -74,7 +74,7 @@ func TestCheckRunAgreesWithStartRun(t *testing.T) {
 			start(tn, p.ID)
 			return tn, p.ID
 		}, "run_in_progress"},
-		{"trial runs one at a time", func() (uuid.UUID, uuid.UUID) {
+		{"trial: a second run waits its turn, it is not refused", func() (uuid.UUID, uuid.UUID) {
 			// Two projects made while active; then the tenant is trialing.
 			tn := newTestTenant(t, s, models.SubActive)
 			busy, _ := newReadyProject(t, s, tn, "busy")
@@ -82,7 +82,7 @@ func TestCheckRunAgreesWithStartRun(t *testing.T) {
 			start(tn, busy.ID)
 			exec(t, s, "UPDATE subscriptions SET status = 'trialing' WHERE tenant_id = ?", tn)
 			return tn, p.ID
-		}, "trial_run_limit"},
+		}, ""},
 		{"code revoked", func() (uuid.UUID, uuid.UUID) {
 			tn := newTestTenant(t, s, models.SubActive)
 			p, c := newReadyProject(t, s, tn, "revoked")
@@ -97,6 +97,13 @@ func TestCheckRunAgreesWithStartRun(t *testing.T) {
 			exec(t, s, "UPDATE activation_codes SET expires_at = now() - interval '1 minute' WHERE id = ?", c.ID)
 			return tn, p.ID
 		}, "activation_code_expired"},
+		// Last: it changes the plan every tenant here is on.
+		{"monthly run quota used", func() (uuid.UUID, uuid.UUID) {
+			tn := newTestTenant(t, s, models.SubActive)
+			p, _ := newReadyProject(t, s, tn, "over quota")
+			exec(t, s, "UPDATE plans SET monthly_run_quota = 0 WHERE code = (SELECT plan_code FROM tenants WHERE id = ?)", tn)
+			return tn, p.ID
+		}, "run_quota_exceeded"},
 	}
 	for _, c := range cases {
 		tenant, project := c.setup()

@@ -213,6 +213,9 @@ type projectData struct {
 	EventsURL  string
 	AssignErr  string
 	ClientLink string
+	// RunLimit is how many of the tenant's runs go at once
+	// (models.RunLimit).
+	RunLimit int
 }
 
 func (p *Portal) loadProject(c echo.Context) (projectData, error) {
@@ -231,6 +234,8 @@ func (p *Portal) loadProject(c echo.Context) (projectData, error) {
 		return d, errPageNotFound
 	}
 	d.Project = service.ProjectStatus{Project: pr}
+	prof := profileOf(c)
+	d.RunLimit = models.RunLimit(prof.Subscription.Status, prof.Plan.MaxConcurrentRuns)
 	d.Live = pr.ExecutionStatus != nil && pr.ExecutionStatus.Live()
 	if err := p.svc.CheckRun(ctx, tenant, id); err != nil {
 		e, ok := models.AsError(err)

@@ -78,7 +78,12 @@ func TestPauseStopsRunningAndQueued(t *testing.T) {
 	mainPID, childPID := pidIn(t, dir, "main.pid"), pidIn(t, dir, "child.pid")
 	insp := asynq.NewInspector(a.RedisOpt)
 	defer insp.Close()
-	waitUntil(t, "second run queued", 5*time.Second, func() (bool, any) { s := taskState(insp, e2); return s == "pending", s })
+	// The worker's one slot is taken: the second run waits in q2o's queue
+	// (not yet on Redis).
+	waitUntil(t, "second run waiting for a slot", 5*time.Second, func() (bool, any) {
+		p := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/projects/"+p2, tn.Key, nil))
+		return p["queue_position"] == float64(1) && taskState(insp, e2) == "gone", p["queue_position"]
+	})
 
 	a.Must(http.StatusOK, a.Do("PUT", "/api/admin/tenants/"+tn.ID+"/subscription", apptest.AdminToken, map[string]any{"status": "unpaid"}))
 	waitUntil(t, "main.py and its child gone", 10*time.Second, func() (bool, any) {
@@ -203,8 +208,8 @@ func TestResumeAllAfterReactivation(t *testing.T) {
 	}
 }
 
-// A trialing tenant runs one project at a time: resume-all resumes the first
-// and reports the rest with RUN's refusal.
+// A trialing tenant runs one project at a time: resume-all resumes both
+// paused projects; the second waits its turn.
 func TestResumeAllTrialLimit(t *testing.T) {
 	t.Parallel()
 	a := apptest.New(t, apptest.Options{})
@@ -218,12 +223,14 @@ func TestResumeAllTrialLimit(t *testing.T) {
 	}
 	a.DB.Exec("UPDATE subscriptions SET status = 'trialing' WHERE tenant_id = ?", tn.ID)
 	res := a.Must(http.StatusOK, a.Do("POST", "/api/tenant/projects/resume-all", tn.Key, nil))
-	items := res["projects"].([]any)
-	if res["resumed"] != float64(1) || len(items) != 2 {
+	if res["resumed"] != float64(2) {
 		t.Fatalf("resume-all on trial: %v", res)
 	}
-	refused := items[1].(map[string]any)["error"].(map[string]any)
-	if refused["code"] != "trial_run_limit" {
-		t.Errorf("second project: %v", refused)
+	positions := map[any]int{}
+	for _, pid := range []string{p1, p2} {
+		positions[a.Must(http.StatusOK, a.Do("GET", "/api/tenant/projects/"+pid, tn.Key, nil))["queue_position"]]++
+	}
+	if positions[nil] != 1 || positions[float64(1)] != 1 {
+		t.Errorf("queue positions after resume-all on trial: %v, want one dispatched and one first in line", positions)
 	}
 }

@@ -133,7 +133,31 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("start worker control slots: %w", err)
 	}
 	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "queues", w.queues())
+	// Its slots count for dispatching once it has said it is here (and
+	// stop counting when it stops saying so: a crashed worker's after 15 s).
+	beat := make(chan struct{})
+	go func() {
+		defer close(beat)
+		t := time.NewTicker(workerBeat)
+		defer t.Stop()
+		for {
+			if err := w.svc.WorkerSeen(context.WithoutCancel(ctx), w.cfg.ID, w.cfg.Concurrency); err != nil {
+				w.log.Warn("worker heartbeat", "error", err)
+			} else if _, err := w.svc.Dispatch(context.WithoutCancel(ctx)); err != nil {
+				w.log.Warn("dispatch runs", "error", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	<-ctx.Done()
+	<-beat
+	if err := w.svc.WorkerGone(context.Background(), w.cfg.ID); err != nil {
+		w.log.Warn("worker: forget its slots", "error", err)
+	}
 	w.log.Info("worker shutting down", "timeout", w.cfg.ShutdownTimeout.String())
 	srv.Shutdown()
 	control.Shutdown()
@@ -148,6 +172,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.log.Info("worker stopped")
 	return nil
 }
+
+// workerBeat is how often a worker says it is there (service.WorkerSeen).
+const workerBeat = 5 * time.Second
 
 func (w *Worker) queues() map[string]int {
 	if len(w.cfg.Queues) > 0 {
