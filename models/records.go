@@ -19,7 +19,7 @@ type Plan struct {
 	// MonthlyRunQuota bounds the runs a tenant starts in a calendar month
 	// (UTC); nil is no limit.
 	MonthlyRunQuota *int `json:"monthly_run_quota"`
-	SortOrder         int     `json:"-"`
+	SortOrder       int  `json:"-"`
 }
 
 // Tenant is a company using q2o.
@@ -96,9 +96,9 @@ type Project struct {
 	LatestExecutionID    *uuid.UUID       `gorm:"type:uuid" json:"latest_execution_id"`
 	// QueuePosition is the place of the project's waiting run in its
 	// tenant's queue (1: next), while it waits for a slot; not stored.
-	QueuePosition *int `gorm:"-" json:"queue_position"`
-	CreatedAt            time.Time        `json:"created_at"`
-	UpdatedAt            time.Time        `json:"updated_at"`
+	QueuePosition *int      `gorm:"-" json:"queue_position"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // Execution is one RUN of a project; its id is the asynq TaskID.
@@ -118,13 +118,13 @@ type Execution struct {
 	// DispatchedAt is when the run got a slot and its task went to Redis;
 	// nil while it waits its turn (plan limit, fair share).
 	DispatchedAt *time.Time `json:"dispatched_at"`
-	StartedAt  *time.Time      `json:"started_at"`
-	FinishedAt *time.Time      `json:"finished_at"`
-	ZipPath    *string         `json:"-"`
-	ZipSize    *int64          `json:"zip_size"`
-	ZipSHA256  *string         `gorm:"column:zip_sha256" json:"zip_sha256"`
-	CreatedAt  time.Time       `json:"created_at"`
-	UpdatedAt  time.Time       `json:"updated_at"`
+	StartedAt    *time.Time `json:"started_at"`
+	FinishedAt   *time.Time `json:"finished_at"`
+	ZipPath      *string    `json:"-"`
+	ZipSize      *int64     `json:"zip_size"`
+	ZipSHA256    *string    `gorm:"column:zip_sha256" json:"zip_sha256"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
 }
 
 // ExecutionEvent is one thing that happened to an execution.
