@@ -180,7 +180,7 @@ type RunStarted struct {
 // it later.
 // Errors: project_not_found (404), run_in_progress, project_inactive (409),
 // missing_field, activation_code_required, activation_code_revoked,
-// activation_code_expired (422), subscription_inactive (402), trial_run_limit (403).
+// activation_code_expired (422), subscription_inactive (402), run_quota_exceeded (403).
 func (s *Service) StartRun(ctx context.Context, tenantID, projectID uuid.UUID) (RunStarted, error) {
 	var exec models.Execution
 	err := s.inTx(ctx, func(tx *gorm.DB, ob *outbox) error {

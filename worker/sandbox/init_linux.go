@@ -67,7 +67,20 @@ func initMain() int {
 		}
 		prog = p
 	}
-	cmd := &exec.Cmd{Path: prog, Args: s.Argv, Env: s.Env, Dir: s.Dir,
+	args := s.Argv
+	// The address-space limit goes on main.py alone, not on the init (a Go
+	// runtime, the race detector's above all, reserves far more address
+	// space than it uses): util-linux's prlimit sets it on itself and then
+	// execs main.py, no shell in between.
+	if s.MemoryBytes > 0 {
+		limiter, err := exec.LookPath("prlimit")
+		if err != nil {
+			return report(status{Error: "Q2O_RUNNER_MEMORY needs util-linux's prlimit in the sandbox's PATH: " + err.Error()})
+		}
+		args = append([]string{limiter, "--as=" + strconv.FormatInt(s.MemoryBytes, 10), "--", prog}, s.Argv[1:]...)
+		prog = limiter
+	}
+	cmd := &exec.Cmd{Path: prog, Args: args, Env: s.Env, Dir: s.Dir,
 		Stdin: nil, Stdout: os.Stdout, Stderr: os.Stderr,
 		SysProcAttr: &syscall.SysProcAttr{
 			Setsid:     true,
@@ -283,8 +296,9 @@ func bindFD(fd int, target string, writable bool) error {
 	return nil
 }
 
-// setLimits sets the run's limits on the init, so that main.py (and all it
-// starts) inherits them. The init, root, is not held by RLIMIT_NPROC itself.
+// setLimits sets the run's process, file-size and core limits on the init,
+// so that main.py (and all it starts) inherits them; the init, root, is not
+// held by RLIMIT_NPROC itself. RLIMIT_AS goes on main.py alone (initMain).
 func setLimits(c Config) error {
 	set := func(name string, res int, v int64) error {
 		if v <= 0 {
@@ -308,6 +322,5 @@ func setLimits(c Config) error {
 	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{}); err != nil {
 		return fmt.Errorf("set RLIMIT_CORE: %w", err)
 	}
-	// Last: the init allocates next to nothing from here on.
-	return set("RLIMIT_AS", unix.RLIMIT_AS, c.MemoryBytes)
+	return nil
 }

@@ -270,6 +270,30 @@ func TestLimits(t *testing.T) {
 	}
 }
 
+func TestMemoryLimit(t *testing.T) {
+	t.Parallel()
+	cfg := config(t)
+	cfg.MemoryBytes = 256 << 20
+	l := newLayout(t)
+	res, out := run(t, cfg, l.dir, []string{"PATH=" + sandbox.PATH}, "python3", hostileScript(), "--alloc=1073741824")
+	if res.ExitCode != 0 {
+		t.Fatalf("main.py: %+v: %s", res, out)
+	}
+	if ok, msg := readReport(t, l.dir).ok("alloc"); ok {
+		t.Error("main.py allocated 1 GiB under a 256 MiB limit")
+	} else if !strings.Contains(msg, "MemoryError") {
+		t.Errorf("the allocation failed otherwise: %s", msg)
+	}
+	// Within the limit it works.
+	l2 := newLayout(t)
+	if res, out := run(t, cfg, l2.dir, []string{"PATH=" + sandbox.PATH}, "python3", hostileScript(), "--alloc=16777216"); res.ExitCode != 0 {
+		t.Fatalf("main.py: %+v: %s", res, out)
+	}
+	if ok, msg := readReport(t, l2.dir).ok("alloc"); !ok {
+		t.Errorf("16 MiB under a 256 MiB limit: %s", msg)
+	}
+}
+
 func TestMissingProgram(t *testing.T) {
 	t.Parallel()
 	cfg := config(t)

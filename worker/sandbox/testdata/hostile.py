@@ -14,6 +14,7 @@ attempt. Flags (the --flag=VALUE form, so a value may start with "-"):
   --sleep SECONDS       then wait this long (ignoring SIGTERM with --stubborn)
   --net HOST:PORT       try a TCP connection
   --exit N              end with exit code N
+  --alloc BYTES         try to allocate this much memory
 """
 import argparse, json, os, signal, socket, subprocess, sys, time
 
@@ -29,6 +30,7 @@ ap.add_argument("--sleep", type=float, default=0)
 ap.add_argument("--stubborn", action="store_true")
 ap.add_argument("--net", default="")
 ap.add_argument("--exit", type=int, default=0)
+ap.add_argument("--alloc", type=int, default=0)
 a, _ = ap.parse_known_args()
 report = {"uid": os.getuid(), "gid": os.getgid(), "cwd": os.getcwd(), "name": a.project_name,
           "env": dict(os.environ), "root": sorted(os.listdir("/")), "pids": [], "secret_found_in": []}
@@ -61,6 +63,9 @@ attempt("write_tmp", lambda: open("/tmp/mine", "w").write("x"))
 if a.net:
     host, port = a.net.rsplit(":", 1)
     attempt("net", lambda: socket.create_connection((host, int(port)), timeout=3).close())
+
+if a.alloc:
+    attempt("alloc", lambda: len(bytearray(a.alloc)))
 
 with open("report.json", "w") as f:
     json.dump(report, f)
