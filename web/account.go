@@ -14,6 +14,8 @@ func (p *Portal) accountRoutes(g router) {
 	s := p.requireSession
 	g.GET("/profile", p.profilePage, s)
 	g.POST("/profile", p.updateProfile, s)
+	g.POST("/profile/email/confirm", p.confirmEmail, s)
+	g.POST("/profile/email/cancel", p.cancelEmail, s)
 	g.GET("/billing", p.billingPage, s)
 	g.POST("/billing/upgrade", p.upgrade, s)
 	g.POST("/billing/portal", p.billingPortal, s)
@@ -32,6 +34,8 @@ type profileData struct {
 	// DefaultColor is the colour the client dashboard uses when the tenant
 	// sets none.
 	DefaultColor string
+	// EmailError is a refused confirmation code of a pending email change.
+	EmailError string
 }
 
 const defaultBrandColor = "#4F46E5"
@@ -75,7 +79,37 @@ func (p *Portal) updateProfile(c echo.Context) error {
 		return p.renderStatus(c, statusOf(e), "profile", v)
 	}
 	c.Set(tenantNameKey, pr.Name)
-	p.flash(c, "Profile saved.")
+	if pr.PendingEmail != nil && pr.PendingEmail.Email != profileOf(c).Email {
+		p.flash(c, "Profile saved. We sent a code to "+pr.PendingEmail.Email+": enter it below to make it your sign-in email. Until then you sign in with "+pr.Email+".")
+	} else {
+		p.flash(c, "Profile saved.")
+	}
+	return redirect(c, "/profile")
+}
+
+// confirmEmail applies a pending sign-in email with the code mailed to it.
+func (p *Portal) confirmEmail(c echo.Context) error {
+	if _, err := p.svc.ConfirmEmailChange(c.Request().Context(), tenantOf(c), service.EmailCode{Code: c.FormValue("code")}); err != nil {
+		e, ok := models.AsError(err)
+		if !ok {
+			return err
+		}
+		pr := profileOf(c)
+		v := p.view(c, "Profile")
+		v.Nav = "profile"
+		v.Data = profileData{Profile: pr, Form: profileForm(pr), EmailError: e.Message, DefaultColor: defaultBrandColor}
+		return p.renderStatus(c, statusOf(e), "profile", v)
+	}
+	p.flash(c, "Email changed: sign-in codes now go to the new address.")
+	return redirect(c, "/profile")
+}
+
+// cancelEmail drops a pending sign-in email change.
+func (p *Portal) cancelEmail(c echo.Context) error {
+	if err := p.svc.CancelEmailChange(c.Request().Context(), tenantOf(c)); err != nil {
+		return err
+	}
+	p.flash(c, "Email change cancelled.")
 	return redirect(c, "/profile")
 }
 

@@ -541,3 +541,35 @@ func TestStatusPageMissesNoChangeBeforeItsStream(t *testing.T) {
 		t.Errorf("the pending event is not the project's: %q", got.String())
 	}
 }
+
+// Changing the sign-in email in the profile mails a code to the new address;
+// the portal asks for it, and the new address counts only once confirmed.
+func TestProfileEmailChangeIsConfirmed(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	_, email, key := newTenant(t, a, "active")
+	b := newClient(t, a.URL)
+	b.session(a, email)
+	next := "new-" + email
+	form := url.Values{"name": {"Acme Robotics"}, "email": {next}, "phone": {""}, "logo_url": {""}, "primary_color": {"#4F46E5"}, "domain": {""}}
+	if p := b.post("/profile", "/profile", form); p.Status != http.StatusSeeOther {
+		t.Fatalf("save: %d %s", p.Status, p.Body)
+	}
+	page := b.get("/profile")
+	if !strings.Contains(page.Body, "We sent a code to "+next) || !strings.Contains(page.Body, `id="email-code"`) {
+		t.Fatal("the profile does not ask for the code sent to the new address")
+	}
+	if got := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/profile", key, nil))["email"]; got != email {
+		t.Errorf("the sign-in email changed before it was confirmed: %v", got)
+	}
+	if p := b.post("/profile", "/profile/email/confirm", url.Values{"code": {"000000"}}); p.Status != 422 || !strings.Contains(p.Body, `id="email-code-error"`) {
+		t.Errorf("a wrong code: %d", p.Status)
+	}
+	code := regexp.MustCompile(`\b\d{6}\b`).FindString(apptest.WaitMails(t, next, 1, 20*time.Second)[0].Text)
+	if p := b.post("/profile", "/profile/email/confirm", url.Values{"code": {code}}); p.Status != http.StatusSeeOther {
+		t.Fatalf("the right code: %d %s", p.Status, p.Body)
+	}
+	if got := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/profile", key, nil))["email"]; got != next {
+		t.Errorf("after confirming, the email is %v", got)
+	}
+}
