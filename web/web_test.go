@@ -75,6 +75,33 @@ func (b *browserless) do(method, path string, form url.Values, header map[string
 
 func (b *browserless) get(path string) answer { b.t.Helper(); return b.do("GET", path, nil, nil) }
 
+// apiWithCookies sends an API request carrying only the client's cookies
+// (no Authorization header) and returns its status.
+func (b *browserless) apiWithCookies(method, path, jsonBody string) int {
+	b.t.Helper()
+	var body io.Reader
+	if jsonBody != "" {
+		body = strings.NewReader(jsonBody)
+	}
+	req, err := http.NewRequest(method, b.base+path, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if jsonBody != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	u, _ := url.Parse(b.base)
+	for _, c := range b.c.Jar.Cookies(u) {
+		req.AddCookie(c)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
 var csrfRE = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 
 // post sends a form with the CSRF token of the page at from.
@@ -184,18 +211,8 @@ func TestSessionCookie(t *testing.T) {
 		t.Error("the session token is in the page")
 	}
 	// The cookie opens the API's GET routes (event streams, downloads)…
-	u, _ := url.Parse(a.URL)
-	req, _ := http.NewRequest("GET", a.URL+"/api/tenant/profile", nil)
-	for _, c := range b.c.Jar.Cookies(u) {
-		req.AddCookie(c)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != 200 {
-		t.Errorf("GET /api/tenant/profile with the cookie: %d", res.StatusCode)
+	if status := b.apiWithCookies("GET", "/api/tenant/profile", ""); status != 200 {
+		t.Errorf("GET /api/tenant/profile with the cookie: %d", status)
 	}
 	// …and sign-out ends the session itself, not only the cookie.
 	if p := b.post("/projects", "/signout", url.Values{}); p.Status != http.StatusSeeOther {
@@ -248,19 +265,8 @@ func TestFormsNeedTheirCSRFToken(t *testing.T) {
 	}
 	// The API's cookie credential is for reading only: a POST with the
 	// cookie and no bearer token is refused.
-	u, _ := url.Parse(a.URL)
-	req, _ := http.NewRequest("POST", a.URL+"/api/tenant/projects", strings.NewReader(`{"name":"x","description":"y","objectives":"z"}`))
-	req.Header.Set("Content-Type", "application/json")
-	for _, c := range b.c.Jar.Cookies(u) {
-		req.AddCookie(c)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != 401 {
-		t.Errorf("POST to the API with only the cookie: %d, want 401", res.StatusCode)
+	if status := b.apiWithCookies("POST", "/api/tenant/projects", `{"name":"x","description":"y","objectives":"z"}`); status != 401 {
+		t.Errorf("POST to the API with only the cookie: %d, want 401", status)
 	}
 }
 

@@ -157,6 +157,19 @@ func (c client) run(tn tenant, name string) (projectID, executionID string) {
 	return projectID, r["execution_id"].(string)
 }
 
+// waitAPI waits until the API process answers /readyz.
+func (c client) waitAPI() {
+	c.t.Helper()
+	waitFor(c.t, "the API answers", 30*time.Second, func() (bool, string) {
+		res, err := http.Get(c.base + "/readyz")
+		if err != nil {
+			return false, err.Error()
+		}
+		res.Body.Close()
+		return res.StatusCode == 200, res.Status
+	})
+}
+
 func readPID(path string) (int, bool) {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -44,14 +43,7 @@ func TestSandboxedRunDiesWithItsWorker(t *testing.T) {
 			start(t, bin, "api", append(env, "Q2O_HTTP_ADDR="+addr), "api")
 			w := start(t, bin, "worker", env, "worker")
 			api := client{t: t, base: "http://" + addr}
-			waitFor(t, "the API answers", 30*time.Second, func() (bool, string) {
-				res, err := http.Get(api.base + "/readyz")
-				if err != nil {
-					return false, err.Error()
-				}
-				res.Body.Close()
-				return res.StatusCode == 200, res.Status
-			})
+			api.waitAPI()
 			tn := api.tenant("Sandboxed")
 			pid, _ := api.run(tn, "sandboxed")
 			dir := filepath.Join(outputRoot, pid)

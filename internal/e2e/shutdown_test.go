@@ -44,14 +44,7 @@ func TestSIGTERMHandsRunToAnotherWorker(t *testing.T) {
 	start(t, bin, "api", append(env, "Q2O_HTTP_ADDR="+addr), "api")
 	first := start(t, bin, "worker-1", env, "worker")
 	api := client{t: t, base: "http://" + addr}
-	waitFor(t, "the API answers", 30*time.Second, func() (bool, string) {
-		res, err := http.Get(api.base + "/readyz")
-		if err != nil {
-			return false, err.Error()
-		}
-		res.Body.Close()
-		return res.StatusCode == 200, res.Status
-	})
+	api.waitAPI()
 
 	tn := api.tenant("Handover")
 	pid, eid := api.run(tn, "handover")

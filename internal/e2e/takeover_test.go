@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"syscall"
 	"testing"
 	"time"
@@ -41,14 +40,7 @@ func TestKillNineTakeoverWithin45s(t *testing.T) {
 	start(t, bin, "api", append(env, "Q2O_HTTP_ADDR="+addr), "api")
 	first := start(t, bin, "worker-1", env, "worker")
 	api := client{t: t, base: "http://" + addr}
-	waitFor(t, "the API answers", 30*time.Second, func() (bool, string) {
-		res, err := http.Get(api.base + "/readyz")
-		if err != nil {
-			return false, err.Error()
-		}
-		res.Body.Close()
-		return res.StatusCode == 200, res.Status
-	})
+	api.waitAPI()
 	tn := api.tenant("Takeover")
 	_, eid := api.run(tn, "taken over")
 	var row struct {
