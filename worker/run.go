@@ -114,6 +114,11 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 	if w.cfg.Sandbox != nil {
 		envOptions.PATH, envOptions.HOME = sandbox.PATH, "/tmp"
 	}
+	progress := newCoalescer(func(percent int, message string) {
+		if err := w.svc.RecordProgress(context.WithoutCancel(ctx), e.ID, e.Attempt, percent, message); err != nil {
+			log.Warn("record progress", "error", err)
+		}
+	})
 	log.Info("run started", "argv0", argv[0], "sandbox", w.cfg.Sandbox != nil)
 	if w.cfg.Metrics != nil {
 		w.cfg.Metrics.RunsStarted.Inc()
@@ -121,12 +126,9 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 	res, runErr := runner.Run(runCtx, runner.Spec{
 		Argv: argv, Env: runner.Env(os.Environ(), vars, envOptions), Dir: e.OutputDir, LogPath: logPath, Grace: w.cfg.KillGrace,
 		Sandbox: w.cfg.Sandbox, OutputLimit: w.cfg.OutputLimit,
-		OnProgress: func(percent int, message string) {
-			if err := w.svc.RecordProgress(context.WithoutCancel(ctx), e.ID, e.Attempt, percent, message); err != nil {
-				log.Warn("record progress", "error", err)
-			}
-		},
+		OnProgress: progress.Offer,
 	})
+	progress.Close() // the last value is stored before the outcome
 	timedOut := errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	cancelRun()
 	<-watchDone

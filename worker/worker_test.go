@@ -117,8 +117,25 @@ func TestRunFails(t *testing.T) {
 	if e["exit_code"] != float64(1) || e["attempt"] != float64(1) {
 		t.Errorf("execution: %v", e)
 	}
-	// A failed run is not retried: give a retry a moment, then check.
-	time.Sleep(500 * time.Millisecond)
+	// A failed run is not retried: its task is archived at once (SkipRetry),
+	// not scheduled for a retry (asynq's retry delay is 15 s or more, so
+	// waiting would prove nothing).
+	insp := asynq.NewInspector(a.RedisOpt)
+	defer insp.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := insp.GetTaskInfo(jobs.QueueRuns, eid)
+		if err == nil && info.State == asynq.TaskStateArchived {
+			break
+		}
+		if err == nil && info.State == asynq.TaskStateRetry {
+			t.Fatalf("the failed run's task is waiting for a retry (%d retried)", info.Retried)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the failed run's task is not archived: %v, %v", info, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if e := execution(t, a, tn, pid, eid); e["attempt"] != float64(1) || e["status"] != "failed" {
 		t.Errorf("failed run retried: %v", e)
 	}
@@ -148,12 +165,14 @@ func TestRunTimeout(t *testing.T) {
 		t.Errorf("q2o_runs_finished_total{outcome=timed_out} = %v, want 1", n)
 	}
 	// main.py ignored SIGTERM and had a child: both must be gone.
-	childPID, err := strconv.Atoi(strings.TrimSpace(apptest.ReadFile(t, filepath.Join(p["output_folder_path"].(string), "child.pid"))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if apptest.Alive(childPID) {
-		t.Errorf("main.py's child %d still runs after the timeout", childPID)
+	for _, name := range []string{"main.pid", "child.pid"} {
+		pid, err := strconv.Atoi(strings.TrimSpace(apptest.ReadFile(t, filepath.Join(p["output_folder_path"].(string), name))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if apptest.Alive(pid) {
+			t.Errorf("%s %d still runs after the timeout", name, pid)
+		}
 	}
 }
 
