@@ -29,8 +29,11 @@ export Q2O_TEST_STRIPE_MOCK_URL ?= http://127.0.0.1:12111
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  make %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
+# `q2o version` reports these (the environment may turn Go's own VCS stamping off).
+LDFLAGS := -X main.commit=$(shell git rev-parse --short=12 HEAD 2>/dev/null) -X main.built=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+
 build: ## build bin/q2o
-	$(GO) build -o $(BIN) ./cmd/q2o
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/q2o
 
 services: ## make sure Postgres, Redis and the test SMTP server (mailpit) answer (start them if not)
 	scripts/services.sh

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -180,4 +181,39 @@ func Redact(dsn string) string {
 func IsUniqueViolation(err error, constraint string) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505" && (constraint == "" || pgErr.ConstraintName == constraint)
+}
+
+// MigrationState is one embedded migration and whether the database has it.
+type MigrationState struct {
+	Version   int64      `json:"version"`
+	File      string     `json:"file"`
+	Applied   bool       `json:"applied"`
+	AppliedAt *time.Time `json:"applied_at"`
+}
+
+// MigrationStatus lists every migration embedded in this binary, applied or
+// pending, in order.
+func MigrationStatus(ctx context.Context, gdb *gorm.DB) ([]MigrationState, error) {
+	sqlDB, err := gdb.DB()
+	if err != nil {
+		return nil, err
+	}
+	p, err := provider(sqlDB)
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	all, err := p.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read schema version: %w", err)
+	}
+	out := make([]MigrationState, 0, len(all))
+	for _, m := range all {
+		s := MigrationState{Version: m.Source.Version, File: filepath.Base(m.Source.Path), Applied: m.State == goose.StateApplied}
+		if s.Applied && !m.AppliedAt.IsZero() {
+			at := m.AppliedAt.UTC()
+			s.AppliedAt = &at
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }

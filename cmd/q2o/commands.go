@@ -191,7 +191,42 @@ func newRootCmd() *cobra.Command {
 	createTenant.Flags().IntVar(&maxUses, "max-uses", 1, "uses of each activation code")
 	admin.AddCommand(createTenant)
 
-	root.AddCommand(migrate, api, worker, all, admin)
+	var statusJSON bool
+	migrateStatus := &cobra.Command{
+		Use:   "status",
+		Short: "List the migrations this binary holds, applied and pending",
+		Long:  "List every migration embedded in this binary with whether the database has it (and since when).\n" + settingsHelp(dbOnly...),
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			gdb, err := db.Open(cmd.Context(), cfg.DatabaseURL)
+			if err != nil {
+				return err
+			}
+			defer db.Close(gdb)
+			states, err := db.MigrationStatus(cmd.Context(), gdb)
+			if err != nil {
+				return err
+			}
+			return printMigrations(cmd.OutOrStdout(), states, statusJSON)
+		},
+	}
+	migrateStatus.Flags().BoolVar(&statusJSON, "json", false, "print JSON instead of a table")
+	migrate.AddCommand(migrateStatus)
+
+	version := &cobra.Command{
+		Use:   "version",
+		Short: "Print the version, commit and build time of this binary",
+		Args:  cobra.NoArgs,
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), versionString()) },
+	}
+	root.Version = versionString()
+	root.SetVersionTemplate("{{.Version}}\n")
+
+	root.AddCommand(migrate, api, worker, all, admin, version)
 	return root
 }
 

@@ -7,6 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -195,5 +198,45 @@ func TestWorkerHealth(t *testing.T) {
 	if res, err := http.Get("http://" + cfg.HTTPAddr + "/healthz"); err == nil {
 		res.Body.Close()
 		t.Error("a lone worker answers on the API address")
+	}
+}
+
+// q2o version names the commit it was built from when make built it; q2o
+// migrate status lists every embedded migration as applied on a migrated
+// database.
+func TestVersionAndMigrateStatus(t *testing.T) {
+	t.Parallel()
+	bin := filepath.Join(t.TempDir(), "q2o")
+	build := exec.Command("go", "build", "-ldflags", "-X main.commit=abc123def456 -X main.built=2026-12-01T00:00:00Z", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "commit abc123def456") || !strings.Contains(string(out), "built 2026-12-01T00:00:00Z") {
+			t.Errorf("q2o %v: %v %s", args, err, out)
+		}
+	}
+	cmd := exec.Command(bin, "migrate", "status", "--json")
+	cmd.Env = append(os.Environ(), "Q2O_DATABASE_URL="+testenv.DatabaseURL(t))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("migrate status: %v %s", err, out)
+	}
+	var states []struct {
+		Version int64
+		File    string
+		Applied bool
+	}
+	if err := json.Unmarshal(out, &states); err != nil {
+		t.Fatalf("migrate status --json: %v: %s", err, out)
+	}
+	if len(states) < 9 {
+		t.Fatalf("migrate status lists %d migrations", len(states))
+	}
+	for _, s := range states {
+		if !s.Applied {
+			t.Errorf("migration %d (%s) is pending on a migrated database", s.Version, s.File)
+		}
 	}
 }
