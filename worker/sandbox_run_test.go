@@ -101,7 +101,7 @@ func TestSandboxedRunReachesOnlyItsFolder(t *testing.T) {
 	for name := range r.Env {
 		switch {
 		case name == "PATH", name == "HOME", name == "LANG", name == "TZ", name == "PYTHONUNBUFFERED", name == "PWD", name == "LC_CTYPE",
-			strings.HasPrefix(name, "Q2O_") && strings.HasSuffix(name, "_ID"), name == "Q2O_OUTPUT_DIR":
+			strings.HasPrefix(name, "Q2O_") && strings.HasSuffix(name, "_ID"), name == "Q2O_OUTPUT_DIR", name == "Q2O_PROGRESS_FILE":
 		default:
 			t.Errorf("main.py's environment holds %s", name)
 		}

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"path/filepath"
 	"strings"
 )
 
@@ -24,8 +25,9 @@ type EnvOptions struct {
 // Env returns the environment of main.py, by allowlist: PATH, HOME, LANG
 // and TZ from base (usually os.Environ()) or from o, the variables named in
 // o.Pass, then Q2O_PROJECT_ID, Q2O_TENANT_ID, Q2O_EXECUTION_ID and
-// Q2O_OUTPUT_DIR from v, and PYTHONUNBUFFERED=1 (so progress lines arrive as
-// they are printed). Nothing else.
+// Q2O_OUTPUT_DIR from v, Q2O_PROGRESS_FILE (the progress file [Run] watches
+// in the output folder, ProgressFileName) and PYTHONUNBUFFERED=1 (so
+// progress lines arrive as they are printed). Nothing else.
 func Env(base []string, v Vars, o EnvOptions) []string {
 	keep := map[string]bool{}
 	for _, name := range allowed {
@@ -61,5 +63,5 @@ func Env(base []string, v Vars, o EnvOptions) []string {
 	}
 	return append(env,
 		"Q2O_PROJECT_ID="+v.ProjectID, "Q2O_TENANT_ID="+v.TenantID, "Q2O_EXECUTION_ID="+v.ExecutionID,
-		"Q2O_OUTPUT_DIR="+v.OutputDir, "PYTHONUNBUFFERED=1")
+		"Q2O_OUTPUT_DIR="+v.OutputDir, "Q2O_PROGRESS_FILE="+filepath.Join(v.OutputDir, ProgressFileName), "PYTHONUNBUFFERED=1")
 }

@@ -15,7 +15,8 @@ func TestEnvIsAnAllowlist(t *testing.T) {
 		"TZ=Europe/Paris",
 		"Q2O_DATABASE_URL=postgres://q2o:pw@db/q2o",
 		"Q2O_ADMIN_TOKEN=admin",
-		"Q2O_PROJECT_ID=stale", // replaced by the run's own
+		"Q2O_PROJECT_ID=stale",          // replaced by the run's own
+		"Q2O_PROGRESS_FILE=/etc/shadow", // the same
 		"STRIPE_SECRET_KEY=sk_live_y",
 		"SENTRY_DSN=https://key@sentry.example/1",
 		"DB_PASS=hunter2",
@@ -32,7 +33,7 @@ func TestEnvIsAnAllowlist(t *testing.T) {
 	want := []string{
 		"PATH=/usr/bin:/bin", "HOME=/home/q2o", "LANG=C.UTF-8", "TZ=Europe/Paris",
 		"Q2O_PROJECT_ID=p-1", "Q2O_TENANT_ID=t-1", "Q2O_EXECUTION_ID=e-1", "Q2O_OUTPUT_DIR=/out/p-1",
-		"PYTHONUNBUFFERED=1",
+		"Q2O_PROGRESS_FILE=/out/p-1/.q2o-progress.json", "PYTHONUNBUFFERED=1",
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("Env =\n%q\nwant\n%q", got, want)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,15 +27,15 @@ const DefaultGrace = 10 * time.Second
 const DefaultStderrTailBytes = 4096
 
 const (
-	// maxLine is the longest stdout line parsed as a progress line; longer
-	// lines still reach the log whole.
+	// maxLine is the longest part of a line that progress patterns are
+	// matched on; longer lines still reach the log whole.
 	maxLine = 64 << 10
 	// drainTimeout bounds the wait for output once the process group has been
 	// killed. Only a process that left the group and kept the pipe open can
 	// make it matter; its later output is not captured.
 	drainTimeout = 5 * time.Second
-	// progressQueue decouples stdout from OnProgress (which usually writes to
-	// the database), so a burst of progress lines does not stall the program.
+	// progressQueue decouples the output from OnProgress, so a burst of
+	// progress lines does not stall the program.
 	progressQueue = 64
 )
 
@@ -55,11 +56,24 @@ type Spec struct {
 	// grace is the program's: once it has exited, what is left of its group
 	// is killed at once.
 	Grace time.Duration
-	// OnProgress is called for each stdout line "PROGRESS <0-100> [message]",
-	// with the percent clamped to 0..100 and the message cleaned (see
-	// MaxProgressMessage); other lines are ignored. It is called from one
-	// goroutine, in order, and Run returns only after its last call returned.
+	// OnProgress is called for each change of progress: a line of stdout or
+	// stderr that ProgressPatterns match, or a new value in the progress
+	// file (Dir/ProgressFileName, read every ProgressFilePoll and once more
+	// after the program exited), with the percent clamped to 0..100 and the
+	// message cleaned (see MaxProgressMessage). A value equal to the last one
+	// is not reported again, and a value from a pattern other than the
+	// PROGRESS line that is lower than the last one is dropped (only the
+	// PROGRESS line and the progress file may take progress back). It is
+	// called from one goroutine, in order, and Run returns only after its
+	// last call returned; it should return quickly, since output waits once
+	// progressQueue values are pending.
 	OnProgress func(percent int, message string)
+	// ProgressPatterns turn lines of output into progress
+	// (DefaultProgressPatterns when nil).
+	ProgressPatterns *ProgressPatterns
+	// Log receives what Run ignores along the way (a progress file that
+	// cannot be used, at debug); nil discards it.
+	Log *slog.Logger
 	// StderrTailBytes is how much of the end of stderr Result.StderrTail
 	// keeps (DefaultStderrTailBytes when zero or negative).
 	StderrTailBytes int
@@ -154,6 +168,19 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	tailBytes := spec.StderrTailBytes
 	if tailBytes <= 0 {
 		tailBytes = DefaultStderrTailBytes
+	}
+	patterns := spec.ProgressPatterns
+	if patterns == nil {
+		patterns = DefaultProgressPatterns()
+	}
+	log := spec.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	// A progress file left by an earlier run would be read as this one's.
+	progressPath := filepath.Join(spec.Dir, ProgressFileName)
+	if err := os.Remove(progressPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		log.Debug("remove the earlier progress file", "error", err)
 	}
 
 	// O_NOFOLLOW: the output folder belongs to main.py, which could have
@@ -251,28 +278,42 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	progressDone := make(chan struct{})
 	go func() {
 		defer close(progressDone)
+		last := progressLine{percent: -1}
 		for p := range progress {
+			if (p.monotonic && p.percent < last.percent) || (p.percent == last.percent && p.message == last.message) {
+				continue
+			}
+			last = p
 			if spec.OnProgress != nil {
 				spec.OnProgress(p.percent, p.message)
 			}
 		}
 	}()
+	matchLine := func(chunk []byte, lineStart bool) {
+		if !lineStart {
+			return // the rest of a line longer than maxLine
+		}
+		if percent, message, monotonic, ok := patterns.Match(chunk); ok {
+			progress <- progressLine{percent, message, monotonic}
+		}
+	}
 	var readers sync.WaitGroup
 	readers.Add(2)
 	go func() {
 		defer readers.Done()
-		out.pump(outR, "stdout", func(chunk []byte, lineStart bool) {
-			if !lineStart {
-				return // the rest of a line longer than maxLine
-			}
-			if percent, message, ok := parseProgress(chunk); ok {
-				progress <- progressLine{percent, message}
-			}
-		})
+		out.pump(outR, "stdout", matchLine)
 	}()
 	go func() {
 		defer readers.Done()
-		out.pump(errR, "stderr", func(chunk []byte, _ bool) { tail.Write(chunk) })
+		out.pump(errR, "stderr", func(chunk []byte, lineStart bool) {
+			tail.Write(chunk)
+			matchLine(chunk, lineStart)
+		})
+	}()
+	stopWatch, watchDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		watchProgressFile(progressPath, progress, stopWatch, log)
 	}()
 
 	stop := ctx.Done()
@@ -318,6 +359,8 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	_ = outR.SetReadDeadline(deadline)
 	_ = errR.SetReadDeadline(deadline)
 	readers.Wait()
+	close(stopWatch) // a last read: the value written just before the exit
+	<-watchDone
 	close(progress)
 	<-progressDone
 	outR.Close()
@@ -398,8 +441,9 @@ func DirSize(dir string) int64 {
 }
 
 type progressLine struct {
-	percent int
-	message string
+	percent   int
+	message   string
+	monotonic bool // see ProgressPatterns.Match
 }
 
 // logSink serialises writes of both streams to run.log, whole lines at a
