@@ -902,3 +902,26 @@ func TestCancelAndResumeConcurrent(t *testing.T) {
 		t.Errorf("executions after the races: %v", m)
 	}
 }
+
+// per_page: 10 by default, up to 50 when asked, refused past that.
+func TestStatusPagePerPage(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	tn := a.NewTenant("active")
+	for i := 0; i < 12; i++ {
+		a.Project(tn.Key, fmt.Sprintf("paged %d", i))
+	}
+	for _, path := range []string{"/api/tenant/projects/status", "/api/tenant/projects"} {
+		m := a.Must(http.StatusOK, a.Do("GET", path, tn.Key, nil))
+		if len(m["items"].([]any)) != 10 || m["per_page"] != float64(10) || m["total_pages"] != float64(2) {
+			t.Errorf("%s: %d items, per_page %v, %v pages", path, len(m["items"].([]any)), m["per_page"], m["total_pages"])
+		}
+		m = a.Must(http.StatusOK, a.Do("GET", path+"?per_page=50", tn.Key, nil))
+		if len(m["items"].([]any)) != 12 || m["per_page"] != float64(50) || m["total_pages"] != float64(1) {
+			t.Errorf("%s?per_page=50: %d items, %v pages", path, len(m["items"].([]any)), m["total_pages"])
+		}
+		for _, bad := range []string{"0", "51", "ten"} {
+			pjWantError(t, a.Do("GET", path+"?per_page="+bad, tn.Key, nil), http.StatusBadRequest, "invalid_per_page", "per_page="+bad)
+		}
+	}
+}

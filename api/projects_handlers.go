@@ -12,7 +12,8 @@ import (
 // projectQuery reads the list filters from the query string; the service
 // checks them.
 func projectQuery(c echo.Context) service.ProjectQuery {
-	return service.ProjectQuery{Page: c.QueryParam("page"), Q: c.QueryParam("q"), Status: c.QueryParam("status")}
+	return service.ProjectQuery{Page: c.QueryParam("page"), Q: c.QueryParam("q"), Status: c.QueryParam("status"),
+		PerPage: c.QueryParam("per_page")}
 }
 
 // projectStatusPage: GET /api/tenant/projects/status?page&q&status.

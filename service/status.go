@@ -23,8 +23,12 @@ import (
 	"github.com/q2o/q2o/models"
 )
 
-// PerPage is the size of every page of the tenant's lists.
-const PerPage = 10
+// PerPage is the size of a page of the tenant's lists by default (the
+// product document's 10); a project list may ask for up to MaxPerPage.
+const (
+	PerPage    = 10
+	MaxPerPage = 50
+)
 
 // maxPage bounds page: deeper than ten million rows an OFFSET stops being a
 // sensible way to browse.
@@ -49,11 +53,14 @@ type ProjectQuery struct {
 	// Status keeps only projects whose execution_status is this; empty
 	// means any.
 	Status string
+	// PerPage is the page size, 1 to MaxPerPage; empty means PerPage.
+	PerPage string
 }
 
 // projectFilter is a checked ProjectQuery.
 type projectFilter struct {
 	page    int
+	perPage int
 	pattern string // a LIKE pattern, q escaped and between %s, or ""
 	status  models.ExecutionStatus
 }
@@ -65,6 +72,14 @@ func (q ProjectQuery) parse() (projectFilter, error) {
 	var err error
 	if f.page, err = parsePage(q.Page); err != nil {
 		return f, err
+	}
+	f.perPage = PerPage
+	if q.PerPage != "" {
+		n, err := strconv.Atoi(q.PerPage)
+		if err != nil || n < 1 || n > MaxPerPage {
+			return f, models.FieldError("per_page", "invalid_per_page", "per_page must be a whole number from 1 to %d", MaxPerPage)
+		}
+		f.perPage = n
 	}
 	if text := strings.TrimSpace(q.Q); text != "" {
 		if !utf8.ValidString(text) || strings.IndexFunc(text, unicode.IsControl) >= 0 {
@@ -127,11 +142,12 @@ type Page[T any] struct {
 	TotalPages int64 `json:"total_pages"`
 }
 
-func newPage[T any](items []T, page int, total int64) Page[T] {
+func newPage[T any](items []T, page, perPage int, total int64) Page[T] {
 	if items == nil {
 		items = []T{}
 	}
-	return Page[T]{Items: items, Page: page, PerPage: PerPage, Total: total, TotalPages: (total + PerPage - 1) / PerPage}
+	n := int64(perPage)
+	return Page[T]{Items: items, Page: page, PerPage: perPage, Total: total, TotalPages: (total + n - 1) / n}
 }
 
 // LatestExecution sums up a project's latest run in a list.
@@ -217,7 +233,7 @@ func projectListSQL(tenantID uuid.UUID, f projectFilter, activeOnly bool) projec
 			LEFT JOIN executions e ON e.id = p.latest_execution_id
 			ORDER BY p.updated_at DESC, p.id DESC`,
 		args:     args,
-		pageArgs: append(args[:len(args):len(args)], PerPage, (f.page-1)*PerPage),
+		pageArgs: append(args[:len(args):len(args)], f.perPage, (f.page-1)*f.perPage),
 	}
 }
 
@@ -246,7 +262,7 @@ func (s *Service) listProjects(ctx context.Context, tenantID uuid.UUID, q Projec
 		if err := tx.Raw(l.count, l.args...).Scan(&total).Error; err != nil {
 			return fmt.Errorf("count projects: %w", err)
 		}
-		if int64(f.page-1)*PerPage >= total {
+		if int64(f.page-1)*int64(f.perPage) >= total {
 			return nil
 		}
 		if err := tx.Raw(l.page, l.pageArgs...).Scan(&rows).Error; err != nil {
@@ -266,7 +282,7 @@ func (s *Service) listProjects(ctx context.Context, tenantID uuid.UUID, q Projec
 				ExitCode: r.LeExitCode, Error: r.LeError}
 		}
 	}
-	return newPage(items, f.page, total), nil
+	return newPage(items, f.page, f.perPage, total), nil
 }
 
 // ProjectExecutions lists the runs of one of the tenant's projects, newest
@@ -298,7 +314,7 @@ func (s *Service) ProjectExecutions(ctx context.Context, tenantID, projectID uui
 	for i, e := range items {
 		views[i] = executionView(e)
 	}
-	return newPage(views, n, total), nil
+	return newPage(views, n, PerPage, total), nil
 }
 
 // RunLogName is the file in a project's output folder that holds main.py's
