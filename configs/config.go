@@ -21,6 +21,8 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/google/shlex"
 	"gopkg.in/yaml.v3"
+
+	"github.com/q2o/q2o/worker/runner"
 )
 
 // Config is every setting of q2o. Each field's env tag is its environment
@@ -47,6 +49,9 @@ type Config struct {
 	RunTimeout    time.Duration `env:"Q2O_RUN_TIMEOUT" yaml:"run_timeout"`
 	KillGrace     time.Duration `env:"Q2O_RUN_KILL_GRACE" yaml:"run_kill_grace"`
 	WatchInterval time.Duration `env:"Q2O_RUN_WATCH_INTERVAL" yaml:"run_watch_interval"`
+	// ProgressPatterns are regular expressions, so a comma could be part of
+	// one: in the environment they are one per line.
+	ProgressPatterns []string `env:"Q2O_PROGRESS_PATTERNS" envSeparator:"\n" yaml:"progress_patterns"`
 
 	WorkerConcurrency  int           `env:"Q2O_WORKER_CONCURRENCY" yaml:"worker_concurrency"`
 	WorkerPollInterval time.Duration `env:"Q2O_WORKER_POLL_INTERVAL" yaml:"worker_poll_interval"`
@@ -108,6 +113,7 @@ func Settings() []Setting {
 		{"Q2O_RUN_TIMEOUT", d.RunTimeout.String(), "longest a run may take before it is stopped and marked failed"},
 		{"Q2O_RUN_KILL_GRACE", d.KillGrace.String(), "time between SIGTERM and SIGKILL when a run is stopped"},
 		{"Q2O_RUN_WATCH_INTERVAL", d.WatchInterval.String(), "how often a worker re-reads a running execution (to stop it when paused)"},
+		{"Q2O_PROGRESS_PATTERNS", "(the PROGRESS line) " + runner.DefaultProgressPattern, "regular expressions (RE2), one per line (a YAML list in the file), tried on each line main.py prints on stdout and stderr: named groups percent (0-100, decimals allowed) or done and total, and optionally message; list the PROGRESS line too to keep it. The progress file $Q2O_PROGRESS_FILE works whatever these are"},
 		{"Q2O_WORKER_CONCURRENCY", strconv.Itoa(d.WorkerConcurrency), "tasks a worker runs at once"},
 		{"Q2O_WORKER_POLL_INTERVAL", d.WorkerPollInterval.String(), "how often an idle worker checks for tasks (asynq TaskCheckInterval)"},
 		{"Q2O_SHUTDOWN_TIMEOUT", d.ShutdownTimeout.String(), "how long api and worker wait for in-flight work on SIGTERM"},
@@ -164,6 +170,7 @@ func Default() Config {
 		RunTimeout:         2 * time.Hour,
 		KillGrace:          10 * time.Second,
 		WatchInterval:      time.Second,
+		ProgressPatterns:   []string{runner.DefaultProgressPattern},
 		WorkerConcurrency:  4,
 		WorkerPollInterval: 50 * time.Millisecond,
 		ShutdownTimeout:    30 * time.Second,
@@ -258,6 +265,9 @@ func (c *Config) Validate() error {
 	if _, err := shlex.Split(c.RunnerArgs); err != nil {
 		bad("Q2O_RUNNER_ARGS", "cannot split into words: %v", err)
 	}
+	if _, err := runner.CompileProgressPatterns(c.ProgressPatterns); err != nil {
+		bad("Q2O_PROGRESS_PATTERNS", "%v", err)
+	}
 	onOff := func(name, v string) {
 		if v != "on" && v != "off" {
 			bad(name, "must be on or off, got %q", v)
@@ -350,6 +360,16 @@ func (c Config) TrustedProxyNets() []*net.IPNet {
 		}
 	}
 	return out
+}
+
+// ProgressPatternSet returns ProgressPatterns compiled (Validate has
+// checked them).
+func (c Config) ProgressPatternSet() *runner.ProgressPatterns {
+	p, err := runner.CompileProgressPatterns(c.ProgressPatterns)
+	if err != nil {
+		return runner.DefaultProgressPatterns()
+	}
+	return p
 }
 
 // RedisDB parses a redis:// or rediss:// URL and returns its DB number.

@@ -125,7 +125,7 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 	}
 	res, runErr := runner.Run(runCtx, runner.Spec{
 		Argv: argv, Env: runner.Env(os.Environ(), vars, envOptions), Dir: e.OutputDir, LogPath: logPath, Grace: w.cfg.KillGrace,
-		Sandbox: w.cfg.Sandbox, OutputLimit: w.cfg.OutputLimit,
+		Sandbox: w.cfg.Sandbox, OutputLimit: w.cfg.OutputLimit, ProgressPatterns: w.cfg.ProgressPatterns, Log: log,
 		OnProgress: progress.Offer,
 	})
 	progress.Close() // the last value is stored before the outcome

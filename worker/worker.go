@@ -18,6 +18,7 @@ import (
 	"github.com/q2o/q2o/jobs"
 	"github.com/q2o/q2o/metrics"
 	"github.com/q2o/q2o/service"
+	"github.com/q2o/q2o/worker/runner"
 	"github.com/q2o/q2o/worker/sandbox"
 )
 
@@ -47,6 +48,9 @@ type Config struct {
 	// KeepRuns is how many of a project's newest runs keep their zip and
 	// log (Q2O_KEEP_RUNS); 0 keeps all.
 	KeepRuns int
+	// ProgressPatterns turn lines of main.py's output into progress
+	// (Q2O_PROGRESS_PATTERNS); nil is the PROGRESS line alone.
+	ProgressPatterns *runner.ProgressPatterns
 }
 
 // Worker runs q2o's tasks.

@@ -122,6 +122,7 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 			KillGrace: cfg.KillGrace, WatchInterval: cfg.WatchInterval, Concurrency: cfg.WorkerConcurrency,
 			PollInterval: cfg.WorkerPollInterval, ShutdownTimeout: cfg.ShutdownTimeout,
 			Queues: cfg.QueueWeights, Metrics: mets, Sandbox: box, OutputLimit: int64(cfg.OutputLimit), KeepRuns: cfg.KeepRuns,
+			ProgressPatterns: cfg.ProgressPatternSet(),
 		}, log)
 		start("worker", w.Run)
 	}
