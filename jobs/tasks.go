@@ -33,13 +33,29 @@ const (
 // tenant) go first, zips last.
 var QueueWeights = map[string]int{QueueControl: 6, QueueRuns: 3, QueueArtifacts: 1}
 
-// Retention keeps a finished task in Redis this long, so that the monitoring
-// UI shows it and a late duplicate enqueue of the same TaskID is refused.
-const Retention = 24 * time.Hour
+// DefaultRetention keeps a finished task in Redis this long (Options.Retention,
+// Q2O_TASK_RETENTION), so that the monitoring UI shows it and its result,
+// and a late duplicate enqueue of the same TaskID is refused; Redis stays
+// bounded by the runs of the last hour.
+const DefaultRetention = time.Hour
 
-// ExecutionPayload is the payload of project:run and project:zip.
+// ExecutionPayload is the payload of project:run and project:zip. The
+// worker trusts only ExecutionID (it reads the rest from the database);
+// TenantID and ProjectID tell an operator in the monitoring UI whose task
+// it is.
 type ExecutionPayload struct {
 	ExecutionID uuid.UUID `json:"execution_id"`
+	TenantID    uuid.UUID `json:"tenant_id,omitempty"`
+	ProjectID   uuid.UUID `json:"project_id,omitempty"`
+}
+
+// Run names the execution a project:run or project:zip task is about.
+type Run struct {
+	ExecutionID, TenantID, ProjectID uuid.UUID
+}
+
+func (r Run) payload() ExecutionPayload {
+	return ExecutionPayload{ExecutionID: r.ExecutionID, TenantID: r.TenantID, ProjectID: r.ProjectID}
 }
 
 // PausePayload is the payload of tenant:pause.
@@ -50,8 +66,8 @@ type PausePayload struct {
 
 // RunMessage is the outbox row for running execution id. Its TaskID is the
 // execution id, so the run is on Redis at most once.
-func RunMessage(executionID uuid.UUID) models.OutboxMessage {
-	return message(TypeProjectRun, QueueRuns, executionID.String(), ExecutionPayload{executionID})
+func RunMessage(r Run) models.OutboxMessage {
+	return message(TypeProjectRun, QueueRuns, r.ExecutionID.String(), r.payload())
 }
 
 // TakeoverMessage is the outbox row that hands a running execution whose
@@ -60,13 +76,13 @@ func RunMessage(executionID uuid.UUID) models.OutboxMessage {
 // active list (until asynq's own recovery, a minute or two later), and
 // holds the execution's own TaskID meanwhile. The execution lease decides
 // who runs it; a late delivery of the old task does nothing.
-func TakeoverMessage(executionID uuid.UUID, attempt int) models.OutboxMessage {
-	return message(TypeProjectRun, QueueRuns, fmt.Sprintf("%s:takeover:%d", executionID, attempt), ExecutionPayload{executionID})
+func TakeoverMessage(r Run, attempt int) models.OutboxMessage {
+	return message(TypeProjectRun, QueueRuns, fmt.Sprintf("%s:takeover:%d", r.ExecutionID, attempt), r.payload())
 }
 
 // ZipMessage is the outbox row for zipping execution id's output.
-func ZipMessage(executionID uuid.UUID) models.OutboxMessage {
-	return message(TypeProjectZip, QueueArtifacts, "zip:"+executionID.String(), ExecutionPayload{executionID})
+func ZipMessage(r Run) models.OutboxMessage {
+	return message(TypeProjectZip, QueueArtifacts, "zip:"+r.ExecutionID.String(), r.payload())
 }
 
 // PauseMessage is the outbox row for pausing a tenant's runs.
@@ -89,11 +105,18 @@ type Options struct {
 	// records why before asynq gives up on the task.
 	RunTimeout time.Duration
 	KillGrace  time.Duration
+	// Retention is how long a finished task stays in Redis
+	// (DefaultRetention when zero).
+	Retention time.Duration
 }
 
 // Task builds the asynq task for an outbox row.
 func (o Options) Task(m models.OutboxMessage) *asynq.Task {
-	opts := []asynq.Option{asynq.Queue(m.Queue), asynq.TaskID(m.TaskID), asynq.Retention(Retention)}
+	retention := o.Retention
+	if retention <= 0 {
+		retention = DefaultRetention
+	}
+	opts := []asynq.Option{asynq.Queue(m.Queue), asynq.TaskID(m.TaskID), asynq.Retention(retention)}
 	switch m.TaskType {
 	case TypeProjectRun:
 		opts = append(opts, asynq.Timeout(o.RunTimeout+o.KillGrace+time.Minute), asynq.MaxRetry(5))

@@ -89,7 +89,7 @@ func (s *Service) Dispatch(ctx context.Context) (int, error) {
 			if err := tx.Exec(`UPDATE tenants SET last_dispatched_at = ? WHERE id = ?`, now, next.TenantID).Error; err != nil {
 				return err
 			}
-			if err := ob.add(jobs.RunMessage(next.ExecutionID)); err != nil {
+			if err := ob.add(jobs.RunMessage(jobs.Run{ExecutionID: next.ExecutionID, TenantID: next.TenantID, ProjectID: next.ProjectID})); err != nil {
 				return err
 			}
 			sent++
@@ -106,6 +106,7 @@ func (s *Service) Dispatch(ctx context.Context) (int, error) {
 type dispatchable struct {
 	ExecutionID uuid.UUID
 	TenantID    uuid.UUID
+	ProjectID   uuid.UUID
 }
 
 // nextToDispatch picks the oldest waiting run of the tenant that was
@@ -118,17 +119,18 @@ func (s *Service) nextToDispatch(tx *gorm.DB) (dispatchable, bool, error) {
 		PlanMax     int
 		Active      int
 		ExecutionID uuid.UUID
+		ProjectID   uuid.UUID
 	}
 	err := tx.Raw(`
 		SELECT t.id AS tenant_id, sub.status, p.max_concurrent_runs AS plan_max,
 		       (SELECT count(*) FROM executions b WHERE b.tenant_id = t.id
 		          AND b.status IN ('pending', 'running') AND b.dispatched_at IS NOT NULL) AS active,
-		       w.id AS execution_id
+		       w.id AS execution_id, w.project_id
 		FROM (SELECT DISTINCT tenant_id FROM executions WHERE status = 'pending' AND dispatched_at IS NULL) waiting
 		JOIN tenants t ON t.id = waiting.tenant_id
 		JOIN subscriptions sub ON sub.tenant_id = t.id
 		JOIN plans p ON p.code = t.plan_code
-		CROSS JOIN LATERAL (SELECT id FROM executions e WHERE e.tenant_id = t.id AND e.status = 'pending'
+		CROSS JOIN LATERAL (SELECT id, project_id FROM executions e WHERE e.tenant_id = t.id AND e.status = 'pending'
 		          AND e.dispatched_at IS NULL ORDER BY e.queued_at, e.id LIMIT 1) w
 		ORDER BY t.last_dispatched_at NULLS FIRST, t.id`).Scan(&rows).Error
 	if err != nil {
@@ -136,7 +138,7 @@ func (s *Service) nextToDispatch(tx *gorm.DB) (dispatchable, bool, error) {
 	}
 	for _, r := range rows {
 		if r.Active < models.RunLimit(r.Status, r.PlanMax) {
-			return dispatchable{ExecutionID: r.ExecutionID, TenantID: r.TenantID}, true, nil
+			return dispatchable{ExecutionID: r.ExecutionID, TenantID: r.TenantID, ProjectID: r.ProjectID}, true, nil
 		}
 	}
 	return dispatchable{}, false, nil

@@ -224,7 +224,7 @@ func (s *Service) FinishExecution(ctx context.Context, execID uuid.UUID, attempt
 		s.emit(tx, liveEvent(&e, string(o.Status), o.Status, progress, msg))
 		recorded = true
 		if o.Status == models.StatusCompleted {
-			return ob.add(jobs.ZipMessage(e.ID))
+			return ob.add(jobs.ZipMessage(jobs.Run{ExecutionID: e.ID, TenantID: e.TenantID, ProjectID: e.ProjectID}))
 		}
 		return nil
 	})

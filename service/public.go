@@ -464,7 +464,7 @@ type taskInfoGetter interface {
 // new one with its TaskID, so it is deleted first. Two requests racing here
 // at worst enqueue it twice, and the TaskID refuses the second.
 func (s *Service) ensureZipTask(ctx context.Context, execID uuid.UUID) error {
-	msg := jobs.ZipMessage(execID)
+	msg := jobs.ZipMessage(jobs.Run{ExecutionID: execID})
 	var unsent int64
 	err := s.DB.WithContext(ctx).Model(&models.OutboxMessage{}).
 		Where("task_id = ? AND enqueued_at IS NULL", msg.TaskID).Count(&unsent).Error

@@ -26,7 +26,19 @@ const (
 	DefaultPendingGrace = 10 * time.Second
 	// reconcileBatch bounds the executions looked at per round.
 	reconcileBatch = 200
+	// OutboxKeep is how long a sent outbox row is kept (for an operator to
+	// look at) before PruneOutbox deletes it.
+	OutboxKeep = 7 * 24 * time.Hour
 )
+
+// PruneOutbox deletes outbox rows sent more than OutboxKeep ago, a batch at
+// a time, so the table holds days, not a year, of runs. It returns how many
+// it deleted.
+func (s *Service) PruneOutbox(ctx context.Context) (int64, error) {
+	res := s.DB.WithContext(ctx).Exec(`DELETE FROM outbox WHERE id IN (
+		SELECT id FROM outbox WHERE enqueued_at < ? ORDER BY id LIMIT 10000)`, s.Now().Add(-OutboxKeep))
+	return res.RowsAffected, res.Error
+}
 
 // Reconcile makes sure each execution that should run will: a pending one
 // whose task is on neither the outbox nor Redis gets it again; a running one
@@ -55,9 +67,10 @@ func (s *Service) Reconcile(ctx context.Context) (int, error) {
 	}
 	sent := 0
 	for _, e := range stale {
-		msg := jobs.RunMessage(e.ID)
+		r := jobs.Run{ExecutionID: e.ID, TenantID: e.TenantID, ProjectID: e.ProjectID}
+		msg := jobs.RunMessage(r)
 		if e.Status == models.StatusRunning {
-			msg = jobs.TakeoverMessage(e.ID, e.Attempt)
+			msg = jobs.TakeoverMessage(r, e.Attempt)
 		}
 		need, err := s.needsTask(ctx, insp, e, msg)
 		if err != nil {
@@ -127,8 +140,8 @@ func (s *Service) needsTask(ctx context.Context, insp taskInfoGetter, e models.E
 	return true, nil
 }
 
-// ReconcileLoop runs Dispatch and Reconcile every ReconcileEvery until ctx
-// ends.
+// ReconcileLoop runs Dispatch, PruneOutbox and Reconcile every
+// ReconcileEvery until ctx ends.
 func (s *Service) ReconcileLoop(ctx context.Context) {
 	t := time.NewTicker(ReconcileEvery)
 	defer t.Stop()
@@ -140,6 +153,9 @@ func (s *Service) ReconcileLoop(ctx context.Context) {
 		}
 		if _, err := s.Dispatch(ctx); err != nil && ctx.Err() == nil {
 			s.Log.Warn("dispatch runs", "error", err)
+		}
+		if _, err := s.PruneOutbox(ctx); err != nil && ctx.Err() == nil {
+			s.Log.Warn("prune the outbox", "error", err)
 		}
 		if n, err := s.Reconcile(ctx); err != nil && ctx.Err() == nil {
 			s.Log.Warn("reconcile", "error", err)
