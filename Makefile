@@ -32,8 +32,9 @@ help: ## list the targets
 # `q2o version` reports these (the environment may turn Go's own VCS stamping off).
 LDFLAGS := -X main.commit=$(shell git rev-parse --short=12 HEAD 2>/dev/null) -X main.built=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
-build: ## build bin/q2o
+build: ## build bin/q2o and bin/q2o-cli (the tenants' command line)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/q2o
+	$(GO) build -o bin/q2o-cli ./cmd/q2o-cli
 
 services: ## make sure Postgres, Redis and the test SMTP server (mailpit) answer (start them if not)
 	scripts/services.sh

@@ -1,0 +1,533 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/q2o/q2o/internal/apptest"
+)
+
+// cliBin is q2o-cli, built once for the package by TestMain.
+var cliBin string
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		dir, err := os.MkdirTemp("", "q2o-cli-test-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		cliBin = filepath.Join(dir, "q2o-cli")
+		build := exec.Command("go", "build", "-o", cliBin, ".")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build q2o-cli:", err)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// result is how one q2o-cli invocation ended.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// cliEnv is the environment of the CLI in a test: the API, a credential,
+// and a config directory of its own.
+type cliEnv struct {
+	t      *testing.T
+	url    string
+	key    string
+	config string
+}
+
+func newCLI(t *testing.T, a *apptest.App, key string) *cliEnv {
+	t.Helper()
+	return &cliEnv{t: t, url: a.URL, key: key, config: t.TempDir()}
+}
+
+func (c *cliEnv) command(ctx context.Context, stdin string, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+	cmd := exec.CommandContext(ctx, cliBin, args...)
+	cmd.Env = append(os.Environ(), "Q2O_URL="+c.url, "Q2O_API_KEY="+c.key,
+		"XDG_CONFIG_HOME="+c.config, "HOME="+c.config)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	return cmd, &stdout, &stderr
+}
+
+// run runs q2o-cli to its end (within a minute).
+func (c *cliEnv) run(stdin string, args ...string) result {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd, stdout, stderr := c.command(ctx, stdin, args...)
+	return c.wait(cmd, cmd.Run(), stdout, stderr)
+}
+
+func (c *cliEnv) wait(cmd *exec.Cmd, err error, stdout, stderr *bytes.Buffer) result {
+	c.t.Helper()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		c.t.Fatalf("q2o-cli %v: %v", cmd.Args[1:], err)
+	}
+	c.t.Logf("q2o-cli %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(cmd.Args[1:], " "), r.code, r.stdout, r.stderr)
+	return r
+}
+
+func (r result) must(t *testing.T, code int) result {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// A plain line of a followed run when stdout is not a terminal.
+var plainLine = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  (pending|running|completed)\s+\d+%  .*$`)
+
+func TestRunFollowCompletes(t *testing.T) {
+	a := apptest.New(t, apptest.Options{})
+	a.StartWorker(a.WorkerConfig("--mode ok"))
+	tn := a.NewTenant("active")
+	c := newCLI(t, a, tn.Key)
+
+	id := strings.TrimSpace(c.run("", "projects", "create", "--name", "Todo app", "--description", "A todo app",
+		"--objectives", "CRUD").must(t, 0).stdout)
+	_, code := a.Code(tn.ID, nil)
+	c.run("", "assign", id, code).must(t, 0)
+
+	r := c.run("", "run", id, "--follow").must(t, 0)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("want a line per change and a summary, got %q", r.stdout)
+	}
+	for _, l := range lines[:len(lines)-1] {
+		if !plainLine.MatchString(l) {
+			t.Errorf("not a plain timestamped line: %q", l)
+		}
+	}
+	if !strings.Contains(r.stdout, "100%  done") || !strings.Contains(lines[len(lines)-2], "completed") {
+		t.Errorf("the run's end is not shown: %q", r.stdout)
+	}
+	if !strings.HasSuffix(lines[len(lines)-1], "completed") {
+		t.Errorf("no summary: %q", lines[len(lines)-1])
+	}
+	if strings.Contains(r.stdout, "\r") || strings.Contains(r.stdout, "\x1b") {
+		t.Errorf("terminal control characters in a non-terminal output: %q", r.stdout)
+	}
+
+	// follow on an ended run shows it once and exits with its outcome; logs too.
+	c.run("", "follow", id).must(t, 0)
+	logs := c.run("", "logs", id).must(t, 0)
+	if !strings.Contains(logs.stdout, "starting the agents") {
+		t.Errorf("logs: %q", logs.stdout)
+	}
+	c.run("", "logs", id, "-f").must(t, 0)
+
+	// --output json on the read commands is the API's JSON.
+	var shown map[string]any
+	if err := json.Unmarshal([]byte(c.run("", "projects", "show", id, "--output", "json").must(t, 0).stdout), &shown); err != nil {
+		t.Fatal(err)
+	}
+	if shown["id"] != id || shown["execution_status"] != "completed" || shown["progress"] != float64(100) {
+		t.Errorf("projects show --output json: %v", shown)
+	}
+	var list struct {
+		Items []struct {
+			ID     string `json:"id"`
+			Status string `json:"execution_status"`
+		} `json:"items"`
+		Total int `json:"total"`
+	}
+	if err := json.Unmarshal([]byte(c.run("", "projects", "list", "--status", "completed", "--output", "json").must(t, 0).stdout), &list); err != nil {
+		t.Fatal(err)
+	}
+	if list.Total != 1 || list.Items[0].ID != id {
+		t.Errorf("projects list --output json: %+v", list)
+	}
+	var who struct {
+		ID   string `json:"id"`
+		Plan struct {
+			Code string `json:"code"`
+		} `json:"plan"`
+	}
+	if err := json.Unmarshal([]byte(c.run("", "whoami", "--output", "json").must(t, 0).stdout), &who); err != nil {
+		t.Fatal(err)
+	}
+	if who.ID != tn.ID || who.Plan.Code != "starter" {
+		t.Errorf("whoami --output json: %+v", who)
+	}
+	if table := c.run("", "projects", "list").must(t, 0).stdout; !strings.Contains(table, id) || !strings.Contains(table, "completed") {
+		t.Errorf("projects list: %q", table)
+	}
+}
+
+func TestRunFollowFailedExits1(t *testing.T) {
+	a := apptest.New(t, apptest.Options{})
+	a.StartWorker(a.WorkerConfig("--mode fail"))
+	tn := a.NewTenant("active")
+	id := a.ReadyProject(tn, "doomed")
+	c := newCLI(t, a, tn.Key)
+
+	r := c.run("", "run", id, "--follow").must(t, 1)
+	if !strings.Contains(r.stderr, "the run failed") {
+		t.Errorf("stderr does not say the run failed: %q", r.stderr)
+	}
+	c.run("", "follow", id).must(t, 1)
+	c.run("", "logs", id, "-f").must(t, 1)
+}
+
+func TestCancelExits2(t *testing.T) {
+	a := apptest.New(t, apptest.Options{})
+	a.StartWorker(a.WorkerConfig("--mode sleep --seconds 30"))
+	tn := a.NewTenant("active")
+	id := a.ReadyProject(tn, "sleepy")
+	c := newCLI(t, a, tn.Key)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	follow, stdout, stderr := c.command(ctx, "", "run", id, "--follow")
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	a.WaitProject(tn.Key, id, 30*time.Second, apptest.StatusIs("running"))
+	c.run("", "cancel", id).must(t, 0)
+	r := c.wait(follow, follow.Wait(), stdout, stderr).must(t, 2)
+	if !regexp.MustCompile(`Z  (cancelled|paused) `).MatchString(r.stdout) || !strings.Contains(r.stderr, "cancelled by the tenant") {
+		t.Errorf("the cancellation is not shown: %q / %q", r.stdout, r.stderr)
+	}
+	// cancelling again is the API's refusal, with its code and message.
+	again := c.run("", "cancel", id).must(t, 3)
+	if !strings.Contains(again.stderr, "nothing_to_cancel") {
+		t.Errorf("stderr: %q", again.stderr)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	a := apptest.New(t, apptest.Options{})
+	tn := a.NewTenant("active")
+	id := a.Project(tn.Key, "no code")
+	c := newCLI(t, a, tn.Key)
+
+	// RUN without an activation code: the API's 4xx, its code and message.
+	want := a.Do("POST", "/api/tenant/projects/"+id+"/run", tn.Key, nil)
+	if want.Status/100 != 4 {
+		t.Fatalf("RUN without a code: %d %s", want.Status, want.Body)
+	}
+	var body struct {
+		Error struct{ Code, Message string }
+	}
+	if err := json.Unmarshal(want.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	r := c.run("", "run", id, "--follow").must(t, 3)
+	if !strings.Contains(r.stderr, body.Error.Code) || !strings.Contains(r.stderr, body.Error.Message) {
+		t.Errorf("stderr %q lacks the API's %s: %s", r.stderr, body.Error.Code, body.Error.Message)
+	}
+
+	// A wrong key is an auth error, no API a network error: both 4.
+	bad := newCLI(t, a, apptest.Tampered(tn.Key))
+	bad.run("", "whoami").must(t, 4)
+	gone := newCLI(t, a, tn.Key)
+	gone.url = "http://127.0.0.1:1"
+	gone.run("", "projects", "list").must(t, 4)
+	// No credential at all: 4; a bad command line: 64.
+	none := newCLI(t, a, "")
+	none.run("", "whoami").must(t, 4)
+	c.run("", "run").must(t, exitUsage)
+}
+
+func TestCodes(t *testing.T) {
+	a := apptest.New(t, apptest.Options{})
+	tn := a.NewTenant("active")
+	id := a.Project(tn.Key, "coded")
+	c := newCLI(t, a, tn.Key)
+
+	code := strings.TrimSpace(c.run("", "codes", "generate", "--count", "1").must(t, 0).stdout)
+	if !regexp.MustCompile(`^[A-Z0-9]{5}(-[A-Z0-9]{5})+$`).MatchString(code) {
+		t.Fatalf("codes generate printed %q", code)
+	}
+	var page struct {
+		Items []struct{ Status string } `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(c.run("", "codes", "list", "--status", "available", "--output", "json").must(t, 0).stdout), &page); err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 1 {
+		t.Fatalf("codes list: %+v", page)
+	}
+	c.run("", "assign", id, code).must(t, 0)
+	r := c.run("", "assign", id, code).must(t, 3)
+	if !strings.Contains(r.stderr, "HTTP 409") {
+		t.Errorf("a second assign: %q", r.stderr)
+	}
+}
+
+func TestDownload(t *testing.T) {
+	a := apptest.New(t, apptest.Options{})
+	a.StartWorker(a.WorkerConfig("--mode ok"))
+	tn := a.NewTenant("active")
+	id := a.ReadyProject(tn, "zipped")
+	c := newCLI(t, a, tn.Key)
+	eid := strings.TrimSpace(c.run("", "run", id).must(t, 0).stdout)
+	c.run("", "follow", id).must(t, 0)
+
+	// download waits for the zip, then writes what the API serves.
+	file := filepath.Join(t.TempDir(), "out.zip")
+	c.run("", "download", id, "-o", file).must(t, 0)
+	want := apiZip(t, a, tn.Key, id, eid)
+	if got := readFile(t, file); !bytes.Equal(got, want) {
+		t.Fatalf("the downloaded file (%d bytes) is not the API's zip (%d bytes)", len(got), len(want))
+	}
+	if _, err := os.Stat(file + ".part"); !os.IsNotExist(err) {
+		t.Errorf("the .part file is left: %v", err)
+	}
+
+	// A part left by an interrupted download is resumed with Range.
+	file2 := filepath.Join(t.TempDir(), "resumed.zip")
+	if err := os.WriteFile(file2+".part", want[:100], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := newCuttingProxy(t, a.URL, -1)
+	c2 := newCLI(t, a, tn.Key)
+	c2.url = p.url
+	c2.run("", "download", id, "-o", file2).must(t, 0)
+	if got := readFile(t, file2); !bytes.Equal(got, want) {
+		t.Fatalf("the resumed file (%d bytes) is not the API's zip", len(got))
+	}
+	if r := p.ranges(); len(r) != 1 || r[0] != "bytes=100-" {
+		t.Errorf("the downloads asked for %q, want one bytes=100-", r)
+	}
+
+	// A connection cut after the first bytes is resumed in the same command.
+	file3 := filepath.Join(t.TempDir(), "cut.zip")
+	p3 := newCuttingProxy(t, a.URL, 200)
+	c3 := newCLI(t, a, tn.Key)
+	c3.url = p3.url
+	c3.run("", "download", id, "-o", file3).must(t, 0)
+	if got := readFile(t, file3); !bytes.Equal(got, want) {
+		t.Fatalf("the file cut and resumed (%d bytes) is not the API's zip", len(got))
+	}
+	if r := p3.ranges(); len(r) != 2 || r[0] != "" || r[1] != "bytes=200-" {
+		t.Errorf("the downloads asked for %q, want the whole and then bytes=200-", r)
+	}
+
+	// A stale part (another zip's bytes) fails the SHA-256 check and is fetched again.
+	file4 := filepath.Join(t.TempDir(), "stale.zip")
+	if err := os.WriteFile(file4+".part", bytes.Repeat([]byte("x"), 100), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := c.run("", "download", id, "-o", file4).must(t, 0)
+	if got := readFile(t, file4); !bytes.Equal(got, want) {
+		t.Fatalf("the file after a stale part is not the API's zip")
+	}
+	if !strings.Contains(r.stderr, "SHA-256") {
+		t.Errorf("the mismatch is not told: %q", r.stderr)
+	}
+}
+
+// apiZip is the zip as the API serves it, checked against its ETag.
+func apiZip(t *testing.T, a *apptest.App, key, id, eid string) []byte {
+	t.Helper()
+	req, _ := http.NewRequest("GET", a.URL+"/api/tenant/projects/"+id+"/executions/"+eid+"/download", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("download: %d %v", res.StatusCode, err)
+	}
+	sum := sha256.Sum256(b)
+	if etag := res.Header.Get("ETag"); etag != `"`+hex.EncodeToString(sum[:])+`"` {
+		t.Fatalf("ETag %s is not the SHA-256 of the body", etag)
+	}
+	return b
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// cuttingProxy passes requests on to the API, records the Range of each
+// download, and cuts the first download's body after cut bytes (never when
+// cut < 0).
+type cuttingProxy struct {
+	url    string
+	mu     sync.Mutex
+	seen   []string
+	cutOne atomic.Bool
+}
+
+func newCuttingProxy(t *testing.T, target string, cut int) *cuttingProxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cuttingProxy{}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.FlushInterval = -1
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/download") || r.Method != http.MethodGet {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		p.mu.Lock()
+		p.seen = append(p.seen, r.Header.Get("Range"))
+		p.mu.Unlock()
+		if cut < 0 || p.cutOne.Swap(true) {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		rec := &cutWriter{ResponseWriter: w, left: cut}
+		rp.ServeHTTP(rec, r)
+		if rec.cut {
+			panic(http.ErrAbortHandler) // drop the connection mid-body
+		}
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	p.url = "http://" + ln.Addr().String()
+	return p
+}
+
+func (p *cuttingProxy) ranges() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.seen...)
+}
+
+// cutWriter writes the first left bytes of a body and drops the rest.
+type cutWriter struct {
+	http.ResponseWriter
+	left int
+	cut  bool
+}
+
+func (w *cutWriter) Write(b []byte) (int, error) {
+	if len(b) > w.left {
+		if w.left > 0 {
+			_, _ = w.ResponseWriter.Write(b[:w.left])
+			w.ResponseWriter.(http.Flusher).Flush()
+		}
+		w.left, w.cut = 0, true
+		return 0, errors.New("cut")
+	}
+	w.left -= len(b)
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *cutWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func TestLoginThroughMailpit(t *testing.T) {
+	a := apptest.New(t, apptest.Options{})
+	tn := a.NewTenant("active")
+	email := a.Must(200, a.Do("GET", "/api/tenant/profile", tn.Key, nil))["email"].(string)
+	c := newCLI(t, a, "") // no API key: the stored session only
+
+	// login reads the email, then the emailed code, from stdin.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd, stdout, stderr := c.command(ctx, "", "login")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(in, email)
+	mails := apptest.WaitMails(t, email, 1, 30*time.Second)
+	code := regexp.MustCompile(`\b\d{6}\b`).FindString(mails[0].Text)
+	if code == "" {
+		t.Fatalf("no code in the mail: %q", mails[0].Text)
+	}
+	fmt.Fprintln(in, code)
+	_ = in.Close()
+	r := c.wait(cmd, cmd.Wait(), stdout, stderr).must(t, 0)
+	if !strings.Contains(r.stdout, "Signed in as "+email) {
+		t.Errorf("login said %q", r.stdout)
+	}
+
+	path := filepath.Join(c.config, "q2o", "credentials.json")
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("credentials.json mode %v, want 0600", fi.Mode().Perm())
+	}
+	var cr credentials
+	if err := json.Unmarshal(readFile(t, path), &cr); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(cr.Token, "q2s_") || cr.URL != a.URL {
+		t.Errorf("stored %+v", cr)
+	}
+
+	// The stored session works, also with no Q2O_URL (its URL is kept).
+	c.url = ""
+	var who struct{ ID string }
+	if err := json.Unmarshal([]byte(c.run("", "whoami", "--output", "json").must(t, 0).stdout), &who); err != nil {
+		t.Fatal(err)
+	}
+	if who.ID != tn.ID {
+		t.Errorf("whoami after login: %+v", who)
+	}
+	c.run("", "logout").must(t, 0)
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("credentials.json after logout: %v", err)
+	}
+	// The session has ended on the server too.
+	if got := a.Do("GET", "/api/tenant/profile", cr.Token, nil); got.Status != 401 {
+		t.Errorf("the session after logout: %d", got.Status)
+	}
+	c.run("", "whoami").must(t, 4)
+}
