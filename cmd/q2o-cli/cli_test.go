@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -530,4 +531,110 @@ func TestLoginThroughMailpit(t *testing.T) {
 		t.Errorf("the session after logout: %d", got.Status)
 	}
 	c.run("", "whoami").must(t, 4)
+}
+
+func TestFollowResumesAfterADroppedStream(t *testing.T) {
+	a := apptest.New(t, apptest.Options{})
+	a.StartWorker(a.WorkerConfig("--mode ok --seconds 1.5"))
+	tn := a.NewTenant("active")
+	id := a.ReadyProject(tn, "flaky network")
+	p := newDroppingProxy(t, a.URL)
+	c := newCLI(t, a, tn.Key)
+	c.url = p.url
+
+	r := c.run("", "run", id, "--follow").must(t, 0)
+	for _, want := range []string{"10%  planning", "50%  writing code", "90%  testing", "100%  done", "completed 100%"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("%q missed after the reconnection:\n%s", want, r.stdout)
+		}
+	}
+	ids := p.lastEventIDs()
+	if len(ids) < 2 || ids[0] != "" || ids[1] == "" || ids[1] != p.firstID() {
+		t.Errorf("the streams were opened with Last-Event-ID %q, want \"\" and then %q", ids, p.firstID())
+	}
+	if !strings.Contains(r.stderr, "resuming after event "+p.firstID()) {
+		t.Errorf("the reconnection is not told: %q", r.stderr)
+	}
+}
+
+// droppingProxy passes requests on to the API and ends the first
+// /api/tenant/events stream after its first event.
+type droppingProxy struct {
+	url   string
+	mu    sync.Mutex
+	ids   []string // the Last-Event-ID of each stream opened
+	first string   // the id of the event the first stream ended after
+}
+
+func newDroppingProxy(t *testing.T, target string) *droppingProxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &droppingProxy{}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.FlushInterval = -1
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/tenant/events" {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		p.mu.Lock()
+		p.ids = append(p.ids, r.Header.Get("Last-Event-ID"))
+		drop := len(p.ids) == 1
+		p.mu.Unlock()
+		req, _ := http.NewRequestWithContext(r.Context(), "GET", target+r.URL.RequestURI(), nil)
+		req.Header = r.Header.Clone()
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer res.Body.Close()
+		for k, v := range res.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(res.StatusCode)
+		w.(http.Flusher).Flush()
+		br := bufio.NewReader(res.Body)
+		id := ""
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			_, _ = io.WriteString(w, line)
+			w.(http.Flusher).Flush()
+			if v, ok := strings.CutPrefix(line, "id: "); ok {
+				id = strings.TrimSpace(v)
+			}
+			if drop && line == "\n" && id != "" {
+				p.mu.Lock()
+				p.first = id
+				p.mu.Unlock()
+				return // the stream ends here, as a dropped connection does
+			}
+		}
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	p.url = "http://" + ln.Addr().String()
+	return p
+}
+
+func (p *droppingProxy) lastEventIDs() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.ids...)
+}
+
+func (p *droppingProxy) firstID() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.first
 }
