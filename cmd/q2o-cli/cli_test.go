@@ -18,11 +18,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 
 	"github.com/q2o/q2o/internal/apptest"
 )
@@ -637,4 +640,52 @@ func (p *droppingProxy) firstID() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.first
+}
+
+func TestRunFollowOnATerminalDrawsAProgressBar(t *testing.T) {
+	a := apptest.New(t, apptest.Options{})
+	a.StartWorker(a.WorkerConfig("--mode ok --seconds 1.5"))
+	tn := a.NewTenant("active")
+	id := a.ReadyProject(tn, "on a terminal")
+	c := newCLI(t, a, tn.Key)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd, _, _ := c.command(ctx, "", "run", id, "--follow")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 120})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	var screen bytes.Buffer
+	_, _ = io.Copy(&screen, tty) // until the CLI exits (EIO on Linux)
+	err = cmd.Wait()
+	out := screen.String()
+	t.Logf("terminal output: %q", out)
+	if err != nil {
+		t.Fatalf("run --follow on a terminal: %v", err)
+	}
+	// The bar is redrawn in place (\r) as the run moves on: its percentage
+	// goes up through main.py's PROGRESS lines, with their messages.
+	if !strings.Contains(out, "\r") {
+		t.Errorf("no bar redrawn in place: %q", out)
+	}
+	var seen []string
+	for _, m := range regexp.MustCompile(`(\d+)% \|`).FindAllStringSubmatch(out, -1) {
+		if len(seen) == 0 || seen[len(seen)-1] != m[1] {
+			seen = append(seen, m[1])
+		}
+	}
+	if !slices.Contains(seen, "10") || !slices.Contains(seen, "50") || seen[len(seen)-1] != "100" {
+		t.Errorf("the bar went through %v, want 10, 50 … 100", seen)
+	}
+	for _, msg := range []string{"planning", "writing code", "completed"} {
+		if !strings.Contains(out, msg) {
+			t.Errorf("%q not shown on the terminal", msg)
+		}
+	}
+	if plainLine.MatchString(out) {
+		t.Errorf("plain lines on a terminal: %q", out)
+	}
 }

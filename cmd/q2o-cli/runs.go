@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -229,36 +230,64 @@ func (j *jsonView) done(_ runState, ex execution) {
 }
 
 // barView is a progress bar with the status, the progress message and the
-// elapsed time, redrawn in place.
+// elapsed time, redrawn in place: at each change, and every second so the
+// elapsed time moves while main.py is quiet.
 type barView struct {
-	e   *env
-	bar *progressbar.ProgressBar
+	e    *env
+	bar  *progressbar.ProgressBar
+	mu   sync.Mutex
+	desc string
+	stop chan struct{}
+	wg   sync.WaitGroup
 }
 
 func newBarView(e *env) *barView {
-	return &barView{e: e, bar: progressbar.NewOptions(100,
+	b := &barView{e: e, stop: make(chan struct{}), bar: progressbar.NewOptions(100,
 		progressbar.OptionSetWriter(e.stdout),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionSetElapsedTime(true),
 		progressbar.OptionSetPredictTime(false),
 		progressbar.OptionShowCount(),
 		progressbar.OptionShowElapsedTimeOnFinish(),
-		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionSetRenderBlankState(true),
 	)}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-b.stop:
+				return
+			case <-t.C:
+				b.mu.Lock()
+				b.bar.Describe(b.desc) // redraws with the elapsed time
+				b.mu.Unlock()
+			}
+		}
+	}()
+	return b
 }
 
 func (b *barView) show(st runState) {
-	b.bar.Describe(fmt.Sprintf("%-9s %s", st.Status, st.Message))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.desc = fmt.Sprintf("%-9s %s", st.Status, st.Message)
 	_ = b.bar.Set(st.Progress)
+	b.bar.Describe(b.desc)
 }
 
 func (b *barView) note(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	_ = b.bar.Clear()
 	fmt.Fprintln(b.e.stderr, "q2o-cli:", s)
 }
 
 func (b *barView) done(st runState, ex execution) {
+	close(b.stop)
+	b.wg.Wait()
 	if st.Status == "completed" {
 		_ = b.bar.Finish()
 	} else {
