@@ -192,8 +192,23 @@ func TestRunFollowCompletes(t *testing.T) {
 	if who.ID != tn.ID || who.Plan.Code != "starter" {
 		t.Errorf("whoami --output json: %+v", who)
 	}
+	c.run("", "projects", "edit", id, "--name", "Todo app v2").must(t, 0)
+	if out := c.run("", "projects", "show", id).must(t, 0).stdout; !strings.Contains(out, "Todo app v2") {
+		t.Errorf("projects show after edit: %q", out)
+	}
+	c.run("", "projects", "edit", id).must(t, exitUsage)
+	if out := c.run("", "runs", "list", id).must(t, 0).stdout; !strings.Contains(out, "completed") {
+		t.Errorf("runs list: %q", out)
+	}
 	if table := c.run("", "projects", "list").must(t, 0).stdout; !strings.Contains(table, id) || !strings.Contains(table, "completed") {
 		t.Errorf("projects list: %q", table)
+	}
+	c.run("", "projects", "delete", id).must(t, 0)
+	if table := c.run("", "projects", "list").must(t, 0).stdout; strings.Contains(table, id) {
+		t.Errorf("a deleted project is listed: %q", table)
+	}
+	if table := c.run("", "projects", "list", "--all").must(t, 0).stdout; !strings.Contains(table, id) {
+		t.Errorf("projects list --all lacks the deleted project: %q", table)
 	}
 }
 
@@ -230,6 +245,20 @@ func TestCancelExits2(t *testing.T) {
 	r := c.wait(follow, follow.Wait(), stdout, stderr).must(t, 2)
 	if !regexp.MustCompile(`Z  (cancelled|paused) `).MatchString(r.stdout) || !strings.Contains(r.stderr, "cancelled by the tenant") {
 		t.Errorf("the cancellation is not shown: %q / %q", r.stdout, r.stderr)
+	}
+	// resume starts a new run; cancelled too, follow tells so by exiting 2.
+	eid := strings.TrimSpace(c.run("", "resume", id).must(t, 0).stdout)
+	a.WaitProject(tn.Key, id, 30*time.Second, apptest.StatusIs("running"))
+	c.run("", "cancel", id).must(t, 0)
+	c.run("", "follow", id).must(t, 2)
+	var runs struct {
+		Items []struct{ ID, Status string } `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(c.run("", "runs", "list", id, "--output", "json").must(t, 0).stdout), &runs); err != nil {
+		t.Fatal(err)
+	}
+	if len(runs.Items) != 2 || runs.Items[0].ID != eid || runs.Items[0].Status != "cancelled" {
+		t.Errorf("runs list: %+v", runs)
 	}
 	// cancelling again is the API's refusal, with its code and message.
 	again := c.run("", "cancel", id).must(t, 3)

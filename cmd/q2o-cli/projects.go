@@ -30,8 +30,8 @@ type project struct {
 func (p project) status() string { return orDash(str(p.ExecutionStatus)) }
 
 func newProjectsCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "projects", Short: "List, create and show projects"}
-	cmd.AddCommand(newProjectsListCmd(e), newProjectsCreateCmd(e), newProjectsShowCmd(e))
+	cmd := &cobra.Command{Use: "projects", Short: "List, create, show, edit and delete projects"}
+	cmd.AddCommand(newProjectsListCmd(e), newProjectsCreateCmd(e), newProjectsShowCmd(e), newProjectsEditCmd(e), newProjectsDeleteCmd(e))
 	return cmd
 }
 
@@ -285,6 +285,79 @@ func newAssignCmd(e *env) *cobra.Command {
 				return e.printJSON(raw)
 			}
 			fmt.Fprintln(e.stdout, "Assigned.")
+			return nil
+		},
+	}
+}
+
+func newProjectsEditCmd(e *env) *cobra.Command {
+	var name, description, objectives, objectivesFile string
+	cmd := &cobra.Command{
+		Use:     "edit PROJECT",
+		Short:   "Change a project's name, description and/or objectives (not while it runs)",
+		Example: `  q2o-cli projects edit $PROJECT --name "Todo app v2"`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			changes := map[string]string{}
+			f := cmd.Flags()
+			if f.Changed("name") {
+				changes["name"] = name
+			}
+			if f.Changed("description") {
+				changes["description"] = description
+			}
+			if f.Changed("objectives") {
+				changes["objectives"] = objectives
+			}
+			if objectivesFile != "" {
+				b, err := os.ReadFile(objectivesFile)
+				if err != nil {
+					return &exitError{code: exitUsage, msg: err.Error()}
+				}
+				changes["objectives"] = string(b)
+			}
+			if len(changes) == 0 {
+				return &exitError{code: exitUsage, msg: "nothing to change: give --name, --description or --objectives"}
+			}
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			raw, err := c.call(cmd.Context(), http.MethodPatch, "/api/tenant/projects/"+escape(args[0]), changes, nil)
+			if err != nil {
+				return err
+			}
+			if e.json() {
+				return e.printJSON(raw)
+			}
+			fmt.Fprintln(e.stdout, "Saved.")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "the new name")
+	f.StringVar(&description, "description", "", "the new description")
+	f.StringVar(&objectives, "objectives", "", "the new objectives")
+	f.StringVar(&objectivesFile, "objectives-file", "", "read the new objectives from this file")
+	cmd.MarkFlagsMutuallyExclusive("objectives", "objectives-file")
+	return cmd
+}
+
+func newProjectsDeleteCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:     "delete PROJECT",
+		Short:   "Delete a project (it stays listed by projects list --all); not while it runs",
+		Example: "  q2o-cli projects delete $PROJECT",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			if _, err := c.do(cmd.Context(), http.MethodDelete, "/api/tenant/projects/"+escape(args[0]), nil); err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout, "Deleted.")
 			return nil
 		},
 	}

@@ -54,7 +54,7 @@ command line.`,
 	root.AddCommand(
 		newLoginCmd(e), newLogoutCmd(e), newWhoamiCmd(e),
 		newProjectsCmd(e), newCodesCmd(e), newAssignCmd(e),
-		newRunCmd(e), newFollowCmd(e), newCancelCmd(e), newResumeCmd(e),
+		newRunCmd(e), newFollowCmd(e), newCancelCmd(e), newResumeCmd(e), newRunsCmd(e),
 		newLogsCmd(e), newDownloadCmd(e),
 	)
 	return root

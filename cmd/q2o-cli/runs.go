@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -203,7 +205,8 @@ func (l *lineView) show(st runState) {
 	if at.IsZero() {
 		at = time.Now()
 	}
-	text := fmt.Sprintf("%-9s %3d%%  %s", st.Status, st.Progress, st.Message)
+	msg, _, _ := strings.Cut(st.Message, "\n") // a failure's stderr tail goes to stderr, in the summary
+	text := fmt.Sprintf("%-9s %3d%%  %s", st.Status, st.Progress, msg)
 	if text == l.last {
 		return
 	}
@@ -439,4 +442,52 @@ func newCancelCmd(e *env) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func newRunsCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "runs", Short: "The runs (executions) of a project"}
+	var page int
+	list := &cobra.Command{
+		Use:     "list PROJECT",
+		Short:   "List the project's runs, newest first (10 a page)",
+		Example: "  q2o-cli runs list $PROJECT --output json | jq -r '.items[0].status'",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			var pg struct {
+				Items []struct {
+					execution
+					Attempt  int    `json:"attempt"`
+					QueuedAt string `json:"queued_at"`
+				} `json:"items"`
+				Page       int `json:"page"`
+				TotalPages int `json:"total_pages"`
+				Total      int `json:"total"`
+			}
+			raw, err := c.getJSON(cmd.Context(), "/api/tenant/projects/"+escape(args[0])+"/executions?page="+strconv.Itoa(page), &pg)
+			if err != nil {
+				return err
+			}
+			if e.json() {
+				return e.printJSON(raw)
+			}
+			rows := make([][]string, 0, len(pg.Items))
+			for _, it := range pg.Items {
+				code := "-"
+				if it.ExitCode != nil {
+					code = strconv.Itoa(*it.ExitCode)
+				}
+				rows = append(rows, []string{it.ID, it.Status, strconv.Itoa(it.Attempt), it.QueuedAt, orDash(str(it.FinishedAt)), code})
+			}
+			e.table([]string{"ID", "STATUS", "ATTEMPT", "QUEUED", "FINISHED", "EXIT"}, rows)
+			fmt.Fprintf(e.stderr, "page %d of %d, %d runs\n", pg.Page, pg.TotalPages, pg.Total)
+			return nil
+		},
+	}
+	list.Flags().IntVar(&page, "page", 1, "the page")
+	cmd.AddCommand(list)
+	return cmd
 }
