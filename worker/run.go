@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -53,6 +54,13 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	e, p := claim.Execution, claim.Project
+	// finished counts the run's end and writes it as the task's result, for
+	// the monitoring UI (asynq keeps it with the task).
+	finished := func(outcome string, d time.Duration, exitCode *int) {
+		w.observeRun(outcome, d)
+		writeResult(t, runResult{Outcome: outcome, ExitCode: exitCode, Attempt: e.Attempt, DurationMS: d.Milliseconds(),
+			TenantID: e.TenantID.String(), ProjectID: p.ID.String()})
+	}
 	log = log.With("project_id", p.ID.String(), "tenant_id", e.TenantID.String(), "attempt", e.Attempt)
 
 	// fail records a failed run; logPath is its kept log, if any.
@@ -76,7 +84,7 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 			return err
 		}
 		log.Info("main.py had already ended: its outcome is recorded, not run again", "status", saved.Status, "recorded", recorded)
-		w.observeRun(string(saved.Status), 0)
+		finished(string(saved.Status), 0, saved.ExitCode)
 		if saved.Status == models.StatusFailed {
 			return fmt.Errorf("main.py had exited with an error: %w", asynq.SkipRetry)
 		}
@@ -163,31 +171,31 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 
 	switch {
 	case runErr != nil:
-		w.observeRun("failed", res.Duration)
+		finished("failed", res.Duration, nil)
 		return fail("main.py could not be started: "+runErr.Error(), keepLog())
 	case res.OutputExceeded:
-		w.observeRun("failed", res.Duration)
+		finished("failed", res.Duration, nil)
 		return fail(fmt.Sprintf("stopped: the run wrote more than Q2O_RUNNER_OUTPUT_LIMIT (%s) into its folder", byteSize(w.cfg.OutputLimit)), keepLog())
 	case paused.Load() && res.Stopped:
 		// Paused or cancelled, and main.py was still running: the stop is
 		// the outcome. (One that had exited by itself keeps its own: below.)
-		w.observeRun("paused", res.Duration)
+		finished("paused", res.Duration, nil)
 		recordKeptLog()
 		log.Info("run stopped: the execution was paused or cancelled")
 		return nil
 	case res.Stopped && timedOut:
-		w.observeRun("timed_out", res.Duration)
+		finished("timed_out", res.Duration, nil)
 		return fail(fmt.Sprintf("timed out: the run took longer than Q2O_RUN_TIMEOUT (%s) and was stopped", w.cfg.RunTimeout), keepLog())
 	case res.Stopped:
 		// Our ctx ended: the worker is shutting down or asynq cancelled the
 		// task. A pause that raced with us has already been recorded.
 		if ok, _ := w.svc.Heartbeat(context.WithoutCancel(ctx), e.ID, e.Attempt, w.lease()); !ok {
-			w.observeRun("paused", res.Duration)
+			finished("paused", res.Duration, nil)
 			recordKeptLog()
 			log.Info("run stopped: the execution was paused")
 			return nil
 		}
-		w.observeRun("interrupted", res.Duration)
+		finished("interrupted", res.Duration, nil)
 		_ = w.svc.ReleaseExecution(context.WithoutCancel(ctx), e.ID, e.Attempt,
 			"worker stopped during the run; it will start again from the beginning")
 		log.Info("run interrupted; released for another attempt")
@@ -210,7 +218,7 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 			log.Warn("confirm the stopped run's end", "error", err)
 		}
 	}
-	w.observeRun(string(outcome.Status), res.Duration)
+	finished(string(outcome.Status), res.Duration, outcome.ExitCode)
 	log.Info("run finished", "status", outcome.Status, "exit_code", code, "recorded", recorded, "duration", res.Duration.String())
 	if outcome.Status == models.StatusFailed {
 		return fmt.Errorf("main.py exited with code %d: %w", code, asynq.SkipRetry)
@@ -327,4 +335,27 @@ func byteSize(n int64) string {
 		}
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// runResult is what a finished project:run task records as its result.
+type runResult struct {
+	Outcome    string `json:"outcome"`
+	ExitCode   *int   `json:"exit_code"`
+	Attempt    int    `json:"attempt"`
+	DurationMS int64  `json:"duration_ms"`
+	TenantID   string `json:"tenant_id"`
+	ProjectID  string `json:"project_id"`
+}
+
+// writeResult stores r as the task's result (best effort: a task run
+// outside a server, as in some tests, has no result writer).
+func writeResult(t *asynq.Task, r runResult) {
+	rw := t.ResultWriter()
+	if rw == nil {
+		return
+	}
+	b, err := json.Marshal(r)
+	if err == nil {
+		_, _ = rw.Write(b)
+	}
 }
