@@ -41,8 +41,10 @@ func TestProgressFromAPattern(t *testing.T) {
 // A sandboxed main.py (the runner user, its own folder) that writes
 // $Q2O_PROGRESS_FILE: the worker reads it, the project's progress follows,
 // and the file stays out of the client's zip.
+//
+// Not parallel: a sandboxed run under the race detector is heavy enough to
+// upset the timing of TestFairShareBetweenTenants next to it.
 func TestProgressFromTheFileInTheSandbox(t *testing.T) {
-	t.Parallel()
 	a := apptest.New(t, apptest.Options{})
 	cfg := a.WorkerConfig()
 	cfg.Sandbox = apptest.Sandbox(t)
