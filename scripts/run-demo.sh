@@ -89,8 +89,10 @@ echo "==> migrating $(printf '%s' "$Q2O_DATABASE_URL" | sed -E 's#//([^:@/]+):[^
 "$BIN" migrate --create-database
 
 echo "==> creating the demo tenant"
-DEMO_EMAIL="demo-$(date +%Y%m%d%H%M%S)@example.com"
-tenant_json="$("$BIN" admin create-tenant --name "Demo Co" --email "$DEMO_EMAIL" \
+# The same demo tenant at every start (found by its email; it gets a new API
+# key and 3 new codes each time, since those are shown only once).
+DEMO_EMAIL="${Q2O_DEMO_EMAIL:-demo@example.com}"
+tenant_json="$("$BIN" admin create-tenant --reuse --name "Demo Co" --email "$DEMO_EMAIL" \
 	--plan starter --status active --codes 3)"
 read -r TENANT_ID KEY CODE ALL_CODES < <(python3 -c '
 import json, sys

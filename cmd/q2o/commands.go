@@ -145,6 +145,7 @@ func newRootCmd() *cobra.Command {
 	admin := &cobra.Command{Use: "admin", Short: "Operator helpers that work on the database directly"}
 	var nt service.NewTenant
 	var codes, maxUses int
+	var reuse bool
 	createTenant := &cobra.Command{
 		Use:   "create-tenant",
 		Short: "Create a tenant (and optionally activation codes); prints its API key once, as JSON",
@@ -165,13 +166,32 @@ func newRootCmd() *cobra.Command {
 			}
 			svc := service.New(gdb, nil, cfg.OutputRoot, newLogger(cfg))
 			t, err := svc.CreateTenant(cmd.Context(), nt)
+			reused := false
+			if models.ErrorCode(err) == "email_taken" && reuse {
+				// The tenant exists (make run restarted): a new API key for it,
+				// since the first one was shown only once.
+				existing, lerr := svc.TenantByEmail(cmd.Context(), nt.Email)
+				if lerr != nil {
+					return describe(lerr)
+				}
+				prof, perr := svc.Profile(cmd.Context(), existing.ID)
+				if perr != nil {
+					return describe(perr)
+				}
+				key, kerr := svc.NewAPIKey(cmd.Context(), existing, "admin create-tenant --reuse")
+				if kerr != nil {
+					return describe(kerr)
+				}
+				t, err, reused = service.CreatedTenant{Tenant: existing, SubscriptionStatus: prof.Subscription.Status, APIKey: key}, nil, true
+			}
 			if err != nil {
 				return describe(err)
 			}
 			out := struct {
 				service.CreatedTenant
-				Codes []service.IssuedCode `json:"codes"`
-			}{CreatedTenant: t, Codes: []service.IssuedCode{}}
+				Reused bool                 `json:"reused"`
+				Codes  []service.IssuedCode `json:"codes"`
+			}{CreatedTenant: t, Reused: reused, Codes: []service.IssuedCode{}}
 			if codes > 0 {
 				out.Codes, err = svc.IssueActivationCodes(cmd.Context(), t.ID, service.NewCodes{Count: codes, MaxUses: maxUses})
 				if err != nil {
@@ -189,6 +209,7 @@ func newRootCmd() *cobra.Command {
 	createTenant.Flags().StringVar(&nt.SubscriptionStatus, "status", "trialing", "subscription status: active, trialing, past_due, …")
 	createTenant.Flags().IntVar(&codes, "codes", 0, "activation codes to make")
 	createTenant.Flags().IntVar(&maxUses, "max-uses", 1, "uses of each activation code")
+	createTenant.Flags().BoolVar(&reuse, "reuse", false, "when a tenant with this email exists, print it with a new API key (and new codes) instead of failing")
 	admin.AddCommand(createTenant)
 
 	var statusJSON bool

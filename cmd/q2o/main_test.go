@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/q2o/q2o/db"
 	"github.com/q2o/q2o/internal/apptest"
 	"github.com/q2o/q2o/internal/testenv"
+	"github.com/q2o/q2o/service"
 )
 
 func freeAddr(t *testing.T) string {
@@ -237,6 +239,49 @@ func TestVersionAndMigrateStatus(t *testing.T) {
 	for _, s := range states {
 		if !s.Applied {
 			t.Errorf("migration %d (%s) is pending on a migrated database", s.Version, s.File)
+		}
+	}
+}
+
+// admin create-tenant --reuse: the second time, the same tenant with a new,
+// working API key (make run restarting).
+func TestCreateTenantReuse(t *testing.T) {
+	t.Parallel()
+	bin := filepath.Join(t.TempDir(), "q2o")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	dbURL := testenv.DatabaseURL(t)
+	create := func() map[string]any {
+		cmd := exec.Command(bin, "admin", "create-tenant", "--reuse", "--name", "Demo Co", "--email", "demo@example.com",
+			"--plan", "starter", "--status", "active", "--codes", "1")
+		cmd.Env = append(os.Environ(), "Q2O_DATABASE_URL="+dbURL)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("create-tenant: %v %s", err, out)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(out, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	first, second := create(), create()
+	if first["id"] != second["id"] || first["reused"] != false || second["reused"] != true || first["api_key"] == second["api_key"] {
+		t.Fatalf("first %v, second %v", first, second)
+	}
+	if len(second["codes"].([]any)) != 1 {
+		t.Errorf("codes: %v", second["codes"])
+	}
+	gdb, err := db.Open(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(gdb)
+	svc := service.New(gdb, nil, t.TempDir(), slog.New(slog.DiscardHandler))
+	for _, k := range []any{first["api_key"], second["api_key"]} {
+		if _, err := svc.Authenticate(context.Background(), k.(string)); err != nil {
+			t.Errorf("API key %v: %v", k, err)
 		}
 	}
 }
