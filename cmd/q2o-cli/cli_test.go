@@ -70,7 +70,7 @@ type cliEnv struct {
 
 func newCLI(t *testing.T, a *apptest.App, key string) *cliEnv {
 	t.Helper()
-	return &cliEnv{t: t, url: a.URL, key: key, config: t.TempDir()}
+	return &cliEnv{t: t, url: checkedAPI(t, a.URL), key: key, config: t.TempDir()}
 }
 
 func (c *cliEnv) command(ctx context.Context, stdin string, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
@@ -541,7 +541,7 @@ func TestLoginThroughMailpit(t *testing.T) {
 	if err := json.Unmarshal(readFile(t, path), &cr); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(cr.Token, "q2s_") || cr.URL != a.URL {
+	if !strings.HasPrefix(cr.Token, "q2s_") || cr.URL != c.url {
 		t.Errorf("stored %+v", cr)
 	}
 

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/q2o/q2o/internal/apptest"
+)
+
+// checkedAPI is a proxy in front of the API that fails the test when q2o-cli
+// sends a request api/openapi.yaml does not describe (an unknown route or
+// method, a body or parameter that does not match), or gets an answer it does
+// not describe: the CLI and the document cannot drift apart unseen. Streams
+// (SSE) are passed on as they come, their requests checked.
+func checkedAPI(t *testing.T, target string) string {
+	t.Helper()
+	router := openAPIRouter(t)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		out, err := http.NewRequestWithContext(r.Context(), r.Method, target+r.URL.RequestURI(), bytes.NewReader(body))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		out.Header = r.Header.Clone()
+		route, params, err := router.FindRoute(out)
+		if err != nil {
+			t.Errorf("openapi: q2o-cli sent %s %s, which api/openapi.yaml does not have: %v", r.Method, r.URL.Path, err)
+		} else {
+			check := out.Clone(context.Background())
+			check.Body = io.NopCloser(bytes.NewReader(body))
+			in := &openapi3filter.RequestValidationInput{Request: check, PathParams: params, Route: route,
+				Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+			if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
+				t.Errorf("openapi: q2o-cli's %s %s does not match api/openapi.yaml: %.1000s", r.Method, r.URL.Path, err)
+			}
+		}
+		res, err := http.DefaultTransport.RoundTrip(out)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer res.Body.Close()
+		for k, v := range res.Header {
+			w.Header()[k] = v
+		}
+		if strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
+			w.WriteHeader(res.StatusCode)
+			w.(http.Flusher).Flush()
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := res.Body.Read(buf)
+				if n > 0 {
+					_, _ = w.Write(buf[:n])
+					w.(http.Flusher).Flush()
+				}
+				if err != nil {
+					return
+				}
+			}
+		}
+		b, err := io.ReadAll(res.Body)
+		if err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		out.Body = io.NopCloser(bytes.NewReader(body))
+		apptest.CheckOpenAPI(t, out, apptest.Response{Status: res.StatusCode, Header: res.Header, Body: b})
+		w.WriteHeader(res.StatusCode)
+		_, _ = w.Write(b)
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+var openAPIRouterOnce = sync.OnceValues(func() (routers.Router, error) {
+	doc, err := apptest.OpenAPI()
+	if err != nil {
+		return nil, err
+	}
+	return gorillamux.NewRouter(doc)
+})
+
+func openAPIRouter(t *testing.T) routers.Router {
+	t.Helper()
+	r, err := openAPIRouterOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
