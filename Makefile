@@ -46,7 +46,7 @@ test: services ## run every test, with the race detector, against the real Postg
 	$(GO) test -race -count=1 ./...
 
 # The fuzz targets, as package:Target; `make test` runs their seeds.
-FUZZ_TARGETS := ./api:FuzzDecode ./worker/runner:FuzzParseProgress ./configs:FuzzRunnerArgs \
+FUZZ_TARGETS := ./api:FuzzDecode ./worker/runner:FuzzParseProgress ./worker/runner:FuzzProgressPatterns ./configs:FuzzRunnerArgs \
 	./billing:FuzzWebhookEvent ./service:FuzzProjectQuery
 FUZZTIME ?= 1m
 
