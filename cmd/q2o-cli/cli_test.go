@@ -570,7 +570,7 @@ func TestFollowResumesAfterADroppedStream(t *testing.T) {
 	a.StartWorker(a.WorkerConfig("--mode ok --seconds 1.5"))
 	tn := a.NewTenant("active")
 	id := a.ReadyProject(tn, "flaky network")
-	p := newDroppingProxy(t, a.URL)
+	p := newDroppingProxy(t, a.URL, "/api/tenant/events")
 	c := newCLI(t, a, tn.Key)
 	c.url = p.url
 
@@ -589,8 +589,8 @@ func TestFollowResumesAfterADroppedStream(t *testing.T) {
 	}
 }
 
-// droppingProxy passes requests on to the API and ends the first
-// /api/tenant/events stream after its first event.
+// droppingProxy passes requests on to the API and ends the first stream at
+// its path after its first event.
 type droppingProxy struct {
 	url   string
 	mu    sync.Mutex
@@ -598,7 +598,7 @@ type droppingProxy struct {
 	first string   // the id of the event the first stream ended after
 }
 
-func newDroppingProxy(t *testing.T, target string) *droppingProxy {
+func newDroppingProxy(t *testing.T, target, stream string) *droppingProxy {
 	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
@@ -608,7 +608,7 @@ func newDroppingProxy(t *testing.T, target string) *droppingProxy {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.FlushInterval = -1
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/api/tenant/events" {
+		if r.URL.Path != stream {
 			rp.ServeHTTP(w, r)
 			return
 		}
@@ -716,5 +716,26 @@ func TestRunFollowOnATerminalDrawsAProgressBar(t *testing.T) {
 	}
 	if plainLine.MatchString(out) {
 		t.Errorf("plain lines on a terminal: %q", out)
+	}
+}
+
+func TestLogsFollowResumesAfterADroppedStream(t *testing.T) {
+	a := apptest.New(t, apptest.Options{})
+	a.StartWorker(a.WorkerConfig("--mode ok --seconds 1.5"))
+	tn := a.NewTenant("active")
+	id := a.ReadyProject(tn, "flaky log")
+	a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+id+"/run", tn.Key, nil))
+	a.WaitProject(tn.Key, id, 30*time.Second, func(p map[string]any) bool { return p["progress"].(float64) >= 10 })
+	p := newDroppingProxy(t, a.URL, "/api/tenant/projects/"+id+"/logs")
+	c := newCLI(t, a, tn.Key)
+	c.url = p.url
+
+	r := c.run("", "logs", id, "-f").must(t, 0)
+	want := apptest.ReadFile(t, a.Paths(a.WaitProject(tn.Key, id, 30*time.Second, apptest.StatusIs("completed"))["latest_execution_id"].(string)).Log)
+	if r.stdout != want {
+		t.Errorf("the followed log, across a dropped stream, is not the run's log:\n%q\nwant\n%q", r.stdout, want)
+	}
+	if ids := p.lastEventIDs(); len(ids) < 2 || ids[0] != "" || ids[1] != p.firstID() {
+		t.Errorf("the streams were opened with Last-Event-ID %q, want \"\" and then %q", ids, p.firstID())
 	}
 }
