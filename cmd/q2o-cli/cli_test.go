@@ -225,6 +225,17 @@ func TestRunFollowFailedExits1(t *testing.T) {
 	}
 	c.run("", "follow", id).must(t, 1)
 	c.run("", "logs", id, "-f").must(t, 1)
+
+	// --log shows the run's log with its progress, a line each.
+	r = c.run("", "run", id, "--follow", "--log").must(t, 1)
+	for _, want := range []string{"  | PROGRESS 30 working", "  | noise line 49", "  | RuntimeError: the agents could not agree", "failed     30%  main.py exited with code 1"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("run --follow --log: %q missing from\n%s", want, r.stdout)
+		}
+	}
+	if strings.Count(r.stdout, "noise line 7\n") != 1 {
+		t.Errorf("a log line is not shown exactly once:\n%s", r.stdout)
+	}
 }
 
 func TestCancelExits2(t *testing.T) {

@@ -65,10 +65,24 @@ run's outcome as run --follow does.`,
 	return cmd
 }
 
-// followLog prints a followed log until its "end" event, reconnecting with
-// Last-Event-ID (the execution and byte offset of the last line) after a
-// dropped connection, pinned to the execution first served.
+// followLog prints a followed log until the run ends, and exits with its
+// outcome.
 func (e *env) followLog(ctx context.Context, c *client, path string, q url.Values) error {
+	status, err := c.streamLog(ctx, path, q,
+		func(line string) { fmt.Fprintln(e.stdout, line) },
+		func(note string) { fmt.Fprintln(e.stderr, "q2o-cli:", note) })
+	if err != nil {
+		return err
+	}
+	return outcome(status)
+}
+
+// streamLog passes each line of a followed log to emit until its "end"
+// event, and returns the run's final status (the end's data). After a
+// dropped connection it reconnects with Last-Event-ID (the execution and
+// byte offset of the last line), pinned to the execution first served, so
+// no line is missed or repeated.
+func (c *client) streamLog(ctx context.Context, path string, q url.Values, emit, note func(string)) (string, error) {
 	lastID := ""
 	wait := reconnectFirst
 	var failingSince time.Time
@@ -76,16 +90,16 @@ func (e *env) followLog(ctx context.Context, c *client, path string, q url.Value
 		s, err := c.openSSE(ctx, path+q.Encode(), lastID)
 		if err != nil {
 			if ctx.Err() != nil || !retryable(err) {
-				return err
+				return "", err
 			}
 			if failingSince.IsZero() {
 				failingSince = time.Now()
 			} else if time.Since(failingSince) > giveUp {
-				return err
+				return "", err
 			}
-			fmt.Fprintf(e.stderr, "q2o-cli: %v; reconnecting\n", err)
+			note(fmt.Sprintf("%v; reconnecting", err))
 			if !backoff(ctx, &wait) {
-				return ctx.Err()
+				return "", ctx.Err()
 			}
 			continue
 		}
@@ -100,17 +114,17 @@ func (e *env) followLog(ctx context.Context, c *client, path string, q url.Value
 			}
 			if ev.Event == "end" {
 				s.Close()
-				return outcome(ev.Data)
+				return ev.Data, nil
 			}
 			if ev.ID != "" {
 				lastID = ev.ID
 			}
-			fmt.Fprintln(e.stdout, ev.Data)
+			emit(ev.Data)
 		}
 		s.Close()
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return "", ctx.Err()
 		}
-		fmt.Fprintln(e.stderr, "q2o-cli: the connection dropped; resuming the log")
+		note("the log's connection dropped; resuming it")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -178,6 +179,7 @@ func (c *client) follow(ctx context.Context, projectID, eid string, v view) (run
 // view shows a followed run.
 type view interface {
 	show(runState)
+	logLine(string)           // a line of the run's log (--log)
 	note(string)              // a remark (reconnecting), on stderr
 	done(runState, execution) // the end
 }
@@ -197,10 +199,19 @@ func (e *env) newView() view {
 // lineView prints one timestamped line per change.
 type lineView struct {
 	e    *env
+	mu   sync.Mutex
 	last string
 }
 
+func (l *lineView) logLine(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintln(l.e.stdout, "  | "+s)
+}
+
 func (l *lineView) show(st runState) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	at := st.At
 	if at.IsZero() {
 		at = time.Now()
@@ -219,9 +230,21 @@ func (l *lineView) note(s string) { fmt.Fprintln(l.e.stderr, "q2o-cli:", s) }
 func (l *lineView) done(st runState, ex execution) { summary(l.e.stdout, l.e.stderr, st, ex) }
 
 // jsonView prints each state as one JSON line (the API's ProjectEvent).
-type jsonView struct{ e *env }
+type jsonView struct {
+	e  *env
+	mu sync.Mutex
+}
+
+func (j *jsonView) logLine(s string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	b, _ := json.Marshal(map[string]string{"kind": "log", "message": s})
+	fmt.Fprintf(j.e.stdout, "%s\n", b)
+}
 
 func (j *jsonView) show(st runState) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	b, _ := json.Marshal(st)
 	fmt.Fprintf(j.e.stdout, "%s\n", b)
 }
@@ -281,6 +304,14 @@ func (b *barView) show(st runState) {
 	b.bar.Describe(b.desc)
 }
 
+func (b *barView) logLine(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_ = b.bar.Clear()
+	fmt.Fprintln(b.e.stdout, s)
+	b.bar.Describe(b.desc) // the bar again, under the line
+}
+
 func (b *barView) note(s string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -320,10 +351,32 @@ func summary(stdout, stderr io.Writer, st runState, ex execution) {
 	}
 }
 
-// followAndExit follows the run and turns its end into the exit code.
-func (e *env) followAndExit(ctx context.Context, c *client, projectID, eid string) error {
+// followAndExit follows the run and turns its end into the exit code; with
+// withLog the run's log is shown as it grows.
+func (e *env) followAndExit(ctx context.Context, c *client, projectID, eid string, withLog bool) error {
 	v := e.newView()
+	var logDone chan struct{}
+	logCtx, stopLog := context.WithCancel(ctx)
+	defer stopLog()
+	if withLog {
+		logDone = make(chan struct{})
+		go func() {
+			defer close(logDone)
+			q := url.Values{"tail": {"10000"}, "execution_id": {eid}}
+			_, _ = c.streamLog(logCtx, "/api/tenant/projects/"+escape(projectID)+"/logs?", q, v.logLine, v.note)
+		}()
+	}
 	st, ex, err := c.follow(ctx, projectID, eid, v)
+	if logDone != nil {
+		// The log ends once it is drained after the run's end; do not wait
+		// long for it.
+		select {
+		case <-logDone:
+		case <-time.After(logDrain):
+		}
+		stopLog()
+		<-logDone
+	}
 	if err != nil {
 		return err
 	}
@@ -331,8 +384,12 @@ func (e *env) followAndExit(ctx context.Context, c *client, projectID, eid strin
 	return outcome(st.Status)
 }
 
+// logDrain is how long a followed run waits, after its end, for the rest of
+// its log (--log).
+const logDrain = 10 * time.Second
+
 // startRun sends RUN or resume and, with follow, follows the new run.
-func (e *env) startRun(cmd *cobra.Command, projectID, action string, followIt bool) error {
+func (e *env) startRun(cmd *cobra.Command, projectID, action string, followIt, withLog bool) error {
 	c, err := e.client()
 	if err != nil {
 		return err
@@ -355,11 +412,11 @@ func (e *env) startRun(cmd *cobra.Command, projectID, action string, followIt bo
 	if !e.json() {
 		fmt.Fprintf(e.stderr, "run %s %s\n", started.ExecutionID, started.Status)
 	}
-	return e.followAndExit(cmd.Context(), c, projectID, started.ExecutionID)
+	return e.followAndExit(cmd.Context(), c, projectID, started.ExecutionID, withLog)
 }
 
 func newRunCmd(e *env) *cobra.Command {
-	var followIt bool
+	var followIt, withLog bool
 	cmd := &cobra.Command{
 		Use:   "run PROJECT",
 		Short: "RUN the project; with --follow, show it live and exit with its outcome",
@@ -370,30 +427,33 @@ when it failed, 2 when it was cancelled or paused.`,
 		Example: "  q2o-cli run $PROJECT --follow",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.startRun(cmd, args[0], "run", followIt)
+			return e.startRun(cmd, args[0], "run", followIt, withLog)
 		},
 	}
 	cmd.Flags().BoolVarP(&followIt, "follow", "f", false, "follow the run until it ends")
+	cmd.Flags().BoolVar(&withLog, "log", false, "with --follow, show the run's log too")
 	return cmd
 }
 
 func newResumeCmd(e *env) *cobra.Command {
-	var followIt bool
+	var followIt, withLog bool
 	cmd := &cobra.Command{
 		Use:     "resume PROJECT",
 		Short:   "Run a paused project again (a new run); --follow as for run",
 		Example: "  q2o-cli resume $PROJECT --follow",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.startRun(cmd, args[0], "resume", followIt)
+			return e.startRun(cmd, args[0], "resume", followIt, withLog)
 		},
 	}
 	cmd.Flags().BoolVarP(&followIt, "follow", "f", false, "follow the new run until it ends")
+	cmd.Flags().BoolVar(&withLog, "log", false, "with --follow, show the run's log too")
 	return cmd
 }
 
 func newFollowCmd(e *env) *cobra.Command {
 	var eid string
+	var withLog bool
 	cmd := &cobra.Command{
 		Use:   "follow PROJECT",
 		Short: "Show the project's latest run live and exit with its outcome",
@@ -412,10 +472,11 @@ run --follow does; a run that has already ended is shown once.`,
 					return err
 				}
 			}
-			return e.followAndExit(cmd.Context(), c, args[0], id)
+			return e.followAndExit(cmd.Context(), c, args[0], id, withLog)
 		},
 	}
 	cmd.Flags().StringVar(&eid, "execution", "", "an execution of the project (default: the latest)")
+	cmd.Flags().BoolVar(&withLog, "log", false, "show the run's log too")
 	return cmd
 }
 
