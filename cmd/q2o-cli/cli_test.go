@@ -750,3 +750,31 @@ func TestLogsFollowResumesAfterADroppedStream(t *testing.T) {
 		t.Errorf("the streams were opened with Last-Event-ID %q, want \"\" and then %q", ids, p.firstID())
 	}
 }
+
+func TestInterruptedFollowExits130(t *testing.T) {
+	a := apptest.New(t, apptest.Options{})
+	a.StartWorker(a.WorkerConfig("--mode sleep --seconds 30"))
+	tn := a.NewTenant("active")
+	id := a.ReadyProject(tn, "interrupted")
+	c := newCLI(t, a, tn.Key)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	follow, stdout, stderr := c.command(ctx, "", "run", id, "--follow")
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	a.WaitProject(tn.Key, id, 30*time.Second, apptest.StatusIs("running"))
+	time.Sleep(200 * time.Millisecond) // the follower is on the stream
+	if err := follow.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	r := c.wait(follow, follow.Wait(), stdout, stderr).must(t, 130)
+	if !strings.Contains(r.stderr, "interrupted") {
+		t.Errorf("stderr: %q", r.stderr)
+	}
+	// The run goes on: ^C stops watching, not the run.
+	if p := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/projects/"+id, tn.Key, nil)); p["execution_status"] != "running" {
+		t.Errorf("the run after ^C: %v", p["execution_status"])
+	}
+}

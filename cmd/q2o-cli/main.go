@@ -56,6 +56,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return ee.code
 	}
+	if ctx.Err() != nil {
+		// Interrupted (Ctrl-C, SIGTERM): whatever the request in flight said.
+		fmt.Fprintln(stderr, "q2o-cli: interrupted")
+		return 130
+	}
 	var ae *apiError
 	if errors.As(err, &ae) {
 		fmt.Fprintf(stderr, "q2o-cli: %s (%s, HTTP %d)\n", ae.Message, ae.Code, ae.Status)
@@ -68,10 +73,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if errors.As(err, &ne) {
 		fmt.Fprintln(stderr, "q2o-cli:", err)
 		return exitNetwork
-	}
-	if ctx.Err() != nil {
-		fmt.Fprintln(stderr, "q2o-cli: interrupted")
-		return 130
 	}
 	// Anything else is cobra's: an unknown command or flag, a missing argument.
 	fmt.Fprintln(stderr, "q2o-cli:", err)

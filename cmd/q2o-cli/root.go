@@ -33,7 +33,7 @@ that session, otherwise ` + defaultURL + `.
 Exit codes: 0 the command worked (a followed run completed), 1 a followed run
 failed, 2 it was cancelled or paused, 3 the API refused the request (its
 error code and message are printed), 4 a network or auth error, 64 a bad
-command line.`,
+command line, 130 interrupted (the run goes on).`,
 		Example: `  export Q2O_URL=https://q2o.example Q2O_API_KEY=q2k_…
   q2o-cli projects create --name "Todo app" --description "A todo app" --objectives "CRUD, tests"
   q2o-cli assign $PROJECT ABCDE-FGHJK-LMNPQ-RSTUV
