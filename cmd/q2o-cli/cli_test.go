@@ -358,6 +358,34 @@ func TestDownload(t *testing.T) {
 		t.Errorf("the .part file is left: %v", err)
 	}
 
+	// On a terminal (stderr) a bar shows the bytes; stdout stays the file's line.
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	fileTTY := filepath.Join(t.TempDir(), "tty.zip")
+	cmd, stdout, _ := c.command(ctx, "", "download", id, "-o", fileTTY)
+	cmd.Stderr = tty
+	var bar bytes.Buffer
+	copied := make(chan struct{})
+	go func() { defer close(copied); _, _ = io.Copy(&bar, ptmx) }()
+	runErr := cmd.Run()
+	tty.Close()
+	ptmx.Close()
+	<-copied
+	if runErr != nil {
+		t.Fatalf("download with stderr on a terminal: %v", runErr)
+	}
+	if got := strings.TrimSpace(stdout.String()); !strings.HasPrefix(got, fileTTY+" (") || strings.Contains(got, "\n") {
+		t.Errorf("stdout: %q", got)
+	}
+	if !strings.Contains(bar.String(), "downloading") || !strings.Contains(bar.String(), "100%") {
+		t.Errorf("no download bar on the terminal: %q", bar.String())
+	}
+
 	// A part left by an interrupted download is resumed with Range.
 	file2 := filepath.Join(t.TempDir(), "resumed.zip")
 	if err := os.WriteFile(file2+".part", want[:100], 0o644); err != nil {

@@ -184,7 +184,18 @@ func (e *env) fetch(ctx context.Context, c *client, path, part string, resumed *
 	defer f.Close()
 	var w io.Writer = f
 	if isTerminal(e.stderr) {
-		bar := progressbar.DefaultBytes(have+res.ContentLength, "downloading")
+		bar := progressbar.NewOptions64(have+res.ContentLength,
+			progressbar.OptionSetWriter(e.stderr), // stdout is the file's name, for scripts
+			progressbar.OptionSetDescription("downloading"),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionThrottle(65*time.Millisecond),
+			progressbar.OptionShowCount(),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(e.stderr) }),
+			progressbar.OptionSpinnerType(14),
+			progressbar.OptionFullWidth(),
+			progressbar.OptionSetRenderBlankState(true),
+		)
 		_ = bar.Set64(have)
 		w = io.MultiWriter(f, bar)
 		defer bar.Finish()
