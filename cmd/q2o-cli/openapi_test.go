@@ -6,10 +6,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
@@ -106,4 +109,63 @@ func openAPIRouter(t *testing.T) routers.Router {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// TestFieldsAreInTheDocument checks that every JSON field the CLI reads from
+// an answer is one api/openapi.yaml gives: a renamed field fails here rather
+// than leaving an empty column.
+func TestFieldsAreInTheDocument(t *testing.T) {
+	doc, err := apptest.OpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		schema string
+		v      any
+	}{
+		{"Project", project{}},
+		{"Execution", execution{}},
+		{"Profile", profile{}},
+		{"ProjectEvent", runState{}},
+	} {
+		ref := doc.Components.Schemas[tc.schema]
+		if ref == nil {
+			t.Errorf("no schema %s in api/openapi.yaml", tc.schema)
+			continue
+		}
+		checkFields(t, tc.schema, reflect.TypeOf(tc.v), ref.Value)
+	}
+}
+
+func checkFields(t *testing.T, where string, typ reflect.Type, s *openapi3.Schema) {
+	t.Helper()
+	props := map[string]*openapi3.SchemaRef{}
+	var collect func(*openapi3.Schema)
+	collect = func(s *openapi3.Schema) {
+		for k, v := range s.Properties {
+			props[k] = v
+		}
+		for _, a := range s.AllOf {
+			collect(a.Value)
+		}
+	}
+	collect(s)
+	for f := range typ.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		p, ok := props[name]
+		if !ok {
+			t.Errorf("%s.%s: the CLI reads %q, which api/openapi.yaml's schema does not have", where, f.Name, name)
+			continue
+		}
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct && ft != reflect.TypeOf(time.Time{}) {
+			checkFields(t, where+"."+name, ft, p.Value)
+		}
+	}
 }
