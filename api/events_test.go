@@ -217,8 +217,13 @@ func kindsOf(t *testing.T, evs []sseEvent, pid string) string {
 	return strings.Join(out, ",")
 }
 
-// wantRun is the events of one run of the test main.py.
+// wantRun is the events of one run of the test main.py, run with
+// liveRunner: its PROGRESS lines come 0.4 s apart, more than the worker's
+// 250 ms between progress writes, so none is coalesced away.
 const wantRun = "pending,running,progress/10,progress/50,progress/90,progress/100,completed,zipped"
+
+// liveRunner is the test main.py's flags for wantRun.
+const liveRunner = "--seconds 1.2"
 
 // liveProject makes a project ready to run and returns it with its code.
 func liveProject(t *testing.T, a *apptest.App, tn apptest.Tenant, name string) (pid, codeID, code string) {
@@ -240,7 +245,7 @@ func TestEventsAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	a := apptest.New(t, apptest.Options{})
 	b := a.Replica(apptest.ReplicaOptions{})
-	a.StartWorker(a.WorkerConfig())
+	a.StartWorker(a.WorkerConfig(liveRunner))
 	tn, other := a.NewTenant("active"), a.NewTenant("active")
 	pid, _, code := liveProject(t, a, tn, "Live one")
 	pid2 := a.ReadyProject(tn, "Live two")
@@ -338,7 +343,7 @@ func TestEventsResume(t *testing.T) {
 	t.Parallel()
 	a := apptest.New(t, apptest.Options{})
 	b := a.Replica(apptest.ReplicaOptions{})
-	a.StartWorker(a.WorkerConfig())
+	a.StartWorker(a.WorkerConfig(liveRunner))
 	tn := a.NewTenant("active")
 	pid, _, code := liveProject(t, a, tn, "Resumable")
 	first := openSSE(t, a.URL+"/api/tenant/events", bearer(tn.Key))
