@@ -114,6 +114,10 @@ var codeStatusWhere = map[string]string{
 // codeStatuses lists the filters in the order the error message names them.
 var codeStatuses = []string{CodeAvailable, CodeAssigned, CodeUsedUp, CodeExpired, CodeRevoked}
 
+// CodeStatuses are the values the code list's status filter takes, in the
+// order a page offers them.
+func CodeStatuses() []string { return append([]string(nil), codeStatuses...) }
+
 // whereCodeStatus narrows a query on activation_codes to the codes in
 // status at now.
 func whereCodeStatus(q *gorm.DB, status string, now time.Time) *gorm.DB {

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -124,15 +125,17 @@ func (s *Service) nextToDispatch(tx *gorm.DB) (dispatchable, bool, error) {
 	err := tx.Raw(`
 		SELECT t.id AS tenant_id, sub.status, p.max_concurrent_runs AS plan_max,
 		       (SELECT count(*) FROM executions b WHERE b.tenant_id = t.id
-		          AND b.status IN ('pending', 'running') AND b.dispatched_at IS NOT NULL) AS active,
+		          AND b.status IN @live AND b.dispatched_at IS NOT NULL) AS active,
 		       w.id AS execution_id, w.project_id
-		FROM (SELECT DISTINCT tenant_id FROM executions WHERE status = 'pending' AND dispatched_at IS NULL) waiting
+		FROM (SELECT DISTINCT tenant_id FROM executions WHERE status = @pending AND dispatched_at IS NULL) waiting
 		JOIN tenants t ON t.id = waiting.tenant_id
 		JOIN subscriptions sub ON sub.tenant_id = t.id
 		JOIN plans p ON p.code = t.plan_code
-		CROSS JOIN LATERAL (SELECT id, project_id FROM executions e WHERE e.tenant_id = t.id AND e.status = 'pending'
+		CROSS JOIN LATERAL (SELECT id, project_id FROM executions e WHERE e.tenant_id = t.id AND e.status = @pending
 		          AND e.dispatched_at IS NULL ORDER BY e.queued_at, e.id LIMIT 1) w
-		ORDER BY t.last_dispatched_at NULLS FIRST, t.id`).Scan(&rows).Error
+		ORDER BY t.last_dispatched_at NULLS FIRST, t.id`,
+		sql.Named("live", []models.ExecutionStatus{models.StatusPending, models.StatusRunning}),
+		sql.Named("pending", models.StatusPending)).Scan(&rows).Error
 	if err != nil {
 		return dispatchable{}, false, err
 	}

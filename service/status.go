@@ -112,6 +112,12 @@ func validStatus(s models.ExecutionStatus) bool {
 	return false
 }
 
+// ExecutionStatuses are the values a project list's status filter takes,
+// in the order a page offers them.
+func ExecutionStatuses() []models.ExecutionStatus {
+	return append([]models.ExecutionStatus(nil), executionStatuses...)
+}
+
 func statusList() string {
 	names := make([]string, len(executionStatuses))
 	for i, s := range executionStatuses {

@@ -205,11 +205,10 @@ type newCode struct {
 	Hint       string
 }
 
-var codeStatuses = []string{service.CodeAvailable, "assigned", service.CodeUsedUp, service.CodeExpired, service.CodeRevoked}
 
 func (p *Portal) codesData(c echo.Context) (codesData, error) {
 	ctx, tenant := c.Request().Context(), tenantOf(c)
-	d := codesData{Status: c.QueryParam("status"), Statuses: codeStatuses, Quota: profileOf(c).CodeQuota, BaseURL: p.baseURL(c)}
+	d := codesData{Status: c.QueryParam("status"), Statuses: service.CodeStatuses(), Quota: profileOf(c).CodeQuota, BaseURL: p.baseURL(c)}
 	page, _ := strconv.Atoi(c.QueryParam("page"))
 	cp, err := p.svc.ActivationCodes(ctx, tenant, service.CodeListQuery{Page: max(page, 1), PerPage: 20, Status: d.Status})
 	if err != nil {

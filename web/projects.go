@@ -65,13 +65,10 @@ type listData struct {
 	EventsURL string
 }
 
-var filterStatuses = []models.ExecutionStatus{models.StatusPending, models.StatusRunning,
-	models.StatusCompleted, models.StatusFailed, models.StatusPaused, models.StatusCancelled}
-
 // listPage runs one of the service's project lists for a page.
 func (p *Portal) listPage(c echo.Context, list func(context.Context, uuid.UUID, service.ProjectQuery) (service.Page[service.ProjectStatus], error)) (listData, error) {
 	ctx, tenant := c.Request().Context(), tenantOf(c)
-	d := listData{Q: c.QueryParam("q"), Status: c.QueryParam("status"), Statuses: filterStatuses, Open: c.QueryParam("open")}
+	d := listData{Q: c.QueryParam("q"), Status: c.QueryParam("status"), Statuses: service.ExecutionStatuses(), Open: c.QueryParam("open")}
 	d.EventsURL = p.eventsURL(ctx, tenant)
 	page, err := list(ctx, tenant, service.ProjectQuery{Page: c.QueryParam("page"), Q: d.Q, Status: d.Status})
 	if err != nil {

@@ -20,6 +20,7 @@ func TestKeepRuns(t *testing.T) {
 	tn := a.NewTenant("active")
 	pid := a.ReadyProject(tn, "kept")
 	var eids []string
+	var paths []apptest.ExecPaths // as each run left them, before any pruning
 	for i := 0; i < 4; i++ {
 		eid := run(t, a, tn, pid)
 		eids = append(eids, eid)
@@ -30,9 +31,19 @@ func TestKeepRuns(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+		paths = append(paths, a.Paths(eid))
 	}
-	old := a.Paths(eids[0])
-	time.Sleep(200 * time.Millisecond) // the last zip task prunes after recording
+	// The zip task prunes right after recording its zip: wait for the two
+	// oldest runs to lose their files.
+	old := paths[0]
+	if old.Zip == "" || old.Log == "" {
+		t.Fatalf("the first run's files were not recorded: %+v", old)
+	}
+	for deadline := time.Now().Add(10 * time.Second); a.Paths(eids[1]).Zip != ""; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the older runs were not pruned")
+		}
+	}
 	for i, eid := range eids {
 		e := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/projects/"+pid+"/executions/"+eid, tn.Key, nil))
 		kept := i >= len(eids)-2
