@@ -205,7 +205,6 @@ type newCode struct {
 	Hint       string
 }
 
-
 func (p *Portal) codesData(c echo.Context) (codesData, error) {
 	ctx, tenant := c.Request().Context(), tenantOf(c)
 	d := codesData{Status: c.QueryParam("status"), Statuses: service.CodeStatuses(), Quota: profileOf(c).CodeQuota, BaseURL: p.baseURL(c)}
