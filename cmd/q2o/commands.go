@@ -210,7 +210,7 @@ func newRootCmd() *cobra.Command {
 	createTenant.Flags().IntVar(&codes, "codes", 0, "activation codes to make")
 	createTenant.Flags().IntVar(&maxUses, "max-uses", 1, "uses of each activation code")
 	createTenant.Flags().BoolVar(&reuse, "reuse", false, "when a tenant with this email exists, print it with a new API key (and new codes) instead of failing")
-	admin.AddCommand(createTenant)
+	admin.AddCommand(createTenant, stripeEventCmd(load))
 
 	var statusJSON bool
 	migrateStatus := &cobra.Command{
