@@ -1,144 +1,112 @@
 package api
 
 import (
+	"context"
 	"net/http"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/service"
 )
 
-func (s *Server) createTenant(c echo.Context) error {
-	var in service.NewTenant
-	if err := decode(c, &in); err != nil {
-		return err
+// adminRoutes: the operator's tenant and code management, behind the admin
+// token; without one (Config.AdminToken empty) the routes do not exist.
+func (s *Server) adminRoutes(e *echo.Echo) {
+	if s.cfg.AdminToken == "" {
+		return
 	}
-	t, err := s.svc.CreateTenant(c.Request().Context(), in)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusCreated, t)
+	admin := e.Group("/api/admin")
+	mount(admin, post("/tenants", http.StatusCreated), s.createTenant, s.requireAdmin)
+	mount(admin, post("/tenants/:tenant_id/activation-codes", http.StatusCreated), s.issueCodes, s.requireAdmin)
+	mount(admin, put("/tenants/:tenant_id/subscription", http.StatusOK), s.setSubscription, s.requireAdmin)
+	mount(admin, post("/activation-codes/:code_id/revoke", http.StatusOK), s.revokeCode, s.requireAdmin)
 }
 
-func (s *Server) issueCodes(c echo.Context) error {
-	id, err := pathID(c, "tenant_id", models.ErrTenantNotFound)
-	if err != nil {
-		return err
-	}
-	var in service.NewCodes
-	if err := decode(c, &in); err != nil {
-		return err
-	}
-	codes, err := s.svc.IssueActivationCodes(c.Request().Context(), id, in)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusCreated, map[string]any{"codes": codes})
+// tenantPath binds :tenant_id; a malformed id is an unknown tenant.
+type tenantPath struct{ TenantID uuid.UUID }
+
+func (r *tenantPath) bind(c echo.Context) (err error) {
+	r.TenantID, err = pathID(c, "tenant_id", models.ErrTenantNotFound)
+	return err
 }
 
-func (s *Server) setSubscription(c echo.Context) error {
-	id, err := pathID(c, "tenant_id", models.ErrTenantNotFound)
+// codePath binds :code_id; a malformed id is an unknown code.
+type codePath struct{ CodeID uuid.UUID }
+
+func (r *codePath) bind(c echo.Context) (err error) {
+	r.CodeID, err = pathID(c, "code_id", models.ErrCodeNotFound)
+	return err
+}
+
+type createTenantReq struct{ Body service.NewTenant }
+
+func (r *createTenantReq) body() any { return &r.Body }
+
+// createTenant: POST /api/admin/tenants.
+func (s *Server) createTenant(ctx context.Context, req *createTenantReq) (*service.CreatedTenant, error) {
+	return answer(s.svc.CreateTenant(ctx, req.Body))
+}
+
+type issueCodesReq struct {
+	tenantPath
+	Body service.NewCodes
+}
+
+func (r *issueCodesReq) body() any { return &r.Body }
+
+type issuedCodes struct {
+	Codes []service.IssuedCode `json:"codes"`
+}
+
+// issueCodes: POST /api/admin/tenants/:tenant_id/activation-codes answers
+// {"codes"}, each with its code in clear, this once.
+func (s *Server) issueCodes(ctx context.Context, req *issueCodesReq) (*issuedCodes, error) {
+	codes, err := s.svc.IssueActivationCodes(ctx, req.TenantID, req.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var in struct {
+	return &issuedCodes{Codes: codes}, nil
+}
+
+type setSubscriptionReq struct {
+	tenantPath
+	Body struct {
 		Status *models.SubscriptionStatus `json:"status"`
 	}
-	if err := decode(c, &in); err != nil {
-		return err
-	}
-	if in.Status == nil {
+}
+
+func (r *setSubscriptionReq) body() any { return &r.Body }
+
+// Validate: Errors: missing_field (400). The service checks the status.
+func (r *setSubscriptionReq) Validate() error {
+	if r.Body.Status == nil {
 		return models.FieldError("status", "missing_field", "status is required")
 	}
-	sub, err := s.svc.SetSubscriptionStatus(c.Request().Context(), id, *in.Status, "")
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, map[string]any{"tenant_id": id, "status": sub.Status, "updated_at": sub.UpdatedAt})
+	return nil
 }
 
-func (s *Server) revokeCode(c echo.Context) error {
-	id, err := pathID(c, "code_id", models.ErrCodeNotFound)
-	if err != nil {
-		return err
-	}
-	code, err := s.svc.RevokeActivationCode(c.Request().Context(), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, code)
+// subscriptionSet is the answer of setSubscription (fields in the order
+// they have always been written).
+type subscriptionSet struct {
+	Status    models.SubscriptionStatus `json:"status"`
+	TenantID  uuid.UUID                 `json:"tenant_id"`
+	UpdatedAt time.Time                 `json:"updated_at"`
 }
 
-func (s *Server) createProject(c echo.Context) error {
-	var in service.NewProject
-	if err := decode(c, &in); err != nil {
-		return err
-	}
-	p, err := s.svc.CreateProject(c.Request().Context(), tenantID(c), in)
+// setSubscription: PUT /api/admin/tenants/:tenant_id/subscription
+// {"status"}.
+func (s *Server) setSubscription(ctx context.Context, req *setSubscriptionReq) (*subscriptionSet, error) {
+	sub, err := s.svc.SetSubscriptionStatus(ctx, req.TenantID, *req.Body.Status, "")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.JSON(http.StatusCreated, p)
+	return &subscriptionSet{Status: sub.Status, TenantID: req.TenantID, UpdatedAt: sub.UpdatedAt}, nil
 }
 
-func (s *Server) getProject(c echo.Context) error {
-	id, err := pathID(c, "project_id", models.ErrProjectNotFound)
-	if err != nil {
-		return err
-	}
-	p, err := s.svc.Project(c.Request().Context(), tenantID(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, p)
-}
-
-func (s *Server) assignCode(c echo.Context) error {
-	id, err := pathID(c, "project_id", models.ErrProjectNotFound)
-	if err != nil {
-		return err
-	}
-	var in struct {
-		Code *string `json:"code"`
-	}
-	if err := decode(c, &in); err != nil {
-		return err
-	}
-	if in.Code == nil {
-		return models.FieldError("code", "missing_field", "code is required")
-	}
-	p, err := s.svc.AssignActivationCode(c.Request().Context(), tenantID(c), id, *in.Code)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, p)
-}
-
-func (s *Server) runProject(c echo.Context) error {
-	id, err := pathID(c, "project_id", models.ErrProjectNotFound)
-	if err != nil {
-		return err
-	}
-	run, err := s.svc.StartRun(c.Request().Context(), tenantID(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusAccepted, run)
-}
-
-func (s *Server) getExecution(c echo.Context) error {
-	pid, err := pathID(c, "project_id", models.ErrExecutionNotFound)
-	if err != nil {
-		return err
-	}
-	eid, err := pathID(c, "execution_id", models.ErrExecutionNotFound)
-	if err != nil {
-		return err
-	}
-	d, err := s.svc.Execution(c.Request().Context(), tenantID(c), pid, eid)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, d)
+// revokeCode: POST /api/admin/activation-codes/:code_id/revoke.
+func (s *Server) revokeCode(ctx context.Context, req *codePath) (*models.ActivationCode, error) {
+	return answer(s.svc.RevokeActivationCode(ctx, req.CodeID))
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -11,70 +12,78 @@ import (
 	"github.com/q2o/q2o/service"
 )
 
-// otpRequested is the one answer to a code request, known email or not.
-var otpRequested = map[string]any{
-	"status":     "accepted",
-	"message":    "if this email belongs to an account, a sign-in code is on its way",
-	"expires_in": int(service.OTPTTL / time.Second),
-}
-
-// authRoutes: OTP sign-in and logout.
+// authRoutes: OTP sign-in and logout. The per-IP limits come before the
+// body is read; the per-email ones once the email is known to be one.
 func (s *Server) authRoutes(e *echo.Echo) {
 	auth := e.Group("/api/auth")
-	auth.POST("/otp/request", s.requestOTP)
-	auth.POST("/otp/verify", s.verifyOTP)
-	auth.POST("/logout", s.logout)
+	mount(auth, post("/otp/request", http.StatusAccepted), s.requestOTP, s.limitIP(ratelimit.OTPPerIP))
+	mount(auth, post("/otp/verify", http.StatusOK).withNoStore(), s.verifyOTP, s.limitIP(ratelimit.OTPVerifyPerIP))
+	mount(auth, post("/logout", http.StatusNoContent), s.logout)
 }
 
-func (s *Server) requestOTP(c echo.Context) error {
-	if err := s.limiter.Allow(c.Request().Context(), ratelimit.OTPPerIP, c.RealIP()); err != nil {
-		return err
-	}
-	var in service.OTPRequest
-	if err := decode(c, &in); err != nil {
-		return err
-	}
-	if err := in.Validate(); err != nil {
-		return err
-	}
-	if err := s.limiter.Allow(c.Request().Context(), ratelimit.OTPRequestPerEmail, ratelimit.EmailKey(in.Email)); err != nil {
-		return err
-	}
-	if err := s.svc.RequestOTP(c.Request().Context(), in); err != nil {
-		return err
-	}
-	return c.JSON(http.StatusAccepted, otpRequested)
+type requestOTPReq struct{ Body service.OTPRequest }
+
+func (r *requestOTPReq) body() any { return &r.Body }
+
+// Validate: Errors: missing_field, invalid_email (400).
+func (r *requestOTPReq) Validate() error { return r.Body.Validate() }
+
+// otpRequested is the one answer to a code request, known email or not.
+type otpRequested struct {
+	ExpiresIn int    `json:"expires_in"`
+	Message   string `json:"message"`
+	Status    string `json:"status"`
 }
 
-func (s *Server) verifyOTP(c echo.Context) error {
-	if err := s.limiter.Allow(c.Request().Context(), ratelimit.OTPVerifyPerIP, c.RealIP()); err != nil {
-		return err
+// requestOTP: POST /api/auth/otp/request {"email"} answers 202 whether or
+// not the email is a tenant's, so it tells nobody which are.
+func (s *Server) requestOTP(ctx context.Context, req *requestOTPReq) (*otpRequested, error) {
+	if err := s.limiter.Allow(ctx, ratelimit.OTPRequestPerEmail, ratelimit.EmailKey(req.Body.Email)); err != nil {
+		return nil, err
 	}
-	var in service.OTPVerify
-	if err := decode(c, &in); err != nil {
-		return err
+	if err := s.svc.RequestOTP(ctx, req.Body); err != nil {
+		return nil, err
 	}
-	if err := in.Validate(); err != nil {
-		return err
-	}
-	if err := s.limiter.Allow(c.Request().Context(), ratelimit.OTPVerifyPerEmail, ratelimit.EmailKey(in.Email)); err != nil {
-		return err
-	}
-	sess, err := s.svc.VerifyOTP(c.Request().Context(), in)
-	if err != nil {
-		return err
-	}
-	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
-	return c.JSON(http.StatusOK, sess)
+	return &otpRequested{
+		ExpiresIn: int(service.OTPTTL / time.Second),
+		Message:   "if this email belongs to an account, a sign-in code is on its way",
+		Status:    "accepted",
+	}, nil
 }
 
-func (s *Server) logout(c echo.Context) error {
-	token, ok := bearer(c)
-	if !ok {
+type verifyOTPReq struct{ Body service.OTPVerify }
+
+func (r *verifyOTPReq) body() any { return &r.Body }
+
+// Validate: Errors: missing_field, invalid_email, invalid_code_format (400).
+func (r *verifyOTPReq) Validate() error { return r.Body.Validate() }
+
+// verifyOTP: POST /api/auth/otp/verify {"email", "code"} answers the session
+// (its token), never cached.
+func (s *Server) verifyOTP(ctx context.Context, req *verifyOTPReq) (*service.Session, error) {
+	if err := s.limiter.Allow(ctx, ratelimit.OTPVerifyPerEmail, ratelimit.EmailKey(req.Body.Email)); err != nil {
+		return nil, err
+	}
+	return answer(s.svc.VerifyOTP(ctx, req.Body))
+}
+
+// logoutReq is the session token of the Authorization header.
+type logoutReq struct{ Token string }
+
+func (r *logoutReq) bind(c echo.Context) error {
+	r.Token, _ = bearer(c)
+	return nil
+}
+
+// Validate: Errors: unauthorized (401) without a bearer token.
+func (r *logoutReq) Validate() error {
+	if r.Token == "" {
 		return models.ErrUnauthorized
 	}
-	if err := s.svc.Logout(c.Request().Context(), token); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
+	return nil
+}
+
+// logout: POST /api/auth/logout ends the session of the bearer token.
+func (s *Server) logout(ctx context.Context, req *logoutReq) (*noContent, error) {
+	return nil, s.svc.Logout(ctx, req.Token)
 }
