@@ -23,9 +23,6 @@ func (s *Server) accountRoutes(tenant *echo.Group) {
 	mount(tenant, post("/activation-codes/:code_id/revoke", http.StatusOK), s.revokeTenantCode, auth)
 }
 
-// none is the request of an endpoint that reads nothing but its context.
-type none struct{}
-
 // getProfile: GET /api/tenant/profile.
 func (s *Server) getProfile(ctx context.Context, _ *none) (*service.Profile, error) {
 	return answer(s.svc.Profile(ctx, tenantIn(ctx)))

@@ -25,22 +25,6 @@ func (s *Server) adminRoutes(e *echo.Echo) {
 	mount(admin, post("/activation-codes/:code_id/revoke", http.StatusOK), s.revokeCode, s.requireAdmin)
 }
 
-// tenantPath binds :tenant_id; a malformed id is an unknown tenant.
-type tenantPath struct{ TenantID uuid.UUID }
-
-func (r *tenantPath) bind(c echo.Context) (err error) {
-	r.TenantID, err = pathID(c, "tenant_id", models.ErrTenantNotFound)
-	return err
-}
-
-// codePath binds :code_id; a malformed id is an unknown code.
-type codePath struct{ CodeID uuid.UUID }
-
-func (r *codePath) bind(c echo.Context) (err error) {
-	r.CodeID, err = pathID(c, "code_id", models.ErrCodeNotFound)
-	return err
-}
-
 type createTenantReq struct{ Body service.NewTenant }
 
 func (r *createTenantReq) body() any { return &r.Body }

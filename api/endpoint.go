@@ -77,6 +77,9 @@ type validator interface {
 	Validate() error
 }
 
+// none is the request of an endpoint that reads nothing but its context.
+type none struct{}
+
 // noContent is the answer of a 204 endpoint: nothing.
 type noContent struct{}
 

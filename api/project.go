@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/q2o/q2o/models"
@@ -34,26 +33,6 @@ func (s *Server) projectRoutes(tenant *echo.Group) {
 	// not a JSON value: a plain handler.
 	tenant.GET("/projects/:project_id/executions/:execution_id/download", s.downloadExecution, auth)
 	tenant.HEAD("/projects/:project_id/executions/:execution_id/download", s.downloadExecution, auth)
-}
-
-// projectPath binds :project_id; a malformed id is an unknown project.
-type projectPath struct{ ProjectID uuid.UUID }
-
-func (r *projectPath) bind(c echo.Context) (err error) {
-	r.ProjectID, err = pathID(c, "project_id", models.ErrProjectNotFound)
-	return err
-}
-
-// executionPath binds :project_id and :execution_id; either malformed is an
-// unknown execution.
-type executionPath struct{ ProjectID, ExecutionID uuid.UUID }
-
-func (r *executionPath) bind(c echo.Context) (err error) {
-	if r.ProjectID, err = pathID(c, "project_id", models.ErrExecutionNotFound); err != nil {
-		return err
-	}
-	r.ExecutionID, err = pathID(c, "execution_id", models.ErrExecutionNotFound)
-	return err
 }
 
 // projectQuery binds the list filters ?page&per_page&q&status; the service
