@@ -3,7 +3,6 @@ module github.com/q2o/q2o
 go 1.26.8
 
 require (
-	github.com/caarlos0/env/v11 v11.4.2
 	github.com/creack/pty v1.1.24
 	github.com/go-redis/redis_rate/v10 v10.0.1
 	github.com/google/shlex v0.0.0-20191202100458-e7afc7fbc510
