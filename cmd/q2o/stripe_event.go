@@ -39,7 +39,7 @@ func stripeEventCmd(load func() (configs.Config, error)) *cobra.Command {
 			"customer.subscription.created for a new sub_q2o_… id (linked through metadata\n" +
 			"tenant_id); later ones are customer.subscription.updated for the linked id.\n" +
 			"Prints the webhook's answer; fails unless it is 2xx.\n" +
-			settingsHelp("Q2O_DATABASE_URL", "Q2O_STRIPE_WEBHOOK_SECRET", "Q2O_PUBLIC_URL", "Q2O_HTTP_ADDR"),
+			"It reads Q2O_DATABASE_URL, Q2O_STRIPE_WEBHOOK_SECRET and Q2O_PUBLIC_URL or Q2O_HTTP_ADDR, as the API does.\n" + configs.Usage(configs.Admin|configs.API),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := load()
