@@ -150,18 +150,22 @@ type projectForm struct {
 	FieldErrors map[string]string
 }
 
-// formError puts a refusal next to its field, or above the form.
-func formError(f *projectForm, err error) (int, bool) {
+// formRefused shows the form again with the refusal next to its field (or
+// above the form) and the API's status; an error that is not a refusal is
+// returned as it is.
+func (p *Portal) formRefused(c echo.Context, f projectForm, title string, err error) error {
 	e, ok := models.AsError(err)
 	if !ok {
-		return 0, false
+		return err
 	}
 	if e.Field != "" {
 		f.FieldErrors = map[string]string{e.Field: e.Message}
 	} else {
 		f.Error = e.Message
 	}
-	return statusOf(e), true
+	v := p.view(c, title)
+	v.Nav, v.Data = "projects", f
+	return p.renderStatus(c, statusOf(e), "project_form", v)
 }
 
 func (p *Portal) newProject(c echo.Context) error {
@@ -179,14 +183,7 @@ func (p *Portal) createProject(c echo.Context) error {
 	in := service.NewProject{Name: formText(c, "name"), Description: formText(c, "description"), Objectives: formText(c, "objectives")}
 	pr, err := p.svc.CreateProject(c.Request().Context(), tenantOf(c), in)
 	if err != nil {
-		f := projectForm{Name: *in.Name, Description: *in.Description, Objectives: *in.Objectives}
-		status, ok := formError(&f, err)
-		if !ok {
-			return err
-		}
-		v := p.view(c, "New project")
-		v.Nav, v.Data = "projects", f
-		return p.renderStatus(c, status, "project_form", v)
+		return p.formRefused(c, projectForm{Name: *in.Name, Description: *in.Description, Objectives: *in.Objectives}, "New project", err)
 	}
 	p.flash(c, "Project created. Assign an activation code, then run it.")
 	return redirect(c, "/projects/"+pr.ID.String())
@@ -323,14 +320,7 @@ func (p *Portal) updateProject(c echo.Context) error {
 		if err := asPage404(err); err == errPageNotFound {
 			return err
 		}
-		f := projectForm{Editing: true, ID: id, Name: *in.Name, Description: *in.Description, Objectives: *in.Objectives}
-		status, ok := formError(&f, err)
-		if !ok {
-			return err
-		}
-		v := p.view(c, "Edit project")
-		v.Nav, v.Data = "projects", f
-		return p.renderStatus(c, status, "project_form", v)
+		return p.formRefused(c, projectForm{Editing: true, ID: id, Name: *in.Name, Description: *in.Description, Objectives: *in.Objectives}, "Edit project", err)
 	}
 	p.flash(c, "Changes saved.")
 	return redirect(c, "/projects/"+id.String())
