@@ -269,7 +269,13 @@ func TestCancelExits2(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(runs.Items) != 2 || runs.Items[0].ID != eid || runs.Items[0].Status != "cancelled" {
-		t.Errorf("runs list: %+v", runs)
+		t.Fatalf("runs list: %+v", runs)
+	}
+	// follow EXECUTION, the project unnamed: the latest run, and an older one.
+	c.run("", "follow", eid).must(t, 2)
+	older := c.run("", "follow", runs.Items[1].ID).must(t, 2)
+	if !strings.Contains(older.stderr, "run "+runs.Items[1].ID+" ") {
+		t.Errorf("follow of the older run does not tell it: %q", older.stderr)
 	}
 	// cancelling again is the API's refusal, with its code and message.
 	again := c.run("", "cancel", id).must(t, 3)
@@ -346,6 +352,12 @@ func TestDownload(t *testing.T) {
 	c := newCLI(t, a, tn.Key)
 	eid := strings.TrimSpace(c.run("", "run", id).must(t, 0).stdout)
 	c.run("", "follow", id).must(t, 0)
+	c.run("", "follow", eid, "--output", "json").must(t, 0)
+	// An id no project or run has is the API's 404 (exit 3); not an id, 64.
+	if r := c.run("", "follow", "0192f0c4-6c1e-7a3b-9d2e-4f5a6b7c8d9e").must(t, 3); !strings.Contains(r.stderr, "not_found") {
+		t.Errorf("follow of an unknown id: %q", r.stderr)
+	}
+	c.run("", "follow", "nope").must(t, exitUsage)
 
 	// download waits for the zip, then writes what the API serves.
 	file := filepath.Join(t.TempDir(), "out.zip")

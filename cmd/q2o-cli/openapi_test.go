@@ -112,8 +112,9 @@ func openAPIRouter(t *testing.T) routers.Router {
 }
 
 // TestFieldsAreInTheDocument checks that every JSON field the CLI reads from
-// an answer is one api/openapi.yaml gives: a renamed field fails here rather
-// than leaving an empty column.
+// a live event is one api/openapi.yaml gives: the answers' types are
+// generated from the document (internal/apiclient), the events' data, which
+// the document describes but the generator does not type, is read by hand.
 func TestFieldsAreInTheDocument(t *testing.T) {
 	doc, err := apptest.OpenAPI()
 	if err != nil {
@@ -123,9 +124,6 @@ func TestFieldsAreInTheDocument(t *testing.T) {
 		schema string
 		v      any
 	}{
-		{"Project", project{}},
-		{"Execution", execution{}},
-		{"Profile", profile{}},
 		{"ProjectEvent", runState{}},
 	} {
 		ref := doc.Components.Schemas[tc.schema]
