@@ -54,12 +54,8 @@ neither --api-key nor Q2O_API_KEY is set.`,
 			if err != nil && line == "" {
 				return &exitError{code: exitUsage, msg: "no code given"}
 			}
-			r, err := c.api.VerifyOTPWithResponse(ctx, apiclient.VerifyOTPJSONRequestBody{
-				Email: openapi_types.Email(email), Code: strings.TrimSpace(line)})
-			if err != nil {
-				return err
-			}
-			s, err := typed(r.JSON200, r.HTTPResponse)
+			s, _, err := answer(c.api.VerifyOTPWithResponse(ctx, apiclient.VerifyOTPJSONRequestBody{
+				Email: openapi_types.Email(email), Code: strings.TrimSpace(line)}))
 			if err != nil {
 				return err
 			}
@@ -116,15 +112,11 @@ func newWhoamiCmd(e *env) *cobra.Command {
 		Example: "  q2o-cli whoami\n  q2o-cli whoami --output json | jq .plan",
 		Args:    cobra.NoArgs,
 		RunE: e.withClient(func(ctx context.Context, c *client, _ []string) error {
-			r, err := c.api.GetProfileWithResponse(ctx)
+			p, raw, err := answer(c.api.GetProfileWithResponse(ctx))
 			if err != nil {
 				return err
 			}
-			p, err := typed(r.JSON200, r.HTTPResponse)
-			if err != nil {
-				return err
-			}
-			return e.print(r.Body, func() {
+			return e.print(raw, func() {
 				runs := fmt.Sprintf("%d used this month, no limit", p.RunQuota.UsedThisMonth)
 				if p.RunQuota.MonthlyLimit != nil {
 					runs = fmt.Sprintf("%d of %d used this month", p.RunQuota.UsedThisMonth, *p.RunQuota.MonthlyLimit)

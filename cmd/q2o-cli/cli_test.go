@@ -10,10 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -117,6 +114,16 @@ func (r result) must(t *testing.T, code int) result {
 	return r
 }
 
+// readyToRun is an API with a worker whose test main.py runs as workerArgs
+// say, a tenant, and its project name, ready to run (a code assigned).
+func readyToRun(t *testing.T, workerArgs, name string) (*apptest.App, apptest.Tenant, string) {
+	t.Helper()
+	a := apptest.New(t, apptest.Options{})
+	a.StartWorker(a.WorkerConfig(workerArgs))
+	tn := a.NewTenant("active")
+	return a, tn, a.ReadyProject(tn, name)
+}
+
 // A plain line of a followed run when stdout is not a terminal.
 var plainLine = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  (pending|running|completed)\s+\d+%  .*$`)
 
@@ -213,10 +220,7 @@ func TestRunFollowCompletes(t *testing.T) {
 }
 
 func TestRunFollowFailedExits1(t *testing.T) {
-	a := apptest.New(t, apptest.Options{})
-	a.StartWorker(a.WorkerConfig("--mode fail"))
-	tn := a.NewTenant("active")
-	id := a.ReadyProject(tn, "doomed")
+	a, tn, id := readyToRun(t, "--mode fail", "doomed")
 	c := newCLI(t, a, tn.Key)
 
 	r := c.run("", "run", id, "--follow").must(t, 1)
@@ -238,22 +242,42 @@ func TestRunFollowFailedExits1(t *testing.T) {
 	}
 }
 
-func TestCancelExits2(t *testing.T) {
-	a := apptest.New(t, apptest.Options{})
-	a.StartWorker(a.WorkerConfig("--mode sleep --seconds 30"))
-	tn := a.NewTenant("active")
-	id := a.ReadyProject(tn, "sleepy")
-	c := newCLI(t, a, tn.Key)
+// following is `q2o-cli run PROJECT --follow` on a project whose main.py
+// sleeps for 30 s, started.
+type following struct {
+	a              *apptest.App
+	tn             apptest.Tenant
+	id             string
+	c              *cliEnv
+	cmd            *exec.Cmd
+	stdout, stderr *bytes.Buffer
+}
 
+// followSleeper starts following and returns once the run is running.
+func followSleeper(t *testing.T, name string) *following {
+	t.Helper()
+	f := &following{}
+	f.a, f.tn, f.id = readyToRun(t, "--mode sleep --seconds 30", name)
+	a := f.a
+	f.c = newCLI(t, a, f.tn.Key)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	follow, stdout, stderr := c.command(ctx, "", "run", id, "--follow")
-	if err := follow.Start(); err != nil {
+	t.Cleanup(cancel)
+	f.cmd, f.stdout, f.stderr = f.c.command(ctx, "", "run", f.id, "--follow")
+	if err := f.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	a.WaitProject(tn.Key, id, 30*time.Second, apptest.StatusIs("running"))
+	a.WaitProject(f.tn.Key, f.id, 30*time.Second, apptest.StatusIs("running"))
+	return f
+}
+
+// wait waits for the follower's end.
+func (f *following) wait() result { return f.c.wait(f.cmd, f.cmd.Wait(), f.stdout, f.stderr) }
+
+func TestCancelExits2(t *testing.T) {
+	f := followSleeper(t, "sleepy")
+	a, tn, id, c := f.a, f.tn, f.id, f.c
 	c.run("", "cancel", id).must(t, 0)
-	r := c.wait(follow, follow.Wait(), stdout, stderr).must(t, 2)
+	r := f.wait().must(t, 2)
 	if !regexp.MustCompile(`Z  (cancelled|paused) `).MatchString(r.stdout) || !strings.Contains(r.stderr, "cancelled by the tenant") {
 		t.Errorf("the cancellation is not shown: %q / %q", r.stdout, r.stderr)
 	}
@@ -345,10 +369,7 @@ func TestCodes(t *testing.T) {
 }
 
 func TestDownload(t *testing.T) {
-	a := apptest.New(t, apptest.Options{})
-	a.StartWorker(a.WorkerConfig("--mode ok"))
-	tn := a.NewTenant("active")
-	id := a.ReadyProject(tn, "zipped")
+	a, tn, id := readyToRun(t, "--mode ok", "zipped")
 	c := newCLI(t, a, tn.Key)
 	eid := strings.TrimSpace(c.run("", "run", id).must(t, 0).stdout)
 	c.run("", "follow", id).must(t, 0)
@@ -483,14 +504,9 @@ type cuttingProxy struct {
 
 func newCuttingProxy(t *testing.T, target string, cut int) *cuttingProxy {
 	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := &cuttingProxy{}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.FlushInterval = -1
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rp := reverseProxy(t, target)
+	p.url = serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasSuffix(r.URL.Path, "/download") || r.Method != http.MethodGet {
 			rp.ServeHTTP(w, r)
 			return
@@ -507,14 +523,7 @@ func newCuttingProxy(t *testing.T, target string, cut int) *cuttingProxy {
 		if rec.cut {
 			panic(http.ErrAbortHandler) // drop the connection mid-body
 		}
-	})}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	p.url = "http://" + ln.Addr().String()
+	})
 	return p
 }
 
@@ -617,10 +626,7 @@ func TestLoginThroughMailpit(t *testing.T) {
 }
 
 func TestFollowResumesAfterADroppedStream(t *testing.T) {
-	a := apptest.New(t, apptest.Options{})
-	a.StartWorker(a.WorkerConfig("--mode ok --seconds 1.5"))
-	tn := a.NewTenant("active")
-	id := a.ReadyProject(tn, "flaky network")
+	a, tn, id := readyToRun(t, "--mode ok --seconds 1.5", "flaky network")
 	p := newDroppingProxy(t, a.URL, "/api/tenant/events")
 	c := newCLI(t, a, tn.Key)
 	c.url = p.url
@@ -651,14 +657,9 @@ type droppingProxy struct {
 
 func newDroppingProxy(t *testing.T, target, stream string) *droppingProxy {
 	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := &droppingProxy{}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.FlushInterval = -1
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rp := reverseProxy(t, target)
+	p.url = serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != stream {
 			rp.ServeHTTP(w, r)
 			return
@@ -669,15 +670,11 @@ func newDroppingProxy(t *testing.T, target, stream string) *droppingProxy {
 		p.mu.Unlock()
 		req, _ := http.NewRequestWithContext(r.Context(), "GET", target+r.URL.RequestURI(), nil)
 		req.Header = r.Header.Clone()
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
+		res, ok := forward(w, req)
+		if !ok {
 			return
 		}
 		defer res.Body.Close()
-		for k, v := range res.Header {
-			w.Header()[k] = v
-		}
 		w.WriteHeader(res.StatusCode)
 		w.(http.Flusher).Flush()
 		br := bufio.NewReader(res.Body)
@@ -699,14 +696,7 @@ func newDroppingProxy(t *testing.T, target, stream string) *droppingProxy {
 				return // the stream ends here, as a dropped connection does
 			}
 		}
-	})}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	p.url = "http://" + ln.Addr().String()
+	})
 	return p
 }
 
@@ -723,10 +713,7 @@ func (p *droppingProxy) firstID() string {
 }
 
 func TestRunFollowOnATerminalDrawsAProgressBar(t *testing.T) {
-	a := apptest.New(t, apptest.Options{})
-	a.StartWorker(a.WorkerConfig("--mode ok --seconds 1.5"))
-	tn := a.NewTenant("active")
-	id := a.ReadyProject(tn, "on a terminal")
+	a, tn, id := readyToRun(t, "--mode ok --seconds 1.5", "on a terminal")
 	c := newCLI(t, a, tn.Key)
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -771,10 +758,7 @@ func TestRunFollowOnATerminalDrawsAProgressBar(t *testing.T) {
 }
 
 func TestLogsFollowResumesAfterADroppedStream(t *testing.T) {
-	a := apptest.New(t, apptest.Options{})
-	a.StartWorker(a.WorkerConfig("--mode ok --seconds 1.5"))
-	tn := a.NewTenant("active")
-	id := a.ReadyProject(tn, "flaky log")
+	a, tn, id := readyToRun(t, "--mode ok --seconds 1.5", "flaky log")
 	a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+id+"/run", tn.Key, nil))
 	a.WaitProject(tn.Key, id, 30*time.Second, func(p map[string]any) bool { return p["progress"].(float64) >= 10 })
 	p := newDroppingProxy(t, a.URL, "/api/tenant/projects/"+id+"/logs")
@@ -792,29 +776,17 @@ func TestLogsFollowResumesAfterADroppedStream(t *testing.T) {
 }
 
 func TestInterruptedFollowExits130(t *testing.T) {
-	a := apptest.New(t, apptest.Options{})
-	a.StartWorker(a.WorkerConfig("--mode sleep --seconds 30"))
-	tn := a.NewTenant("active")
-	id := a.ReadyProject(tn, "interrupted")
-	c := newCLI(t, a, tn.Key)
-
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	follow, stdout, stderr := c.command(ctx, "", "run", id, "--follow")
-	if err := follow.Start(); err != nil {
-		t.Fatal(err)
-	}
-	a.WaitProject(tn.Key, id, 30*time.Second, apptest.StatusIs("running"))
+	f := followSleeper(t, "interrupted")
 	time.Sleep(200 * time.Millisecond) // the follower is on the stream
-	if err := follow.Process.Signal(os.Interrupt); err != nil {
+	if err := f.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	r := c.wait(follow, follow.Wait(), stdout, stderr).must(t, 130)
+	r := f.wait().must(t, 130)
 	if !strings.Contains(r.stderr, "interrupted") {
 		t.Errorf("stderr: %q", r.stderr)
 	}
 	// The run goes on: ^C stops watching, not the run.
-	if p := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/projects/"+id, tn.Key, nil)); p["execution_status"] != "running" {
+	if p := f.a.Must(http.StatusOK, f.a.Do("GET", "/api/tenant/projects/"+f.id, f.tn.Key, nil)); p["execution_status"] != "running" {
 		t.Errorf("the run after ^C: %v", p["execution_status"])
 	}
 }

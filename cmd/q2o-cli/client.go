@@ -119,14 +119,25 @@ func readRefusal(res *http.Response) *apiError {
 	return readAPIError(res.StatusCode, b)
 }
 
-// typed is the answer's body as the document names it for its status; nil
-// (a 2xx answer with another status or content type) is an error.
-func typed[T any](v *T, res *http.Response) (*T, error) {
+// answered is what a generated response says of its success (see
+// internal/apiclient/answers.go).
+type answered[T any] interface {
+	Answer() (*T, []byte, *http.Response)
+}
+
+// answer is the body of the call's answer as the document types it, and
+// its raw JSON (for --output json). A 2xx answer without that body (another
+// status or content type) is an error.
+func answer[T any, R answered[T]](r R, err error) (*T, []byte, error) {
+	if err != nil {
+		return nil, nil, err
+	}
+	v, raw, res := r.Answer()
 	if v == nil {
-		return nil, fmt.Errorf("unexpected answer from %s %s: HTTP %d (%s)",
+		return nil, nil, fmt.Errorf("unexpected answer from %s %s: HTTP %d (%s)",
 			res.Request.Method, res.Request.URL.Path, res.StatusCode, res.Header.Get("Content-Type"))
 	}
-	return v, nil
+	return v, raw, nil
 }
 
 // parseID reads a project's or an execution's id from the command line.

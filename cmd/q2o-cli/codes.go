@@ -28,15 +28,11 @@ func newCodesListCmd(e *env) *cobra.Command {
 			if status != "" {
 				params.Status = (*apiclient.ListActivationCodesParamsStatus)(&status)
 			}
-			r, err := c.api.ListActivationCodesWithResponse(ctx, &params)
+			pg, raw, err := answer(c.api.ListActivationCodesWithResponse(ctx, &params))
 			if err != nil {
 				return err
 			}
-			pg, err := typed(r.JSON200, r.HTTPResponse)
-			if err != nil {
-				return err
-			}
-			return e.print(r.Body, func() {
+			return e.print(raw, func() {
 				rows := make([][]string, 0, len(pg.Items))
 				for _, it := range pg.Items {
 					rows = append(rows, []string{it.Id.String(), it.Hint, string(it.Status),
@@ -65,15 +61,11 @@ now.`,
 			if days > 0 {
 				body.ExpiresInDays = &days
 			}
-			r, err := c.api.GenerateActivationCodesWithResponse(ctx, body)
+			out, raw, err := answer(c.api.GenerateActivationCodesWithResponse(ctx, body))
 			if err != nil {
 				return err
 			}
-			out, err := typed(r.JSON201, r.HTTPResponse)
-			if err != nil {
-				return err
-			}
-			return e.print(r.Body, func() {
+			return e.print(raw, func() {
 				for _, cd := range out.Codes {
 					fmt.Fprintln(e.stdout, cd.Code)
 				}
@@ -92,16 +84,12 @@ func newAssignCmd(e *env) *cobra.Command {
 		Short:   "Assign an activation code to a project (once)",
 		Example: "  q2o-cli assign $PROJECT ABCDE-FGHJK-LMNPQ-RSTUV",
 		Args:    cobra.ExactArgs(2),
-		RunE: e.withClient(func(ctx context.Context, c *client, args []string) error {
-			id, err := parseID("a project", args[0])
+		RunE: e.withProject(func(ctx context.Context, c *client, id apiclient.ProjectID, args []string) error {
+			_, raw, err := answer(c.api.AssignActivationCodeWithResponse(ctx, id, apiclient.AssignActivationCodeJSONRequestBody{Code: args[1]}))
 			if err != nil {
 				return err
 			}
-			r, err := c.api.AssignActivationCodeWithResponse(ctx, id, apiclient.AssignActivationCodeJSONRequestBody{Code: args[1]})
-			if err != nil {
-				return err
-			}
-			return e.print(r.Body, func() { fmt.Fprintln(e.stdout, "Assigned.") })
+			return e.print(raw, func() { fmt.Fprintln(e.stdout, "Assigned.") })
 		}),
 	}
 }

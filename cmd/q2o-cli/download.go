@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 )
@@ -35,16 +36,8 @@ the zip's SHA-256, before it is given its name. Waits while the zip is being
 made.`,
 		Example: "  q2o-cli download $PROJECT -o todo.zip",
 		Args:    cobra.ExactArgs(1),
-		RunE: e.withClient(func(ctx context.Context, c *client, args []string) error {
-			pid, err := parseID("a project", args[0])
-			if err != nil {
-				return err
-			}
-			r, err := c.api.GetProjectWithResponse(ctx, pid)
-			if err != nil {
-				return err
-			}
-			p, err := typed(r.JSON200, r.HTTPResponse)
+		RunE: e.withProject(func(ctx context.Context, c *client, pid uuid.UUID, _ []string) error {
+			p, _, err := answer(c.api.GetProjectWithResponse(ctx, pid))
 			if err != nil {
 				return err
 			}
@@ -55,7 +48,7 @@ made.`,
 					return err
 				}
 			case p.LatestExecutionId == nil:
-				return &exitError{code: exitRefused, msg: "the project has never runID"}
+				return &exitError{code: exitRefused, msg: "the project has never run"}
 			default:
 				target.execution = *p.LatestExecutionId
 			}

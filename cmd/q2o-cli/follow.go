@@ -50,20 +50,12 @@ type runID struct{ project, execution apiclient.UUID }
 
 // state reads where the run stands now.
 func (c *client) state(ctx context.Context, r runID) (runState, *apiclient.ExecutionDetail, error) {
-	er, err := c.api.GetExecutionWithResponse(ctx, r.project, r.execution)
-	if err != nil {
-		return runState{}, nil, err
-	}
-	ex, err := typed(er.JSON200, er.HTTPResponse)
+	ex, _, err := answer(c.api.GetExecutionWithResponse(ctx, r.project, r.execution))
 	if err != nil {
 		return runState{}, nil, err
 	}
 	st := runState{ExecutionID: r.execution.String(), Kind: string(ex.Status), Status: string(ex.Status), At: time.Now().UTC()}
-	pr, err := c.api.GetProjectWithResponse(ctx, r.project)
-	if err != nil {
-		return runState{}, nil, err
-	}
-	p, err := typed(pr.JSON200, pr.HTTPResponse)
+	p, _, err := answer(c.api.GetProjectWithResponse(ctx, r.project))
 	if err != nil {
 		return runState{}, nil, err
 	}

@@ -25,11 +25,7 @@ resuming after a dropped connection where it left off, and exits with the
 run's outcome as run --follow does.`,
 		Example: "  q2o-cli logs $PROJECT --tail 50\n  q2o-cli logs $PROJECT -f",
 		Args:    cobra.ExactArgs(1),
-		RunE: e.withClient(func(ctx context.Context, c *client, args []string) error {
-			pid, err := parseID("a project", args[0])
-			if err != nil {
-				return err
-			}
+		RunE: e.withProject(func(ctx context.Context, c *client, pid apiclient.ProjectID, _ []string) error {
 			params := apiclient.ProjectLogsParams{Tail: &tail}
 			if eid != "" {
 				id, err := parseID("an execution", eid)

@@ -37,24 +37,14 @@ func newProjectsListCmd(e *env) *cobra.Command {
 			}
 			var pg *apiclient.ProjectStatusPage
 			var raw []byte
+			var err error
 			if all {
-				r, err := c.api.ListProjectsWithResponse(ctx, &apiclient.ListProjectsParams{Page: &page, Status: st, Q: q})
-				if err != nil {
-					return err
-				}
-				if pg, err = typed(r.JSON200, r.HTTPResponse); err != nil {
-					return err
-				}
-				raw = r.Body
+				pg, raw, err = answer(c.api.ListProjectsWithResponse(ctx, &apiclient.ListProjectsParams{Page: &page, Status: st, Q: q}))
 			} else {
-				r, err := c.api.ProjectStatusPageWithResponse(ctx, &apiclient.ProjectStatusPageParams{Page: &page, Status: st, Q: q})
-				if err != nil {
-					return err
-				}
-				if pg, err = typed(r.JSON200, r.HTTPResponse); err != nil {
-					return err
-				}
-				raw = r.Body
+				pg, raw, err = answer(c.api.ProjectStatusPageWithResponse(ctx, &apiclient.ProjectStatusPageParams{Page: &page, Status: st, Q: q}))
+			}
+			if err != nil {
+				return err
 			}
 			return e.print(raw, func() {
 				rows := make([][]string, 0, len(pg.Items))
@@ -130,16 +120,12 @@ func newProjectsCreateCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := c.api.CreateProjectWithResponse(cmd.Context(), apiclient.NewProject{
-				Name: deref(ch.Name), Description: deref(ch.Description), Objectives: deref(ch.Objectives)})
+			p, raw, err := answer(c.api.CreateProjectWithResponse(cmd.Context(), apiclient.NewProject{
+				Name: deref(ch.Name), Description: deref(ch.Description), Objectives: deref(ch.Objectives)}))
 			if err != nil {
 				return err
 			}
-			p, err := typed(r.JSON201, r.HTTPResponse)
-			if err != nil {
-				return err
-			}
-			return e.print(r.Body, func() { fmt.Fprintln(e.stdout, p.Id) })
+			return e.print(raw, func() { fmt.Fprintln(e.stdout, p.Id) })
 		},
 	}
 	pt.flags(cmd, "the project's ")
@@ -152,20 +138,12 @@ func newProjectsShowCmd(e *env) *cobra.Command {
 		Short:   "Show a project and its latest run",
 		Example: "  q2o-cli projects show $PROJECT --output json | jq -r .execution_status",
 		Args:    cobra.ExactArgs(1),
-		RunE: e.withClient(func(ctx context.Context, c *client, args []string) error {
-			id, err := parseID("a project", args[0])
+		RunE: e.withProject(func(ctx context.Context, c *client, id apiclient.ProjectID, _ []string) error {
+			p, raw, err := answer(c.api.GetProjectWithResponse(ctx, id))
 			if err != nil {
 				return err
 			}
-			r, err := c.api.GetProjectWithResponse(ctx, id)
-			if err != nil {
-				return err
-			}
-			p, err := typed(r.JSON200, r.HTTPResponse)
-			if err != nil {
-				return err
-			}
-			return e.print(r.Body, func() {
+			return e.print(raw, func() {
 				rows := [][]string{
 					{"id", p.Id.String()}, {"name", p.Name}, {"description", p.Description}, {"objectives", p.Objectives},
 					{"active", strconv.FormatBool(p.IsActive)},
@@ -209,11 +187,11 @@ func newProjectsEditCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := c.api.UpdateProjectWithResponse(cmd.Context(), id, ch)
+			_, raw, err := answer(c.api.UpdateProjectWithResponse(cmd.Context(), id, ch))
 			if err != nil {
 				return err
 			}
-			return e.print(r.Body, func() { fmt.Fprintln(e.stdout, "Saved.") })
+			return e.print(raw, func() { fmt.Fprintln(e.stdout, "Saved.") })
 		},
 	}
 	pt.flags(cmd, "the new ")
@@ -226,11 +204,7 @@ func newProjectsDeleteCmd(e *env) *cobra.Command {
 		Short:   "Delete a project (it stays listed by projects list --all); not while it runs",
 		Example: "  q2o-cli projects delete $PROJECT",
 		Args:    cobra.ExactArgs(1),
-		RunE: e.withClient(func(ctx context.Context, c *client, args []string) error {
-			id, err := parseID("a project", args[0])
-			if err != nil {
-				return err
-			}
+		RunE: e.withProject(func(ctx context.Context, c *client, id apiclient.ProjectID, _ []string) error {
 			if _, err := c.api.DeleteProjectWithResponse(ctx, id); err != nil {
 				return err
 			}

@@ -107,6 +107,18 @@ func (e *env) withClient(f func(ctx context.Context, c *client, args []string) e
 	}
 }
 
+// withProject is withClient for a command whose first argument is a
+// project's id.
+func (e *env) withProject(f func(ctx context.Context, c *client, pid uuid.UUID, args []string) error) func(*cobra.Command, []string) error {
+	return e.withClient(func(ctx context.Context, c *client, args []string) error {
+		pid, err := parseID("a project", args[0])
+		if err != nil {
+			return err
+		}
+		return f(ctx, c, pid, args)
+	})
+}
+
 func (e *env) json() bool { return e.output == "json" }
 
 // print prints a read command's answer: raw, the API's JSON, with --output

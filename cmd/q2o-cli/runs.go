@@ -13,28 +13,16 @@ import (
 )
 
 // startRun sends RUN or resume and, with followIt, follows the new run.
-func (e *env) startRun(ctx context.Context, c *client, arg string, resume, followIt, withLog bool) error {
-	pid, err := parseID("a project", arg)
-	if err != nil {
-		return err
-	}
+func (e *env) startRun(ctx context.Context, c *client, pid apiclient.ProjectID, resume, followIt, withLog bool) error {
 	var started *apiclient.RunStarted
 	var raw []byte
-	var res *http.Response
+	var err error
 	if resume {
-		r, err := c.api.ResumeRunWithResponse(ctx, pid)
-		if err != nil {
-			return err
-		}
-		started, raw, res = r.JSON202, r.Body, r.HTTPResponse
+		started, raw, err = answer(c.api.ResumeRunWithResponse(ctx, pid))
 	} else {
-		r, err := c.api.RunProjectWithResponse(ctx, pid)
-		if err != nil {
-			return err
-		}
-		started, raw, res = r.JSON202, r.Body, r.HTTPResponse
+		started, raw, err = answer(c.api.RunProjectWithResponse(ctx, pid))
 	}
-	if _, err := typed(started, res); err != nil {
+	if err != nil {
 		return err
 	}
 	if !followIt {
@@ -52,8 +40,8 @@ func newStartCmd(e *env, resume bool, use, short, long, example string) *cobra.C
 	cmd := &cobra.Command{
 		Use: use, Short: short, Long: long, Example: example,
 		Args: cobra.ExactArgs(1),
-		RunE: e.withClient(func(ctx context.Context, c *client, args []string) error {
-			return e.startRun(ctx, c, args[0], resume, followIt, withLog)
+		RunE: e.withProject(func(ctx context.Context, c *client, pid apiclient.ProjectID, _ []string) error {
+			return e.startRun(ctx, c, pid, resume, followIt, withLog)
 		}),
 	}
 	cmd.Flags().BoolVarP(&followIt, "follow", "f", false, "follow the run until it ends")
@@ -71,7 +59,7 @@ when it failed, 2 when it was cancelled or paused.`,
 }
 
 func newResumeCmd(e *env) *cobra.Command {
-	return newStartCmd(e, true, "resume PROJECT", "Run a paused project again (a new run); --follow as for runID", "",
+	return newStartCmd(e, true, "resume PROJECT", "Run a paused project again (a new run); --follow as for run", "",
 		"  q2o-cli resume $PROJECT --follow")
 }
 
@@ -115,7 +103,7 @@ the tenant's projects. A run that has already ended is shown once.`,
 // or, when no project has that id, the run with that id of one of the
 // tenant's projects.
 func (c *client) findRun(ctx context.Context, id apiclient.UUID, execution *apiclient.UUID) (runID, error) {
-	r, err := c.api.GetProjectWithResponse(ctx, id)
+	p, _, err := answer(c.api.GetProjectWithResponse(ctx, id))
 	var ae *apiError
 	if errors.As(err, &ae) && ae.Status == http.StatusNotFound && execution == nil {
 		return c.findExecution(ctx, id)
@@ -123,15 +111,11 @@ func (c *client) findRun(ctx context.Context, id apiclient.UUID, execution *apic
 	if err != nil {
 		return runID{}, err
 	}
-	p, err := typed(r.JSON200, r.HTTPResponse)
-	if err != nil {
-		return runID{}, err
-	}
 	if execution != nil {
 		return runID{project: id, execution: *execution}, nil
 	}
 	if p.LatestExecutionId == nil {
-		return runID{}, &exitError{code: exitRefused, msg: "the project has never runID"}
+		return runID{}, &exitError{code: exitRefused, msg: "the project has never run"}
 	}
 	return runID{project: id, execution: *p.LatestExecutionId}, nil
 }
@@ -144,11 +128,7 @@ func (c *client) findExecution(ctx context.Context, eid apiclient.UUID) (runID, 
 	var projects []apiclient.UUID
 	perPage := 50
 	for page, pages := 1, 1; page <= pages; page++ {
-		r, err := c.api.ListProjectsWithResponse(ctx, &apiclient.ListProjectsParams{Page: &page, PerPage: &perPage})
-		if err != nil {
-			return runID{}, err
-		}
-		pg, err := typed(r.JSON200, r.HTTPResponse)
+		pg, _, err := answer(c.api.ListProjectsWithResponse(ctx, &apiclient.ListProjectsParams{Page: &page, PerPage: &perPage}))
 		if err != nil {
 			return runID{}, err
 		}
@@ -162,11 +142,7 @@ func (c *client) findExecution(ctx context.Context, eid apiclient.UUID) (runID, 
 	}
 	for _, pid := range projects {
 		for page, pages := 1, 1; page <= pages; page++ {
-			r, err := c.api.ListExecutionsWithResponse(ctx, pid, &apiclient.ListExecutionsParams{Page: &page})
-			if err != nil {
-				return runID{}, err
-			}
-			pg, err := typed(r.JSON200, r.HTTPResponse)
+			pg, _, err := answer(c.api.ListExecutionsWithResponse(ctx, pid, &apiclient.ListExecutionsParams{Page: &page}))
 			if err != nil {
 				return runID{}, err
 			}
@@ -187,20 +163,12 @@ func newCancelCmd(e *env) *cobra.Command {
 		Short:   "Stop the project's pending or running run (the project is paused)",
 		Example: "  q2o-cli cancel $PROJECT",
 		Args:    cobra.ExactArgs(1),
-		RunE: e.withClient(func(ctx context.Context, c *client, args []string) error {
-			pid, err := parseID("a project", args[0])
+		RunE: e.withProject(func(ctx context.Context, c *client, pid apiclient.ProjectID, _ []string) error {
+			p, raw, err := answer(c.api.CancelRunWithResponse(ctx, pid))
 			if err != nil {
 				return err
 			}
-			r, err := c.api.CancelRunWithResponse(ctx, pid)
-			if err != nil {
-				return err
-			}
-			p, err := typed(r.JSON200, r.HTTPResponse)
-			if err != nil {
-				return err
-			}
-			return e.print(r.Body, func() {
+			return e.print(raw, func() {
 				fmt.Fprintf(e.stdout, "Cancelled: the project is %s.\n", orDash(string(deref(p.ExecutionStatus))))
 			})
 		}),
@@ -215,20 +183,12 @@ func newRunsCmd(e *env) *cobra.Command {
 		Short:   "List the project's runs, newest first (10 a page)",
 		Example: "  q2o-cli runs list $PROJECT --output json | jq -r '.items[0].status'",
 		Args:    cobra.ExactArgs(1),
-		RunE: e.withClient(func(ctx context.Context, c *client, args []string) error {
-			pid, err := parseID("a project", args[0])
+		RunE: e.withProject(func(ctx context.Context, c *client, pid apiclient.ProjectID, _ []string) error {
+			pg, raw, err := answer(c.api.ListExecutionsWithResponse(ctx, pid, &apiclient.ListExecutionsParams{Page: &page}))
 			if err != nil {
 				return err
 			}
-			r, err := c.api.ListExecutionsWithResponse(ctx, pid, &apiclient.ListExecutionsParams{Page: &page})
-			if err != nil {
-				return err
-			}
-			pg, err := typed(r.JSON200, r.HTTPResponse)
-			if err != nil {
-				return err
-			}
-			return e.print(r.Body, func() {
+			return e.print(raw, func() {
 				rows := make([][]string, 0, len(pg.Items))
 				for _, it := range pg.Items {
 					code := "-"
