@@ -165,6 +165,9 @@ func TestRunFollowCompletes(t *testing.T) {
 		t.Errorf("logs: %q", logs.stdout)
 	}
 	c.run("", "logs", id, "-f").must(t, 0)
+	if tail := c.run("", "logs", id, "--tail", "1").must(t, 0).stdout; strings.Count(tail, "\n") != 1 || !strings.HasSuffix(logs.stdout, tail) {
+		t.Errorf("logs --tail 1: %q", tail)
+	}
 
 	// --output json on the read commands is the API's JSON.
 	var shown map[string]any
@@ -186,6 +189,29 @@ func TestRunFollowCompletes(t *testing.T) {
 	}
 	if list.Total != 1 || list.Items[0].ID != id {
 		t.Errorf("projects list --output json: %+v", list)
+	}
+	if out := c.run("", "projects", "list", "--search", "todo").must(t, 0).stdout; !strings.Contains(out, id) {
+		t.Errorf("projects list --search todo: %q", out)
+	}
+	if out := c.run("", "projects", "list", "--search", "nothing like it").must(t, 0).stdout; strings.Contains(out, id) {
+		t.Errorf("projects list --search found a project it should not: %q", out)
+	}
+	// logs --execution: the run shown by projects show.
+	if out := c.run("", "logs", id, "--execution", shown["latest_execution_id"].(string)).must(t, 0).stdout; out != logs.stdout {
+		t.Errorf("logs --execution: %q, want %q", out, logs.stdout)
+	}
+	objectives := filepath.Join(t.TempDir(), "objectives.md")
+	if err := os.WriteFile(objectives, []byte("# Objectives\n\n- from a file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other := strings.TrimSpace(c.run("", "projects", "create", "--name", "From a file", "--description", "d",
+		"--objectives-file", objectives).must(t, 0).stdout)
+	var fromFile struct{ Objectives string }
+	if err := json.Unmarshal([]byte(c.run("", "projects", "show", other, "--output", "json").must(t, 0).stdout), &fromFile); err != nil {
+		t.Fatal(err)
+	}
+	if fromFile.Objectives != "# Objectives\n\n- from a file" { // the API trims
+		t.Errorf("--objectives-file: the project's objectives are %q", fromFile.Objectives)
 	}
 	var who struct {
 		ID   string `json:"id"`
@@ -339,6 +365,7 @@ func TestRefusals(t *testing.T) {
 	// No credential at all: 4; a bad command line: 64.
 	none := newCLI(t, a, "")
 	none.run("", "whoami").must(t, 4)
+	none.run("", "whoami", "--api-key", tn.Key).must(t, 0) // the flag, with no Q2O_API_KEY
 	c.run("", "run").must(t, exitUsage)
 }
 
@@ -446,6 +473,13 @@ func TestDownload(t *testing.T) {
 	}
 	if r := p3.ranges(); len(r) != 2 || r[0] != "" || r[1] != "bytes=200-" {
 		t.Errorf("the downloads asked for %q, want the whole and then bytes=200-", r)
+	}
+
+	// --execution names the run.
+	file5 := filepath.Join(t.TempDir(), "named.zip")
+	c.run("", "download", id, "--execution", eid, "-o", file5).must(t, 0)
+	if got := readFile(t, file5); !bytes.Equal(got, want) {
+		t.Fatalf("download --execution: not the run's zip")
 	}
 
 	// A stale part (another zip's bytes) fails the SHA-256 check and is fetched again.
