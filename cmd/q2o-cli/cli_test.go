@@ -165,6 +165,17 @@ func TestRunFollowCompletes(t *testing.T) {
 		t.Errorf("logs: %q", logs.stdout)
 	}
 	c.run("", "logs", id, "-f").must(t, 0)
+	var logLines []string
+	for l := range strings.Lines(c.run("", "logs", id, "--output", "json").must(t, 0).stdout) {
+		var entry struct{ Kind, Message string }
+		if err := json.Unmarshal([]byte(l), &entry); err != nil || entry.Kind != "log" {
+			t.Fatalf("logs --output json: %q: %v", l, err)
+		}
+		logLines = append(logLines, entry.Message+"\n")
+	}
+	if strings.Join(logLines, "") != logs.stdout {
+		t.Errorf("logs --output json is not the log: %q", logLines)
+	}
 	if tail := c.run("", "logs", id, "--tail", "1").must(t, 0).stdout; strings.Count(tail, "\n") != 1 || !strings.HasSuffix(logs.stdout, tail) {
 		t.Errorf("logs --tail 1: %q", tail)
 	}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,8 +24,9 @@ func newLogsCmd(e *env) *cobra.Command {
 		Long: `Prints the last --tail lines of the log of the project's latest run (or
 --execution's). With -f it follows the log live until the run ends,
 resuming after a dropped connection where it left off, and exits with the
-run's outcome as run --follow does.`,
-		Example: "  q2o-cli logs $PROJECT --tail 50\n  q2o-cli logs $PROJECT -f",
+run's outcome as run --follow does. With --output json each line is a JSON
+line, {"kind": "log", "message": LINE}.`,
+		Example: "  q2o-cli logs $PROJECT --tail 50\n  q2o-cli logs $PROJECT -f\n  q2o-cli logs $PROJECT --output json | jq -r .message",
 		Args:    cobra.ExactArgs(1),
 		RunE: e.withProject(func(ctx context.Context, c *client, pid apiclient.ProjectID, _ []string) error {
 			params := apiclient.ProjectLogsParams{Tail: &tail}
@@ -47,7 +50,17 @@ run's outcome as run --follow does.`,
 			if res.StatusCode != http.StatusOK {
 				return readRefusal(res)
 			}
-			if _, err := io.Copy(e.stdout, res.Body); err != nil {
+			if !e.json() {
+				_, err = io.Copy(e.stdout, res.Body)
+			} else {
+				sc := bufio.NewScanner(res.Body)
+				sc.Buffer(make([]byte, 64<<10), 16<<20)
+				for sc.Scan() {
+					e.logLine(sc.Text())
+				}
+				err = sc.Err()
+			}
+			if err != nil {
 				return &networkError{err}
 			}
 			return nil
@@ -60,11 +73,27 @@ run's outcome as run --follow does.`,
 	return cmd
 }
 
+// logLine prints a line of a run's log: as it is, or with --output json as
+// a JSON line, {"kind": "log", "message": line}, as run --follow --log does.
+func (e *env) logLine(line string) {
+	if !e.json() {
+		fmt.Fprintln(e.stdout, line)
+		return
+	}
+	b, _ := json.Marshal(logEntry{Kind: "log", Message: line})
+	fmt.Fprintf(e.stdout, "%s\n", b)
+}
+
+// logEntry is a line of a run's log with --output json.
+type logEntry struct {
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+}
+
 // followLog prints a followed log until the run ends, and exits with its
 // outcome.
 func (e *env) followLog(ctx context.Context, c *client, pid apiclient.ProjectID, params *apiclient.ProjectLogsParams) error {
-	status, err := c.streamLog(ctx, pid, params,
-		func(line string) { fmt.Fprintln(e.stdout, line) },
+	status, err := c.streamLog(ctx, pid, params, e.logLine,
 		func(note string) { fmt.Fprintln(e.stderr, "q2o-cli:", note) })
 	if err != nil {
 		return err

@@ -77,7 +77,7 @@ type jsonView struct {
 func (j *jsonView) logLine(s string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	b, _ := json.Marshal(map[string]string{"kind": "log", "message": s})
+	b, _ := json.Marshal(logEntry{Kind: "log", Message: s})
 	fmt.Fprintf(j.e.stdout, "%s\n", b)
 }
 
