@@ -23,7 +23,7 @@ export Q2O_TEST_SMTP_ADDR    ?= 127.0.0.1:1025
 export Q2O_TEST_MAILPIT_URL  ?= http://127.0.0.1:8025
 export Q2O_TEST_STRIPE_MOCK_URL ?= http://127.0.0.1:12111
 
-.PHONY: help build generate test fuzz bench run services services-stop lint vet fmt-check \
+.PHONY: help build test fuzz bench run services services-stop lint vet fmt-check \
 	compose-up compose-down clean distclean
 
 help: ## list the targets
@@ -36,6 +36,7 @@ build: ## build bin/q2o and bin/q2o-cli (the tenants' command line)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/q2o
 	$(GO) build -o bin/q2o-cli ./cmd/q2o-cli
 
+.PHONY: generate
 generate: ## regenerate q2o-cli's API client from api/openapi.yaml (a test fails when it is stale)
 	$(GO) generate ./cmd/q2o-cli/...
 
