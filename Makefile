@@ -36,6 +36,10 @@ build: ## build bin/q2o and bin/q2o-cli (the tenants' command line)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/q2o
 	$(GO) build -o bin/q2o-cli ./cmd/q2o-cli
 
+.PHONY: generate
+generate: ## regenerate q2o-cli's API client from api/openapi.yaml (a test fails when it is stale)
+	$(GO) generate ./cmd/q2o-cli/...
+
 services: ## make sure Postgres, Redis and the test SMTP server (mailpit) answer (start them if not)
 	scripts/services.sh
 
