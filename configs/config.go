@@ -55,6 +55,7 @@ type Config struct {
 	ShutdownTimeout    time.Duration
 
 	OutboxInterval time.Duration
+	TaskRetention  time.Duration
 
 	QueueWeights       map[string]int
 	MetricsAddr        string

@@ -182,6 +182,10 @@ var settings = flatten([]*group{{settings: []Setting{
 		Default: "2s",
 		Help:    "how often the outbox relay re-sends tasks that did not reach Redis",
 		bind:    bind(func(c *Config) *time.Duration { return &c.OutboxInterval }, duration, positive)},
+	{Env: "Q2O_TASK_RETENTION", For: API | Worker,
+		Default: "1h",
+		Help:    "how long a finished task (with its result: outcome, exit code, duration, attempt) stays in Redis for the monitoring UI; Postgres keeps the run's record for good",
+		bind:    bind(func(c *Config) *time.Duration { return &c.TaskRetention }, duration, positive)},
 }}, {title: "operating it", settings: []Setting{
 	{Env: "Q2O_TRUSTED_PROXIES", For: API,
 		Shown: "none (the connection's address is the client's)", Example: "[10.0.0.0/8]",
