@@ -33,7 +33,7 @@ const (
 // tenant) go first, zips last.
 var QueueWeights = map[string]int{QueueControl: 6, QueueRuns: 3, QueueArtifacts: 1}
 
-// DefaultRetention keeps a finished task in Redis this long (Q2O_TASK_RETENTION sets Options.Retention,
+// DefaultRetention keeps a finished task in Redis this long (Options.Retention,
 // Q2O_TASK_RETENTION), so that the monitoring UI shows it and its result,
 // and a late duplicate enqueue of the same TaskID is refused; Redis stays
 // bounded by the runs of the last hour.
