@@ -61,17 +61,23 @@ func (w *Worker) attempt(ctx context.Context, execID uuid.UUID) runEnd {
 	e, p := claim.Execution, claim.Project
 	end.e, end.p = e, p
 	end.log = end.log.With("project_id", p.ID.String(), "tenant_id", e.TenantID.String(), "attempt", e.Attempt)
-	log := end.log
 
 	// A main.py that ended while its outcome could not be recorded is not
 	// run again: its outcome is.
 	if saved, ok, err := loadOutcome(w.outcomePath(p.ID, e.ID)); err != nil {
-		log.Warn("read the run's outcome file", "error", err)
+		end.log.Warn("read the run's outcome file", "error", err)
 	} else if ok {
 		end.saved = saved
 		return end.with(endRecovered, nil)
 	}
+	return w.runMain(ctx, end)
+}
 
+// runMain runs main.py for the claimed execution end.e: it sets up the
+// output folder and run.log, renews the lease and watches the row while
+// main.py runs, and tells from runner's result and the row how it ended.
+func (w *Worker) runMain(ctx context.Context, end runEnd) runEnd {
+	e, p, log := end.e, end.p, end.log
 	if err := os.MkdirAll(e.OutputDir, 0o755); err != nil {
 		end.reason = "output folder: " + err.Error()
 		return end.with(endSetupFailed, fmt.Errorf("create output folder: %w", err))
