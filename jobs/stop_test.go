@@ -19,14 +19,7 @@ import (
 // worker (and says so), and leaves alone a run whose task is not there.
 func TestStopRuns(t *testing.T) {
 	t.Parallel()
-	opt, err := asynq.ParseRedisURI(testenv.RedisURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := asynq.NewClient(opt)
-	t.Cleanup(func() { _ = client.Close() })
-	inspector := asynq.NewInspector(opt)
-	t.Cleanup(func() { _ = inspector.Close() })
+	opt, client, inspector := redisQueue(t)
 	o := jobs.Options{RunTimeout: time.Minute}
 	waiting, active, absent := exec(), exec(), exec()
 
@@ -74,3 +67,18 @@ func TestStopRuns(t *testing.T) {
 }
 
 func exec() models.Execution { return models.Execution{ID: models.NewID()} }
+
+// redisQueue is a Redis of the test's own, with a client that enqueues to
+// it and an inspector, both closed when the test ends.
+func redisQueue(t *testing.T) (asynq.RedisConnOpt, *asynq.Client, *asynq.Inspector) {
+	t.Helper()
+	opt, err := asynq.ParseRedisURI(testenv.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := asynq.NewClient(opt)
+	t.Cleanup(func() { _ = client.Close() })
+	inspector := asynq.NewInspector(opt)
+	t.Cleanup(func() { _ = inspector.Close() })
+	return opt, client, inspector
+}
