@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/hibiken/asynq"
 
 	"github.com/q2o/q2o/internal/testenv"
 	"github.com/q2o/q2o/jobs"
@@ -22,14 +21,7 @@ import (
 func TestRelayLoopSendsDueRowsAndWaitsForTheRest(t *testing.T) {
 	t.Parallel()
 	gdb := testenv.Postgres(t)
-	opt, err := asynq.ParseRedisURI(testenv.RedisURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := asynq.NewClient(opt)
-	t.Cleanup(func() { _ = client.Close() })
-	inspector := asynq.NewInspector(opt)
-	t.Cleanup(func() { _ = inspector.Close() })
+	_, client, inspector := redisQueue(t)
 	e := &jobs.Enqueuer{DB: gdb, Client: client, Log: slog.New(slog.DiscardHandler), SendTimeout: 5 * time.Second}
 
 	const due = 150 // more than the relay's batch of 100

@@ -147,22 +147,10 @@ func (s *Service) CancelRun(ctx context.Context, tenantID, projectID uuid.UUID) 
 	return p, nil
 }
 
-// stopTasks takes paused executions' tasks off the queue: a task still
-// waiting is deleted; one being processed (DeleteTask refuses it) is
-// cancelled on its worker. Either may find nothing (the task is still in
-// the outbox, or already done): the worker reads the row first and does
-// nothing for a paused execution.
+// stopTasks takes stopped executions' tasks off the queue (jobs.StopRuns).
 func (s *Service) stopTasks(execs []models.Execution) {
-	if s.Queue == nil {
-		return
-	}
-	for _, e := range execs {
-		id := e.ID.String()
-		if err := s.Queue.DeleteTask(jobs.QueueRuns, id); err != nil {
-			if cErr := s.Queue.CancelProcessing(id); cErr != nil {
-				s.Log.Debug("cancel run task", "execution_id", id, "error", cErr)
-			}
-		}
+	if s.Queue != nil {
+		jobs.StopRuns(s.Queue, execs, s.Log)
 	}
 }
 

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,8 +14,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
-	"github.com/q2o/q2o/artifacts"
-	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/service"
 	"github.com/q2o/q2o/worker/runner"
 	"github.com/q2o/q2o/worker/sandbox"
@@ -26,7 +23,9 @@ import (
 // crashed worker's run may be taken over after it.
 func (w *Worker) lease() time.Duration { return max(30*time.Second, 5*w.cfg.WatchInterval) }
 
-// HandleRun runs main.py for one execution (the project:run task).
+// HandleRun runs main.py for one execution (the project:run task): attempt
+// runs it and says how it ended; report records that and returns asynq's
+// verdict.
 //
 // It is idempotent: it claims the execution row first and does nothing for
 // one that is finished or paused, or that another worker is running. While
@@ -39,72 +38,60 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	log := w.log.With("execution_id", execID.String())
+	return w.report(ctx, t, w.attempt(ctx, execID))
+}
+
+// attempt claims the execution and, when this delivery may run it, runs
+// main.py once. It records nothing of how the attempt ended (report does),
+// but what decides the ending: the claim, progress, the lease.
+func (w *Worker) attempt(ctx context.Context, execID uuid.UUID) runEnd {
+	end := runEnd{log: w.log.With("execution_id", execID.String())}
 	claim, err := w.svc.ClaimExecution(ctx, execID, w.cfg.ID, w.lease())
-	var appErr *models.Error
-	if errors.As(err, &appErr) && appErr.Kind == models.KindNotFound {
-		log.Warn("run: no such execution; dropping the task")
-		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
-	}
-	if err != nil {
-		return err
-	}
-	if !claim.Run {
-		log.Info("run: nothing to do", "reason", claim.Reason)
-		return nil
+	switch {
+	case errors.Is(err, service.ErrHeldElsewhere):
+		return end.with(endHeldElsewhere, err)
+	case errors.Is(err, service.ErrPreviousRunStopping):
+		return end.with(endPreviousStopping, err)
+	case err != nil:
+		return end.with(endClaimFailed, err)
+	case !claim.Run:
+		end.reason = claim.Reason
+		return end.with(endNotClaimed, nil)
 	}
 	e, p := claim.Execution, claim.Project
-	// finished counts the run's end and writes it as the task's result, for
-	// the monitoring UI (asynq keeps it with the task).
-	finished := func(outcome string, d time.Duration, exitCode *int) {
-		w.observeRun(outcome, d)
-		writeResult(t, runResult{Outcome: outcome, ExitCode: exitCode, Attempt: e.Attempt, DurationMS: d.Milliseconds(),
-			TenantID: e.TenantID.String(), ProjectID: p.ID.String()})
-	}
-	log = log.With("project_id", p.ID.String(), "tenant_id", e.TenantID.String(), "attempt", e.Attempt)
-
-	// fail records a failed run; logPath is its kept log, if any.
-	fail := func(msg, logPath string) error {
-		if _, err := w.svc.FinishExecution(context.WithoutCancel(ctx), e.ID, e.Attempt,
-			service.Outcome{Status: models.StatusFailed, Error: msg, LogPath: logPath}); err != nil {
-			return err
-		}
-		log.Warn("run failed", "error", msg)
-		return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
-	}
+	end.e, end.p = e, p
+	end.log = end.log.With("project_id", p.ID.String(), "tenant_id", e.TenantID.String(), "attempt", e.Attempt)
 
 	// A main.py that ended while its outcome could not be recorded is not
 	// run again: its outcome is.
-	outcomeFile := w.outcomePath(p.ID, e.ID)
-	if saved, ok, err := loadOutcome(outcomeFile); err != nil {
-		log.Warn("read the run's outcome file", "error", err)
+	if saved, ok, err := loadOutcome(w.outcomePath(p.ID, e.ID)); err != nil {
+		end.log.Warn("read the run's outcome file", "error", err)
 	} else if ok {
-		recorded, err := w.recordOutcome(ctx, outcomeFile, e.ID, e.Attempt, saved)
-		if err != nil {
-			return err
-		}
-		log.Info("main.py had already ended: its outcome is recorded, not run again", "status", saved.Status, "recorded", recorded)
-		finished(string(saved.Status), 0, saved.ExitCode)
-		if saved.Status == models.StatusFailed {
-			return fmt.Errorf("main.py had exited with an error: %w", asynq.SkipRetry)
-		}
-		return nil
+		end.saved = saved
+		return end.with(endRecovered, nil)
 	}
+	return w.runMain(ctx, end)
+}
 
+// runMain runs main.py for the claimed execution end.e: it sets up the
+// output folder and run.log, renews the lease and watches the row while
+// main.py runs, and tells from runner's result and the row how it ended.
+func (w *Worker) runMain(ctx context.Context, end runEnd) runEnd {
+	e, p, log := end.e, end.p, end.log
 	if err := os.MkdirAll(e.OutputDir, 0o755); err != nil {
-		_ = w.svc.ReleaseExecution(context.WithoutCancel(ctx), e.ID, e.Attempt, "output folder: "+err.Error())
-		return fmt.Errorf("create output folder: %w", err)
+		end.reason = "output folder: " + err.Error()
+		return end.with(endSetupFailed, fmt.Errorf("create output folder: %w", err))
 	}
 	vars := runner.Vars{ProjectID: p.ID.String(), ProjectName: p.Name, Description: p.Description,
 		Objectives: p.Objectives, OutputDir: e.OutputDir, TenantID: e.TenantID.String(), ExecutionID: e.ID.String()}
 	argv, err := runner.Argv(w.cfg.Runner, w.cfg.RunnerArgs, vars)
 	if err != nil {
-		return fail("the runner command is misconfigured: "+err.Error(), "")
+		return end.with(endMisconfigured, err)
 	}
 	logPath := filepath.Join(e.OutputDir, service.RunLogName)
 	if err := startLog(logPath, e.Attempt, e.ID); err != nil {
-		_ = w.svc.ReleaseExecution(context.WithoutCancel(ctx), e.ID, e.Attempt, "run.log: "+err.Error())
-		return fmt.Errorf("open run.log: %w", err)
+		end.reason = "run.log: " + err.Error()
+		return end.with(endSetupFailed, fmt.Errorf("open run.log: %w", err))
 	}
 
 	runCtx, cancelRun := context.WithTimeout(ctx, w.cfg.RunTimeout)
@@ -141,89 +128,27 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 	cancelRun()
 	<-watchDone
 
-	// keepLog copies run.log to the execution's own log file once the run
-	// has ended, so that its log stays readable after the next run empties
-	// run.log; it returns the copy's path, or "" (then run.log is all
-	// there is).
-	keepLog := func() string {
-		path, err := w.svc.KeepRunLog(e)
-		if err != nil {
-			log.Warn("keep run.log", "error", err)
-			return ""
-		}
-		return path
-	}
-	// recordKeptLog keeps the log of a run stopped because its execution
-	// was paused (FinishExecution does not run then), and says that main.py
-	// is gone, so the project's next run may start.
-	recordKeptLog := func() {
-		defer func() {
-			if err := w.svc.StopConfirmed(context.WithoutCancel(ctx), e.ID, e.Attempt); err != nil {
-				log.Warn("confirm the stopped run's end", "error", err)
-			}
-		}()
-		if path := keepLog(); path != "" {
-			if err := w.svc.RecordRunLog(context.WithoutCancel(ctx), e.ID, e.Attempt, path); err != nil {
-				log.Warn("record kept run.log", "error", err)
-			}
-		}
-	}
-
+	end.res = res
 	switch {
 	case runErr != nil:
-		finished("failed", res.Duration, nil)
-		return fail("main.py could not be started: "+runErr.Error(), keepLog())
+		return end.with(endNotStarted, runErr)
 	case res.OutputExceeded:
-		finished("failed", res.Duration, nil)
-		return fail(fmt.Sprintf("stopped: the run wrote more than Q2O_RUNNER_OUTPUT_LIMIT (%s) into its folder", byteSize(w.cfg.OutputLimit)), keepLog())
+		return end.with(endOutputExceeded, nil)
 	case paused.Load() && res.Stopped:
 		// Paused or cancelled, and main.py was still running: the stop is
-		// the outcome. (One that had exited by itself keeps its own: below.)
-		finished("paused", res.Duration, nil)
-		recordKeptLog()
-		log.Info("run stopped: the execution was paused or cancelled")
-		return nil
+		// the outcome. (One that had exited by itself keeps its own.)
+		return end.with(endPaused, nil)
 	case res.Stopped && timedOut:
-		finished("timed_out", res.Duration, nil)
-		return fail(fmt.Sprintf("timed out: the run took longer than Q2O_RUN_TIMEOUT (%s) and was stopped", w.cfg.RunTimeout), keepLog())
+		return end.with(endTimedOut, nil)
 	case res.Stopped:
 		// Our ctx ended: the worker is shutting down or asynq cancelled the
 		// task. A pause that raced with us has already been recorded.
 		if ok, _ := w.svc.Heartbeat(context.WithoutCancel(ctx), e.ID, e.Attempt, w.lease()); !ok {
-			finished("paused", res.Duration, nil)
-			recordKeptLog()
-			log.Info("run stopped: the execution was paused")
-			return nil
+			return end.with(endPaused, nil)
 		}
-		finished("interrupted", res.Duration, nil)
-		_ = w.svc.ReleaseExecution(context.WithoutCancel(ctx), e.ID, e.Attempt,
-			"worker stopped during the run; it will start again from the beginning")
-		log.Info("run interrupted; released for another attempt")
-		return fmt.Errorf("run interrupted: %w", ctx.Err())
+		return end.with(endInterrupted, ctx.Err())
 	}
-
-	code := res.ExitCode
-	outcome := service.Outcome{Status: models.StatusCompleted, ExitCode: &code, LogPath: keepLog(), Exited: true}
-	if code != 0 {
-		outcome.Status = models.StatusFailed
-		outcome.Error = failureText(res)
-	}
-	recorded, err := w.recordOutcome(ctx, w.outcomePath(p.ID, e.ID), e.ID, e.Attempt, outcome)
-	if err != nil {
-		return err
-	}
-	if !recorded {
-		// Stopped meanwhile, and the stop stands: main.py is gone all the same.
-		if err := w.svc.StopConfirmed(context.WithoutCancel(ctx), e.ID, e.Attempt); err != nil {
-			log.Warn("confirm the stopped run's end", "error", err)
-		}
-	}
-	finished(string(outcome.Status), res.Duration, outcome.ExitCode)
-	log.Info("run finished", "status", outcome.Status, "exit_code", code, "recorded", recorded, "duration", res.Duration.String())
-	if outcome.Status == models.StatusFailed {
-		return fmt.Errorf("main.py exited with code %d: %w", code, asynq.SkipRetry)
-	}
-	return nil
+	return end.with(endExited, nil)
 }
 
 // watch calls heartbeat every WatchInterval until ctx is done, and calls stop
@@ -233,17 +158,15 @@ func (w *Worker) watch(ctx context.Context, execID string, heartbeat func() (boo
 	defer t.Stop()
 	for {
 		select {
-		case <-ctx.Done():
-			return
 		case <-t.C:
-		}
-		ok, err := heartbeat()
-		if err != nil {
-			w.log.Warn("run heartbeat", "execution_id", execID, "error", err)
-			continue
-		}
-		if !ok {
-			stop()
+			switch ok, err := heartbeat(); {
+			case err != nil: // the row cannot be read: main.py goes on, the lease may lapse
+				w.log.Warn("run heartbeat", "execution_id", execID, "error", err)
+			case !ok:
+				stop()
+				return
+			}
+		case <-ctx.Done():
 			return
 		}
 	}
@@ -284,78 +207,4 @@ func startLog(path string, attempt int, execID uuid.UUID) error {
 		err = cErr
 	}
 	return err
-}
-
-// HandleZip writes the zip of a completed execution's output (project:zip).
-// It does nothing for an execution that is not completed or already zipped.
-func (w *Worker) HandleZip(ctx context.Context, t *asynq.Task) error {
-	execID, err := decodeExecution(t)
-	if err != nil {
-		return err
-	}
-	e, ok, err := w.svc.ExecutionToZip(ctx, execID)
-	if err != nil {
-		var appErr *models.Error
-		if errors.As(err, &appErr) {
-			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
-		}
-		return err
-	}
-	if !ok {
-		return nil
-	}
-	path, err := artifacts.ZipPath(w.cfg.OutputRoot, e.ProjectID.String(), e.ID.String())
-	if err != nil {
-		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
-	}
-	res, err := artifacts.WriteZip(ctx, e.OutputDir, path)
-	if err != nil {
-		return fmt.Errorf("zip output: %w", err)
-	}
-	if err := w.svc.RecordZip(ctx, e.ID, res.Path, res.Size, res.SHA256); err != nil {
-		return err
-	}
-	w.log.Info("output zipped", "execution_id", e.ID.String(), "path", res.Path, "bytes", res.Size, "files", res.Files)
-	if n, err := w.svc.PruneArtifacts(ctx, e.ProjectID, w.cfg.KeepRuns); err != nil {
-		w.log.Warn("prune old runs' artifacts", "project_id", e.ProjectID.String(), "error", err)
-	} else if n > 0 {
-		w.log.Info("old runs' artifacts pruned", "project_id", e.ProjectID.String(), "runs", n, "kept", w.cfg.KeepRuns)
-	}
-	return nil
-}
-
-// byteSize writes n bytes the way the settings take them (10MiB, 2GiB).
-func byteSize(n int64) string {
-	for _, u := range []struct {
-		name string
-		size int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if n >= u.size && n%u.size == 0 {
-			return fmt.Sprintf("%d%s", n/u.size, u.name)
-		}
-	}
-	return fmt.Sprintf("%d bytes", n)
-}
-
-// runResult is what a finished project:run task records as its result.
-type runResult struct {
-	Outcome    string `json:"outcome"`
-	ExitCode   *int   `json:"exit_code"`
-	Attempt    int    `json:"attempt"`
-	DurationMS int64  `json:"duration_ms"`
-	TenantID   string `json:"tenant_id"`
-	ProjectID  string `json:"project_id"`
-}
-
-// writeResult stores r as the task's result (best effort: a task run
-// outside a server, as in some tests, has no result writer).
-func writeResult(t *asynq.Task, r runResult) {
-	rw := t.ResultWriter()
-	if rw == nil {
-		return
-	}
-	b, err := json.Marshal(r)
-	if err == nil {
-		_, _ = rw.Write(b)
-	}
 }

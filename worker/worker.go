@@ -5,7 +5,6 @@ package worker
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -111,9 +110,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		Logger:            asynqLogger{w.log},
 		LogLevel:          asynq.WarnLevel,
 		RetryDelayFunc:    retryDelay,
-		IsFailure: func(err error) bool {
-			return !errors.Is(err, service.ErrHeldElsewhere) && !errors.Is(err, service.ErrPreviousRunStopping)
-		},
+		IsFailure:         isFailure,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			id, _ := asynq.GetTaskID(ctx)
 			w.log.Warn("task failed", "task_type", t.Type(), "task_id", id, "error", err)
@@ -199,95 +196,12 @@ func (w *Worker) observeRun(outcome string, d time.Duration) {
 // once besides its Concurrency.
 const controlSlots = 2
 
-// retryDelay retries a duplicate delivery soon (the other attempt's lease
-// tells when it may be taken over) and anything else with asynq's backoff.
-func retryDelay(n int, err error, t *asynq.Task) time.Duration {
-	if errors.Is(err, service.ErrHeldElsewhere) {
-		return 10 * time.Second
-	}
-	if errors.Is(err, service.ErrPreviousRunStopping) {
-		return time.Second
-	}
-	return asynq.DefaultRetryDelayFunc(n, err, t)
-}
-
 func decodeExecution(t *asynq.Task) (uuid.UUID, error) {
 	var p jobs.ExecutionPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.ExecutionID == uuid.Nil {
 		return uuid.Nil, fmt.Errorf("bad %s payload %q: %w", t.Type(), t.Payload(), asynq.SkipRetry)
 	}
 	return p.ExecutionID, nil
-}
-
-// HandlePause pauses a tenant's live runs: rows first (the database decides
-// whether a run may go on, and every worker watches its rows), then a best
-// effort to cancel running tasks and delete queued ones through asynq.
-func (w *Worker) HandlePause(ctx context.Context, t *asynq.Task) error {
-	var p jobs.PausePayload
-	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.TenantID == uuid.Nil {
-		return fmt.Errorf("bad tenant:pause payload %q: %w", t.Payload(), asynq.SkipRetry)
-	}
-	paused, err := w.svc.PauseTenant(ctx, p.TenantID, p.Reason)
-	if err != nil {
-		return err
-	}
-	var cancelled []string
-	for _, e := range paused {
-		id := e.ID.String()
-		if err := w.inspector.DeleteTask(jobs.QueueRuns, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-			if cErr := w.inspector.CancelProcessing(id); cErr != nil {
-				w.log.Debug("cancel run", "execution_id", id, "error", cErr)
-			}
-			cancelled = append(cancelled, id)
-		}
-	}
-	w.log.Info("tenant paused", "tenant_id", p.TenantID, "executions", len(paused), "reason", p.Reason)
-	w.dropRetries(ctx, cancelled)
-	return nil
-}
-
-// dropRetries deletes the retry task asynq makes of each cancelled run (a
-// cancelled task goes to retry whatever its handler returns). The retry
-// would find its row paused and do nothing; deleting it keeps the queue
-// clean. A task still active after the wait (its worker missed the cancel
-// and stops main.py at its next row watch, or has died) is left: its row is
-// paused, so no attempt of it starts main.py again.
-func (w *Worker) dropRetries(ctx context.Context, ids []string) {
-	deadline := time.Now().Add(max(10*time.Second, 3*w.cfg.WatchInterval))
-	deleted := 0
-	for len(ids) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
-		left := ids[:0]
-		for _, id := range ids {
-			info, err := w.inspector.GetTaskInfo(jobs.QueueRuns, id)
-			switch {
-			case errors.Is(err, asynq.ErrTaskNotFound):
-			case err != nil:
-				w.log.Debug("look up cancelled run", "execution_id", id, "error", err)
-				left = append(left, id)
-			case info.State == asynq.TaskStateActive:
-				left = append(left, id)
-			case info.State == asynq.TaskStateRetry, info.State == asynq.TaskStatePending, info.State == asynq.TaskStateScheduled:
-				if err := w.inspector.DeleteTask(jobs.QueueRuns, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-					left = append(left, id)
-				} else {
-					deleted++
-				}
-			}
-		}
-		ids = left
-		if len(ids) > 0 {
-			select {
-			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}
-	if deleted > 0 {
-		w.log.Info("deleted the retry tasks of cancelled runs", "count", deleted)
-	}
-	if len(ids) > 0 {
-		w.log.Info("cancelled runs still active; their paused rows keep them from running again", "executions", ids)
-	}
 }
 
 type asynqLogger struct{ l *slog.Logger }

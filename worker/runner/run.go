@@ -1,18 +1,13 @@
 package runner
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/q2o/q2o/worker/sandbox"
@@ -91,10 +86,6 @@ type Spec struct {
 	OutputCheck time.Duration
 }
 
-// DefaultOutputCheck is how often a run's folder is measured against its
-// OutputLimit.
-const DefaultOutputCheck = time.Second
-
 // Result is how a run ended.
 type Result struct {
 	// ExitCode is the program's exit code; -1 when it was ended by a signal
@@ -142,353 +133,96 @@ type Result struct {
 // exec error, e.g. exec.ErrNotFound or fs.ErrNotExist).
 func Run(ctx context.Context, spec Spec) (Result, error) {
 	res := Result{ExitCode: -1}
-	if len(spec.Argv) == 0 || spec.Argv[0] == "" {
-		return res, errors.New("runner: nothing to start: argv is empty")
-	}
-	prog := spec.Argv[0]
-	if spec.LogPath == "" {
-		return res, fmt.Errorf("runner: cannot start %s: no log path", prog)
-	}
-	if spec.Dir == "" {
-		return res, fmt.Errorf("runner: cannot start %s: no working directory", prog)
-	}
-	if fi, err := os.Stat(spec.Dir); err != nil {
-		return res, fmt.Errorf("runner: cannot start %s: working directory: %w", prog, err)
-	} else if !fi.IsDir() {
-		return res, fmt.Errorf("runner: cannot start %s: working directory %s is not a directory", prog, spec.Dir)
+	if err := spec.check(); err != nil {
+		return res, err
 	}
 	if ctx.Err() != nil {
 		res.Stopped = true
 		return res, nil
 	}
-	grace := spec.Grace
-	if grace <= 0 {
-		grace = DefaultGrace
-	}
-	tailBytes := spec.StderrTailBytes
-	if tailBytes <= 0 {
-		tailBytes = DefaultStderrTailBytes
-	}
-	patterns := spec.ProgressPatterns
-	if patterns == nil {
-		patterns = DefaultProgressPatterns()
-	}
-	log := spec.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	spec = spec.withDefaults()
 	// A progress file left by an earlier run would be read as this one's.
 	progressPath := filepath.Join(spec.Dir, ProgressFileName)
 	if err := os.Remove(progressPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		log.Debug("remove the earlier progress file", "error", err)
+		spec.Log.Debug("remove the earlier progress file", "error", err)
 	}
 
-	// O_NOFOLLOW: the output folder belongs to main.py, which could have
-	// left a symlink where run.log goes.
-	logFile, err := os.OpenFile(spec.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o644)
+	p, err := start(spec)
 	if err != nil {
-		return res, fmt.Errorf("runner: cannot start %s: open log: %w", prog, err)
+		return res, err
 	}
-	defer logFile.Close()
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return res, fmt.Errorf("runner: cannot start %s: stdout pipe: %w", prog, err)
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return res, fmt.Errorf("runner: cannot start %s: stderr pipe: %w", prog, err)
-	}
-
-	var cmd *exec.Cmd
-	var sandboxed func() (sandbox.Result, error)
-	if spec.Sandbox != nil {
-		if err := sandbox.Prepare(spec.Dir, *spec.Sandbox, spec.LogPath); err != nil {
-			outR.Close()
-			outW.Close()
-			errR.Close()
-			errW.Close()
-			return res, fmt.Errorf("runner: cannot start %s: give the folder to the runner user: %w", prog, err)
-		}
-		cmd, sandboxed, err = sandbox.Command(*spec.Sandbox, sandbox.Run{Argv: spec.Argv, Env: spec.Env, Dir: spec.Dir})
-		if err != nil {
-			outR.Close()
-			outW.Close()
-			errR.Close()
-			errW.Close()
-			return res, fmt.Errorf("runner: cannot start %s: %w", prog, err)
-		}
-		attr := sysProcAttr()
-		cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Pdeathsig = attr.Setpgid, attr.Pdeathsig
-	} else {
-		cmd = exec.Command(prog, spec.Argv[1:]...)
-		cmd.Env = spec.Env
-		if cmd.Env == nil {
-			cmd.Env = []string{}
-		}
-		cmd.Dir = spec.Dir
-		cmd.SysProcAttr = sysProcAttr()
-	}
-	cmd.Stdout, cmd.Stderr = outW, errW
-
-	// The goroutine that starts the program stays on its thread until the
-	// program has exited (see lockThread). It reports the exit without
-	// reaping the process when it can (see waitExited); reaped and waitErr
-	// are set before exited is closed.
-	started := make(chan error, 1)
-	exited := make(chan struct{})
-	var (
-		reaped  bool
-		waitErr error
-	)
-	go func() {
-		unlock := lockThread()
-		defer unlock()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		if !waitExited(cmd.Process.Pid) {
-			waitErr, reaped = cmd.Wait(), true
-		}
-		close(exited)
-	}()
-	startErr := <-started
-	// Only the child holds the write ends now, so the readers see EOF when
-	// the last process that inherited them is gone.
-	outW.Close()
-	errW.Close()
-	if startErr != nil {
-		outR.Close()
-		errR.Close()
-		if sandboxed != nil {
-			_, _ = sandboxed()
-		}
-		return res, fmt.Errorf("runner: cannot start %s: %w", prog, startErr)
-	}
+	defer p.logFile.Close()
 	begin := time.Now()
-	pgid := cmd.Process.Pid
-	res.PGID = pgid
+	res.PGID = p.cmd.Process.Pid
+	c := startCapture(p, spec, progressPath)
 
-	out := &logSink{file: logFile}
-	tail := newTailBuffer(tailBytes)
-	progress := make(chan progressLine, progressQueue)
-	progressDone := make(chan struct{})
-	go func() {
-		defer close(progressDone)
-		last := progressLine{percent: -1}
-		for p := range progress {
-			if (p.monotonic && p.percent < last.percent) || (p.percent == last.percent && p.message == last.message) {
-				continue
-			}
-			last = p
-			if spec.OnProgress != nil {
-				spec.OnProgress(p.percent, p.message)
-			}
-		}
-	}()
-	matchLine := func(chunk []byte, lineStart bool) {
-		if !lineStart {
-			return // the rest of a line longer than maxLine
-		}
-		if percent, message, monotonic, ok := patterns.Match(chunk); ok {
-			progress <- progressLine{percent, message, monotonic}
-		}
-	}
-	var readers sync.WaitGroup
-	readers.Add(2)
-	go func() {
-		defer readers.Done()
-		out.pump(outR, "stdout", matchLine)
-	}()
-	go func() {
-		defer readers.Done()
-		out.pump(errR, "stderr", func(chunk []byte, lineStart bool) {
-			tail.Write(chunk)
-			matchLine(chunk, lineStart)
-		})
-	}()
-	stopWatch, watchDone := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(watchDone)
-		watchProgressFile(progressPath, progress, stopWatch, log)
-	}()
-
-	stop := ctx.Done()
-	var tooBig <-chan struct{}
-	if spec.OutputLimit > 0 {
-		tooBig = watchSize(spec.Dir, spec.OutputLimit, spec.OutputCheck, exited)
-	}
-	select {
-	case <-exited:
-	case <-tooBig:
-		res.OutputExceeded = true
-		stop = closedChan
-	case <-stop:
-	}
-	select {
-	case <-exited:
-	case <-stop:
-		select {
-		case <-exited: // it ended by itself just as it was stopped
-		default:
-			res.Stopped = !res.OutputExceeded
-			_ = syscall.Kill(-pgid, syscall.SIGTERM)
-			kill := time.NewTimer(grace)
-			select {
-			case <-exited:
-			case <-kill.C:
-				_ = syscall.Kill(-pgid, syscall.SIGKILL)
-				<-exited
-			}
-			kill.Stop()
-		}
-	}
-	// Whatever the program left running in its group goes now. The program
-	// itself is not reaped yet (unless waitExited could not wait), so its pid
-	// still names this group and no other.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	if !reaped {
-		waitErr = cmd.Wait()
-	}
+	res.Stopped, res.OutputExceeded = p.supervise(ctx, spec)
+	p.reap()
 	res.Duration = time.Since(begin)
-
-	deadline := time.Now().Add(drainTimeout)
-	_ = outR.SetReadDeadline(deadline)
-	_ = errR.SetReadDeadline(deadline)
-	readers.Wait()
-	close(stopWatch) // a last read: the value written just before the exit
-	<-watchDone
-	close(progress)
-	<-progressDone
-	outR.Close()
-	errR.Close()
-
-	res.StderrTail = tail.String()
-	res.LogErr = out.err
-	ps := cmd.ProcessState
-	if ps == nil {
-		if sandboxed != nil {
-			_, _ = sandboxed()
-		}
-		return res, fmt.Errorf("runner: wait for %s: %w", prog, waitErr)
-	}
-	if sandboxed != nil {
-		// The init's exit is not main.py's: its report is.
-		sr, err := sandboxed()
-		if err != nil {
-			return res, fmt.Errorf("runner: cannot start %s: %w", prog, err)
-		}
-		res.ExitCode, res.Signal = sr.ExitCode, sr.Signal
-		if !sr.Reported {
-			res.ExitCode, res.Signal = -1, "killed"
-		}
-		return res, nil
-	}
-	res.ExitCode = ps.ExitCode()
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		res.Signal = ws.Signal().String()
-	}
-	return res, nil
+	c.finish()
+	res.StderrTail = c.tail.String()
+	res.LogErr = c.out.err
+	return p.exitStatus(res, spec.Argv[0])
 }
 
-var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
-
-// watchSize measures dir every check (DefaultOutputCheck when zero) until
-// done is closed, and closes the channel it returns when dir holds more
-// than limit bytes.
-func watchSize(dir string, limit int64, check time.Duration, done <-chan struct{}) <-chan struct{} {
-	if check <= 0 {
-		check = DefaultOutputCheck
+// check refuses a spec that cannot start a program.
+func (spec Spec) check() error {
+	if len(spec.Argv) == 0 || spec.Argv[0] == "" {
+		return errors.New("runner: nothing to start: argv is empty")
 	}
-	over := make(chan struct{})
-	go func() {
-		t := time.NewTicker(check)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				if DirSize(dir) > limit {
-					close(over)
-					return
-				}
-			}
-		}
-	}()
-	return over
-}
-
-// DirSize is the bytes of the regular files under dir, links not followed;
-// what it cannot read counts as nothing.
-func DirSize(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		if d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
-}
-
-type progressLine struct {
-	percent   int
-	message   string
-	monotonic bool // see ProgressPatterns.Match
-}
-
-// logSink serialises writes of both streams to run.log, whole lines at a
-// time, so lines from stdout and stderr interleave but never mix.
-type logSink struct {
-	mu   sync.Mutex
-	file *os.File
-	err  error // first write error; later output is dropped
-}
-
-func (s *logSink) write(p []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		return
+	prog := spec.Argv[0]
+	if spec.LogPath == "" {
+		return fmt.Errorf("runner: cannot start %s: no log path", prog)
 	}
-	if _, err := s.file.Write(p); err != nil {
-		s.err = err
+	if spec.Dir == "" {
+		return fmt.Errorf("runner: cannot start %s: no working directory", prog)
 	}
+	if fi, err := os.Stat(spec.Dir); err != nil {
+		return fmt.Errorf("runner: cannot start %s: working directory: %w", prog, err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("runner: cannot start %s: working directory %s is not a directory", prog, spec.Dir)
+	}
+	return nil
 }
 
-// pump copies r to the log until EOF, handing each chunk to onChunk as well:
-// a whole line, or a piece of at most maxLine bytes of a longer one.
-// lineStart says whether the chunk begins a line.
-func (s *logSink) pump(r io.Reader, stream string, onChunk func(chunk []byte, lineStart bool)) {
-	br := bufio.NewReaderSize(r, maxLine)
-	lineStart := true
-	for {
-		chunk, err := br.ReadSlice('\n')
-		if len(chunk) > 0 {
-			s.write(chunk)
-			onChunk(chunk, lineStart)
-			lineStart = chunk[len(chunk)-1] == '\n'
-		}
-		switch {
-		case err == nil, errors.Is(err, bufio.ErrBufferFull):
-		case errors.Is(err, io.EOF):
-			return
-		default:
-			prefix := ""
-			if !lineStart {
-				prefix = "\n"
-			}
-			s.write(fmt.Appendf(nil, "%s[q2o runner: %s no longer captured: %v]\n", prefix, stream, err))
-			return
-		}
+// withDefaults fills in the settings left zero.
+func (spec Spec) withDefaults() Spec {
+	if spec.Grace <= 0 {
+		spec.Grace = DefaultGrace
 	}
+	if spec.StderrTailBytes <= 0 {
+		spec.StderrTailBytes = DefaultStderrTailBytes
+	}
+	if spec.ProgressPatterns == nil {
+		spec.ProgressPatterns = DefaultProgressPatterns()
+	}
+	if spec.Log == nil {
+		spec.Log = slog.New(slog.DiscardHandler)
+	}
+	return spec
+}
+
+// supervise waits for the program to exit, and stops its group (see
+// process.stop) when ctx is done (stopped) or Dir outgrows
+// spec.OutputLimit (tooBig) first.
+func (p *process) supervise(ctx context.Context, spec Spec) (stopped, tooBig bool) {
+	stop := ctx.Done()
+	var over <-chan struct{}
+	if spec.OutputLimit > 0 {
+		over = watchSize(spec.Dir, spec.OutputLimit, spec.OutputCheck, p.exited)
+	}
+	select {
+	case <-p.exited:
+		return false, false
+	case <-over:
+		tooBig = true
+	case <-stop:
+	}
+	select {
+	case <-p.exited: // it ended by itself just as it was stopped
+	default:
+		p.stop(spec.Grace)
+		return !tooBig, tooBig
+	}
+	return false, tooBig
 }

@@ -1,0 +1,141 @@
+package runner
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// capture takes a started program's output: both streams go to run.log,
+// stderr's end is kept, and progress from either stream and from the
+// progress file reaches Spec.OnProgress, in order, from one goroutine.
+type capture struct {
+	out                     *logSink
+	tail                    *tailBuffer
+	outR, errR              *os.File
+	readers                 sync.WaitGroup
+	progress                chan progressLine
+	progressDone, stopWatch chan struct{}
+	watchDone               chan struct{}
+}
+
+// startCapture starts reading p's output; spec has its defaults (see Run).
+func startCapture(p *process, spec Spec, progressPath string) *capture {
+	c := &capture{
+		out: &logSink{file: p.logFile}, tail: newTailBuffer(spec.StderrTailBytes), outR: p.outR, errR: p.errR,
+		progress: make(chan progressLine, progressQueue), progressDone: make(chan struct{}),
+		stopWatch: make(chan struct{}), watchDone: make(chan struct{}),
+	}
+	go func() {
+		defer close(c.progressDone)
+		last := progressLine{percent: -1}
+		for p := range c.progress {
+			if (p.monotonic && p.percent < last.percent) || (p.percent == last.percent && p.message == last.message) {
+				continue
+			}
+			last = p
+			if spec.OnProgress != nil {
+				spec.OnProgress(p.percent, p.message)
+			}
+		}
+	}()
+	matchLine := func(chunk []byte, lineStart bool) {
+		if !lineStart {
+			return // the rest of a line longer than maxLine
+		}
+		if percent, message, monotonic, ok := spec.ProgressPatterns.Match(chunk); ok {
+			c.progress <- progressLine{percent, message, monotonic}
+		}
+	}
+	c.readers.Add(2)
+	go func() {
+		defer c.readers.Done()
+		c.out.pump(c.outR, "stdout", matchLine)
+	}()
+	go func() {
+		defer c.readers.Done()
+		c.out.pump(c.errR, "stderr", func(chunk []byte, lineStart bool) {
+			c.tail.Write(chunk)
+			matchLine(chunk, lineStart)
+		})
+	}()
+	go func() {
+		defer close(c.watchDone)
+		watchProgressFile(progressPath, c.progress, c.stopWatch, spec.Log)
+	}()
+	return c
+}
+
+// finish waits, at most drainTimeout, for the rest of the output once the
+// program's group is gone, reads the progress file one last time (the
+// value written just before the exit), and returns once the last
+// OnProgress call has returned.
+func (c *capture) finish() {
+	deadline := time.Now().Add(drainTimeout)
+	_ = c.outR.SetReadDeadline(deadline)
+	_ = c.errR.SetReadDeadline(deadline)
+	c.readers.Wait()
+	close(c.stopWatch)
+	<-c.watchDone
+	close(c.progress)
+	<-c.progressDone
+	c.outR.Close()
+	c.errR.Close()
+}
+
+type progressLine struct {
+	percent   int
+	message   string
+	monotonic bool // see ProgressPatterns.Match
+}
+
+// logSink serialises writes of both streams to run.log, whole lines at a
+// time, so lines from stdout and stderr interleave but never mix.
+type logSink struct {
+	mu   sync.Mutex
+	file *os.File
+	err  error // first write error; later output is dropped
+}
+
+func (s *logSink) write(p []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return
+	}
+	if _, err := s.file.Write(p); err != nil {
+		s.err = err
+	}
+}
+
+// pump copies r to the log until EOF, handing each chunk to onChunk as well:
+// a whole line, or a piece of at most maxLine bytes of a longer one.
+// lineStart says whether the chunk begins a line.
+func (s *logSink) pump(r io.Reader, stream string, onChunk func(chunk []byte, lineStart bool)) {
+	br := bufio.NewReaderSize(r, maxLine)
+	lineStart := true
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(chunk) > 0 {
+			s.write(chunk)
+			onChunk(chunk, lineStart)
+			lineStart = chunk[len(chunk)-1] == '\n'
+		}
+		switch {
+		case err == nil, errors.Is(err, bufio.ErrBufferFull):
+		case errors.Is(err, io.EOF):
+			return
+		default:
+			prefix := ""
+			if !lineStart {
+				prefix = "\n"
+			}
+			s.write(fmt.Appendf(nil, "%s[q2o runner: %s no longer captured: %v]\n", prefix, stream, err))
+			return
+		}
+	}
+}
