@@ -94,16 +94,71 @@ type progressLine struct {
 }
 
 // logSink serialises writes of both streams to run.log, whole lines at a
-// time, so lines from stdout and stderr interleave but never mix.
+// time, so lines from stdout and stderr interleave but never mix. A line
+// longer than maxLine arrives in pieces: while one stream is inside such a
+// line, the other stream's output waits in pending (never blocking its
+// reader, so the program never stalls on a full pipe) and follows once the
+// line ends; past maxPending the long line is broken there instead.
 type logSink struct {
-	mu   sync.Mutex
-	file *os.File
-	err  error // first write error; later output is dropped
+	mu      sync.Mutex
+	file    *os.File
+	err     error  // first write error; later output is dropped
+	inLine  string // the stream whose line is half written, or ""
+	pending []byte // the other stream's output, waiting for that line's end
 }
 
-func (s *logSink) write(p []byte) {
+// maxPending bounds what one stream holds back while the other finishes a
+// long line.
+const maxPending = 1 << 20
+
+// write adds a chunk of stream's output: a whole line, or a piece of one.
+func (s *logSink) write(stream string, p []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.inLine != "" && s.inLine != stream {
+		if len(s.pending)+len(p) <= maxPending {
+			s.pending = append(s.pending, p...)
+			return
+		}
+		s.raw([]byte("\n")) // waited too long: break the long line here
+		s.flushPending(stream)
+	}
+	s.raw(p)
+	switch {
+	case len(p) > 0 && p[len(p)-1] != '\n':
+		s.inLine = stream
+	case s.inLine == stream:
+		s.flushPending(otherStream(stream))
+	}
+}
+
+// release ends stream's part once its pump has stopped: a line it left
+// unfinished ends, and what the other stream held back follows.
+func (s *logSink) release(stream string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inLine == stream {
+		if len(s.pending) > 0 {
+			s.raw([]byte("\n"))
+		}
+		s.flushPending(otherStream(stream))
+	}
+}
+
+// flushPending writes the held-back output of stream, which may itself
+// leave a line half written.
+func (s *logSink) flushPending(stream string) {
+	s.inLine = ""
+	if len(s.pending) > 0 {
+		s.raw(s.pending)
+		if s.pending[len(s.pending)-1] != '\n' {
+			s.inLine = stream
+		}
+		s.pending = s.pending[:0]
+	}
+}
+
+func (s *logSink) raw(p []byte) {
 	if s.err != nil {
 		return
 	}
@@ -112,16 +167,24 @@ func (s *logSink) write(p []byte) {
 	}
 }
 
+func otherStream(stream string) string {
+	if stream == "stdout" {
+		return "stderr"
+	}
+	return "stdout"
+}
+
 // pump copies r to the log until EOF, handing each chunk to onChunk as well:
 // a whole line, or a piece of at most maxLine bytes of a longer one.
 // lineStart says whether the chunk begins a line.
 func (s *logSink) pump(r io.Reader, stream string, onChunk func(chunk []byte, lineStart bool)) {
+	defer s.release(stream)
 	br := bufio.NewReaderSize(r, maxLine)
 	lineStart := true
 	for {
 		chunk, err := br.ReadSlice('\n')
 		if len(chunk) > 0 {
-			s.write(chunk)
+			s.write(stream, chunk)
 			onChunk(chunk, lineStart)
 			lineStart = chunk[len(chunk)-1] == '\n'
 		}
@@ -134,7 +197,7 @@ func (s *logSink) pump(r io.Reader, stream string, onChunk func(chunk []byte, li
 			if !lineStart {
 				prefix = "\n"
 			}
-			s.write(fmt.Appendf(nil, "%s[q2o runner: %s no longer captured: %v]\n", prefix, stream, err))
+			s.write(stream, fmt.Appendf(nil, "%s[q2o runner: %s no longer captured: %v]\n", prefix, stream, err))
 			return
 		}
 	}
