@@ -12,7 +12,6 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"github.com/q2o/q2o/jobs"
 	"github.com/q2o/q2o/models"
 )
 
@@ -320,18 +319,12 @@ func (s *Service) stripeTenant(tx *gorm.DB, subscriptionID, customerID string, m
 	return uuid.Nil, nil
 }
 
-// endedByStripe reports whether Stripe never moves a subscription out of
-// this status again.
-func endedByStripe(st models.SubscriptionStatus) bool {
-	return st == models.SubCanceled || st == models.SubIncompleteExpired
-}
-
 // replacesSubscription reports whether an event about a subscription other
 // than the tenant's linked one may take the link over: only the creation of
 // a live subscription, newer than the event that set the current one (a
 // checkout links its subscription before this is asked).
 func replacesSubscription(ev StripeEvent, sub *models.Subscription) bool {
-	if ev.Type != "customer.subscription.created" || endedByStripe(ev.Subscription.Status) {
+	if ev.Type != "customer.subscription.created" || ev.Subscription.Status.EndedByStripe() {
 		return false
 	}
 	return sub.StripeEventCreated == nil || !ev.Created.Before(*sub.StripeEventCreated)
@@ -360,35 +353,24 @@ func (s *Service) applySubscription(tx *gorm.DB, ob *outbox, sub *models.Subscri
 				ev.Created.UTC().Format(time.RFC3339), sub.StripeEventCreated.UTC().Format(time.RFC3339))
 			return nil
 		}
-		if endedByStripe(sub.Status) && !endedByStripe(ss.Status) {
+		if sub.Status.EndedByStripe() && !ss.Status.EndedByStripe() {
 			res.Outcome, res.Note = StripeStale, fmt.Sprintf("the subscription has ended (%s); Stripe never revives one", sub.Status)
 			return nil
 		}
 	}
 
-	was, status := sub.Status, ss.Status
-	if was == models.SubSuspended {
-		// An operator's suspension outranks Stripe: keep it, take the rest.
-		status = was
-	}
+	was := sub.Status
+	status := was.FromStripe(ss.Status)
 	now := s.Now()
 	created := ev.Created.UTC()
 	if sub.StripeEventCreated != nil && sub.StripeEventCreated.After(created) {
 		created = *sub.StripeEventCreated // a refetch never moves the mark back
 	}
-	upd := map[string]any{
-		"stripe_subscription_id": ss.ID, "status": status, "current_period_end": ss.CurrentPeriodEnd,
-		"trial_end": ss.TrialEnd, "cancel_at_period_end": ss.CancelAtPeriodEnd, "stripe_event_created": created,
-		"updated_at": now,
-	}
+	upd := statusChange(was, status, now)
+	upd["stripe_subscription_id"], upd["current_period_end"] = ss.ID, ss.CurrentPeriodEnd
+	upd["trial_end"], upd["cancel_at_period_end"], upd["stripe_event_created"] = ss.TrialEnd, ss.CancelAtPeriodEnd, created
 	if ss.PriceID != "" {
 		upd["stripe_price_id"] = ss.PriceID
-	}
-	switch {
-	case status == models.SubPastDue && was != models.SubPastDue:
-		upd["past_due_since"] = now
-	case status != models.SubPastDue:
-		upd["past_due_since"] = nil
 	}
 	if !sameSub {
 		if err := tx.Model(&models.Subscription{}).Where("stripe_subscription_id = ? AND tenant_id <> ?", ss.ID, sub.TenantID).
@@ -424,29 +406,7 @@ func (s *Service) applySubscription(tx *gorm.DB, ob *outbox, sub *models.Subscri
 		}
 	}
 	sub.Status = status
-	return s.pauseIfInactive(tx, ob, sub.TenantID, was, status, pol, "subscription "+string(status)+" (Stripe event "+ev.ID+")")
-}
-
-// pauseIfInactive writes the tenant:pause task when a status change stops
-// the tenant's runs: at once, or after the grace for past_due (the task then
-// waits in the outbox, and the pause does nothing if the subscription may run
-// again by then). A past_due tenant in its grace that moves on to another
-// inactive status is paused at once.
-func (s *Service) pauseIfInactive(tx *gorm.DB, ob *outbox, tenantID uuid.UUID, was, status models.SubscriptionStatus, pol BillingPolicy, reason string) error {
-	if status.MayRun() || was == status {
-		return nil
-	}
-	graceRunning := was == models.SubPastDue && pol.PastDueGrace > 0
-	if !was.MayRun() && !graceRunning {
-		return nil // already paused when it stopped allowing runs
-	}
-	msg := jobs.PauseMessage(tenantID, reason)
-	if status == models.SubPastDue && pol.PastDueGrace > 0 {
-		msg.NextAttemptAt = s.Now().Add(pol.PastDueGrace)
-		_, err := jobs.Add(tx, msg) // not sent now: the relay sends it when due
-		return err
-	}
-	return ob.add(msg)
+	return s.pauseIfInactive(tx, ob, sub.TenantID, was, status, pol.PastDueGrace, "subscription "+string(status)+" (Stripe event "+ev.ID+")")
 }
 
 // applyInvoice upserts a billing-history row; an event older than the one
@@ -516,9 +476,8 @@ func (s *Service) ResumeAll(ctx context.Context, tenantID uuid.UUID) ([]ResumeRe
 	if err := s.DB.WithContext(ctx).Where("tenant_id = ?", tenantID).Take(&sub).Error; err != nil {
 		return nil, notFound(err, models.ErrUnauthorized)
 	}
-	if !sub.Status.MayRun() {
-		return nil, models.Errorf(models.KindPaymentRequired, "subscription_inactive",
-			"the subscription is %s; only active or trialing subscriptions may do this", sub.Status)
+	if err := sub.Status.CheckMayRun(); err != nil {
+		return nil, err
 	}
 	var ids []uuid.UUID
 	err := s.DB.WithContext(ctx).Model(&models.Project{}).
@@ -734,7 +693,7 @@ func (s *Service) PlanUpgrade(ctx context.Context, tenantID uuid.UUID, plan stri
 	if t.StripeCustomerID != nil {
 		pc.CustomerID = *t.StripeCustomerID
 	}
-	if sub.StripeSubscriptionID != nil && !endedByStripe(sub.Status) {
+	if sub.StripeSubscriptionID != nil && !sub.Status.EndedByStripe() {
 		pc.SubscriptionID = *sub.StripeSubscriptionID
 	}
 	return pc, nil

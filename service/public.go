@@ -43,7 +43,7 @@ var ErrPublicNotFound = models.Errorf(models.KindNotFound, "not_found", "no proj
 func (s *Service) openedProjects(ctx context.Context, credential string) (*gorm.DB, error) {
 	q := s.DB.WithContext(ctx).
 		Joins("JOIN activation_codes c ON c.id = projects.activation_code_id").
-		Where("c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > ?) AND projects.is_active", s.Now())
+		Where(models.CodeValidSQL("c")+" AND projects.is_active", s.Now())
 	if strings.HasPrefix(credential, clientSessionPrefix) {
 		cs, err := s.liveClientSession(ctx, credential)
 		if err != nil {

@@ -42,6 +42,10 @@ type Service struct {
 	// SessionTTL is how long a sign-in session lasts (DefaultSessionTTL
 	// when zero).
 	SessionTTL time.Duration
+	// PastDueGrace lets a past_due tenant's runs go on this long before
+	// they are paused, when an operator sets the status (Stripe's events
+	// carry theirs in BillingPolicy; both come from Q2O_PAST_DUE_GRACE).
+	PastDueGrace time.Duration
 	// PendingGrace is how long a pending run waits before Reconcile looks
 	// for its task (DefaultPendingGrace when zero).
 	PendingGrace time.Duration
