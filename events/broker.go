@@ -1,5 +1,5 @@
 // Package events carries the live events of project runs (status changes
-// and progress, service.ProjectEvent) from whichever process makes them to
+// and progress, models.ProjectEvent) from whichever process makes them to
 // every API replica, through Redis, so that any replica can serve any
 // follower (the SSE routes).
 //
@@ -50,7 +50,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/q2o/q2o/service"
+	"github.com/q2o/q2o/models"
 )
 
 // Defaults of a Broker's settings.
@@ -70,7 +70,7 @@ const readBatch = 100
 var ErrClosed = errors.New("events: broker closed")
 
 // Broker publishes project events to Redis and serves followers of them. It
-// implements service.EventPublisher. Set its fields before first use.
+// implements the service's EventPublisher. Set its fields before first use.
 type Broker struct {
 	// MaxLen is about how many events of a tenant are kept for resuming.
 	MaxLen int64
@@ -130,13 +130,17 @@ func (b *Broker) Close() {
 // long answer that is not a follower, such as a followed log, ends with it.
 func (b *Broker) Closed() <-chan struct{} { return b.closed }
 
+// KeepAlive is the Heartbeat: how often a follower's stream hears from the
+// broker when nothing happens.
+func (b *Broker) KeepAlive() time.Duration { return b.Heartbeat }
+
 // StreamKey is the Redis key of a tenant's event stream.
 func StreamKey(tenantID uuid.UUID) string { return "q2o:events:" + tenantID.String() }
 
 // Publish appends ev to its tenant's stream and wakes the followers. It
 // never fails the caller: an error is logged, and for PublishPause after it
 // events are dropped without trying.
-func (b *Broker) Publish(ctx context.Context, ev service.ProjectEvent) {
+func (b *Broker) Publish(ctx context.Context, ev models.ProjectEvent) {
 	if !b.publishing() {
 		return
 	}
@@ -180,7 +184,7 @@ func (b *Broker) publishing() bool {
 	return true
 }
 
-func (b *Broker) publishFailed(ev service.ProjectEvent, err error) {
+func (b *Broker) publishFailed(ev models.ProjectEvent, err error) {
 	b.pubMu.Lock()
 	defer b.pubMu.Unlock()
 	b.pausedUntil = time.Now().Add(b.PublishPause)
@@ -192,7 +196,7 @@ func (b *Broker) publishFailed(ev service.ProjectEvent, err error) {
 // Event is a project event with its id in the tenant's stream (the SSE id).
 type Event struct {
 	ID string
-	service.ProjectEvent
+	models.ProjectEvent
 }
 
 // Follower reads one tenant's events in order. It is not safe for
@@ -325,7 +329,7 @@ func (f *Follower) read(ctx context.Context) ([]Event, error) {
 		}
 		f.cursor = id
 		data, _ := m.Values["data"].(string)
-		var ev service.ProjectEvent
+		var ev models.ProjectEvent
 		if err := json.Unmarshal([]byte(data), &ev); err != nil {
 			f.b.log.Warn("live events: undecodable entry skipped", "key", f.key, "id", m.ID, "error", err)
 			continue

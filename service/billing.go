@@ -111,41 +111,6 @@ type StripeEventResult struct {
 	Note      string    `json:"note,omitempty"`
 }
 
-// StripeEventRecord is a row of stripe_events.
-type StripeEventRecord struct {
-	ID          string `gorm:"primaryKey"`
-	Type        string
-	Created     time.Time
-	Livemode    bool
-	TenantID    *uuid.UUID `gorm:"type:uuid"`
-	ObjectID    *string
-	Outcome     string
-	Note        string
-	ProcessedAt time.Time
-}
-
-// TableName keeps GORM off its pluralising guess.
-func (StripeEventRecord) TableName() string { return "stripe_events" }
-
-// Invoice is a row of the billing history.
-type Invoice struct {
-	ID                   string     `gorm:"primaryKey" json:"id"`
-	TenantID             uuid.UUID  `gorm:"type:uuid" json:"-"`
-	StripeSubscriptionID *string    `json:"-"`
-	Number               *string    `json:"number"`
-	Status               string     `json:"status"`
-	AmountDue            int64      `json:"amount_due"`
-	AmountPaid           int64      `json:"amount_paid"`
-	Currency             string     `json:"currency"`
-	HostedInvoiceURL     *string    `json:"hosted_invoice_url"`
-	InvoicePDF           *string    `json:"invoice_pdf"`
-	PeriodStart          *time.Time `json:"period_start"`
-	PeriodEnd            *time.Time `json:"period_end"`
-	InvoiceCreated       time.Time  `json:"date"`
-	StripeEventCreated   time.Time  `json:"-"`
-	UpdatedAt            time.Time  `json:"-"`
-}
-
 // ApplyStripeEvent records a verified Stripe event and applies it, in one
 // transaction: a redelivered event changes nothing (Duplicate), an event
 // older than the state it would overwrite is recorded as stale, and a status
@@ -155,7 +120,7 @@ func (s *Service) ApplyStripeEvent(ctx context.Context, ev StripeEvent, pol Bill
 	var res StripeEventResult
 	err := s.inTx(ctx, func(tx *gorm.DB, ob *outbox) error {
 		res = StripeEventResult{}
-		rec := StripeEventRecord{ID: ev.ID, Type: ev.Type, Created: ev.Created.UTC(), Livemode: ev.Livemode,
+		rec := models.StripeEventRecord{ID: ev.ID, Type: ev.Type, Created: ev.Created.UTC(), Livemode: ev.Livemode,
 			Outcome: StripeIgnored, ProcessedAt: s.Now()}
 		// A concurrent delivery of the same event waits here for ours to
 		// commit, then finds the row.
@@ -164,7 +129,7 @@ func (s *Service) ApplyStripeEvent(ctx context.Context, ev StripeEvent, pol Bill
 			return fmt.Errorf("record stripe event: %w", ins.Error)
 		}
 		if ins.RowsAffected == 0 {
-			var seen StripeEventRecord
+			var seen models.StripeEventRecord
 			if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", ev.ID).Take(&seen).Error; err != nil {
 				return err
 			}
@@ -204,7 +169,7 @@ func (s *Service) ApplyStripeEvent(ctx context.Context, ev StripeEvent, pol Bill
 		if res.TenantID != uuid.Nil {
 			upd["tenant_id"] = res.TenantID
 		}
-		return tx.Model(&StripeEventRecord{}).Where("id = ?", ev.ID).Updates(upd).Error
+		return tx.Model(&models.StripeEventRecord{}).Where("id = ?", ev.ID).Updates(upd).Error
 	})
 	return res, err
 }
@@ -428,7 +393,7 @@ func (s *Service) applyInvoice(tx *gorm.DB, ev StripeEvent, res *StripeEventResu
 		}
 		return &v
 	}
-	row := Invoice{ID: in.ID, TenantID: tenantID, StripeSubscriptionID: str(in.SubscriptionID), Number: str(in.Number),
+	row := models.Invoice{ID: in.ID, TenantID: tenantID, StripeSubscriptionID: str(in.SubscriptionID), Number: str(in.Number),
 		Status: in.Status, AmountDue: in.AmountDue, AmountPaid: in.AmountPaid, Currency: in.Currency,
 		HostedInvoiceURL: str(in.HostedInvoiceURL), InvoicePDF: str(in.InvoicePDF), PeriodStart: in.PeriodStart,
 		PeriodEnd: in.PeriodEnd, InvoiceCreated: in.Created.UTC(), StripeEventCreated: ev.Created.UTC(), UpdatedAt: s.Now()}
@@ -548,7 +513,7 @@ type BillingOverview struct {
 	Subscription    BillingSubscription  `json:"subscription"`
 	ActivationCodes CodeQuota            `json:"activation_codes"`
 	Runs            RunQuota             `json:"runs"`
-	Invoices        []Invoice            `json:"invoices"`
+	Invoices        []models.Invoice     `json:"invoices"`
 	AvailablePlans  []BillingPlan        `json:"available_plans"`
 	Stripe          BillingStripeLinkage `json:"stripe"`
 }
@@ -631,7 +596,7 @@ func (s *Service) Billing(ctx context.Context, tenantID uuid.UUID) (BillingOverv
 		if out.Runs, err = s.runQuota(tx, tenantID, current.MonthlyRunQuota); err != nil {
 			return err
 		}
-		out.Invoices = []Invoice{}
+		out.Invoices = []models.Invoice{}
 		return tx.Where("tenant_id = ?", tenantID).Order("invoice_created DESC, id").Limit(invoicesShown).Find(&out.Invoices).Error
 	})
 	return out, err

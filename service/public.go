@@ -99,19 +99,6 @@ type ClientSession struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// clientSession is a row of client_sessions.
-type clientSession struct {
-	ID               uuid.UUID `gorm:"type:uuid;primaryKey"`
-	Prefix           string
-	TokenHash        []byte
-	ProjectID        uuid.UUID `gorm:"type:uuid"`
-	ActivationCodeID uuid.UUID `gorm:"type:uuid"`
-	ExpiresAt        time.Time
-	CreatedAt        time.Time
-}
-
-func (clientSession) TableName() string { return "client_sessions" }
-
 // OpenClientSession trades an activation code for a client session token
 // (q2c_…) that opens the code's project (the one ProjectByCode returns) for
 // ClientSessionTTL, so that a portal can keep the token in a cookie instead
@@ -131,10 +118,10 @@ func (s *Service) OpenClientSession(ctx context.Context, code string) (ClientSes
 	}
 	now := s.Now().Truncate(time.Microsecond) // what Postgres keeps
 	token, prefix := newToken(clientSessionPrefix)
-	row := clientSession{ID: models.NewID(), Prefix: prefix, TokenHash: hashSecret(token), ProjectID: p.ID,
+	row := models.ClientSession{ID: models.NewID(), Prefix: prefix, TokenHash: hashSecret(token), ProjectID: p.ID,
 		ActivationCodeID: *p.ActivationCodeID, ExpiresAt: now.Add(ClientSessionTTL), CreatedAt: now}
 	err = s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
-		if err := tx.Where("project_id = ? AND expires_at <= ?", p.ID, now).Delete(&clientSession{}).Error; err != nil {
+		if err := tx.Where("project_id = ? AND expires_at <= ?", p.ID, now).Delete(&models.ClientSession{}).Error; err != nil {
 			return err
 		}
 		return tx.Create(&row).Error
@@ -148,8 +135,8 @@ func (s *Service) OpenClientSession(ctx context.Context, code string) (ClientSes
 // liveClientSession returns the unexpired session of token; whether its
 // code still opens its project is openedProjects' to check.
 // Errors: not_found (404).
-func (s *Service) liveClientSession(ctx context.Context, token string) (clientSession, error) {
-	var row clientSession
+func (s *Service) liveClientSession(ctx context.Context, token string) (models.ClientSession, error) {
+	var row models.ClientSession
 	prefix, ok := parseToken(token, clientSessionPrefix)
 	if !ok {
 		return row, ErrPublicNotFound
