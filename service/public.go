@@ -452,13 +452,11 @@ type taskInfoGetter interface {
 // at worst enqueue it twice, and the TaskID refuses the second.
 func (s *Service) ensureZipTask(ctx context.Context, execID uuid.UUID) error {
 	msg := jobs.ZipMessage(jobs.Run{ExecutionID: execID})
-	var unsent int64
-	err := s.DB.WithContext(ctx).Model(&models.OutboxMessage{}).
-		Where("task_id = ? AND enqueued_at IS NULL", msg.TaskID).Count(&unsent).Error
+	unsent, err := jobs.Unsent(s.DB.WithContext(ctx), msg.TaskID)
 	if err != nil {
 		return fmt.Errorf("read outbox: %w", err)
 	}
-	if unsent > 0 {
+	if unsent {
 		return nil
 	}
 	queued, err := s.taskQueued(msg.Queue, msg.TaskID)

@@ -83,11 +83,7 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 		log.Warn("Q2O_SMTP_HOST is not set: OTP sign-in codes are written to this log (development only)")
 	}
 	defer svc.Wait() // sign-in mails still on their way, each bounded in time
-	sqlDB, err := gdb.DB()
-	if err != nil {
-		return err
-	}
-	mets := metrics.New(inspector, sqlDB)
+	mets := metrics.New(inspector, jobs.Backlog{DB: gdb})
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -132,11 +132,7 @@ func New(t testing.TB, opts Options) *App {
 	a.Svc.Queue = inspector
 	a.Redis = a.RedisClient()
 	a.Svc.Events = events.New(t.Context(), a.Redis, a.Log) // t.Context ends before cleanups: SSE streams end first
-	sqlDB, err := a.DB.DB()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Metrics = metrics.New(inspector, sqlDB)
+	a.Metrics = metrics.New(inspector, jobs.Backlog{DB: a.DB})
 	srv := api.New(a.Svc, api.Config{AdminToken: AdminToken, Redis: a.Redis,
 		Metrics: a.Metrics, MetricsOnAPI: true, Monitoring: opt,
 		TenantCookie: web.SessionCookie, ClientCookie: web.ClientCookie, RedactPathKey: web.RedactPathKey}, a.Log)
