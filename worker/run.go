@@ -101,7 +101,7 @@ func (w *Worker) HandleRun(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fail("the runner command is misconfigured: "+err.Error(), "")
 	}
-	logPath := filepath.Join(e.OutputDir, service.RunLogName)
+	logPath := filepath.Join(e.OutputDir, artifacts.RunLog)
 	if err := startLog(logPath, e.Attempt, e.ID); err != nil {
 		_ = w.svc.ReleaseExecution(context.WithoutCancel(ctx), e.ID, e.Attempt, "run.log: "+err.Error())
 		return fmt.Errorf("open run.log: %w", err)
