@@ -151,7 +151,7 @@ func (s *syncBuffer) String() string {
 func newAuthService(t *testing.T) (*Service, *syncBuffer, string) {
 	t.Helper()
 	var logs syncBuffer
-	s := New(testenv.Postgres(t), nil, t.TempDir(), slog.New(slog.NewTextHandler(&logs, nil)))
+	s := New(Deps{DB: testenv.Postgres(t), OutputRoot: t.TempDir(), Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	t.Cleanup(s.Wait)
 	email := "Svc-" + uuid.NewString()[:8] + "@Example.com"
 	if _, err := s.CreateTenant(context.Background(), NewTenant{Name: "T", Email: email, Plan: "starter", SubscriptionStatus: "active"}); err != nil {

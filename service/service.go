@@ -53,9 +53,33 @@ type Service struct {
 	bg sync.WaitGroup // background work started by a request; see Wait
 }
 
-// New returns a Service; now may be nil for the wall clock.
-func New(gdb *gorm.DB, outbox Sender, outputRoot string, log *slog.Logger) *Service {
-	return &Service{DB: gdb, Outbox: outbox, OutputRoot: outputRoot, Log: log, Now: func() time.Time { return time.Now().UTC() }}
+// Deps are what a Service is built from (see the Service fields of the same
+// names). DB and Log are required; the rest may be left out.
+type Deps struct {
+	DB         *gorm.DB
+	Outbox     Sender // nil: tasks wait in the outbox for the relay
+	OutputRoot string
+	Log        *slog.Logger
+	Now        func() time.Time // nil: the wall clock, in UTC
+	Events     EventPublisher
+	Queue      QueueControl
+	Mailer     Mailer
+	SessionTTL time.Duration
+	// PastDueGrace is Q2O_PAST_DUE_GRACE, for the statuses an operator sets.
+	PastDueGrace time.Duration
+	PendingGrace time.Duration
+}
+
+// New returns the Service over d: the one way one is built, by
+// internal/app's wiring (cmd/q2o and the tests) and by the commands that need
+// only the database.
+func New(d Deps) *Service {
+	now := d.Now
+	if now == nil {
+		now = func() time.Time { return time.Now().UTC() }
+	}
+	return &Service{DB: d.DB, Outbox: d.Outbox, OutputRoot: d.OutputRoot, Log: d.Log, Now: now, Events: d.Events,
+		Queue: d.Queue, Mailer: d.Mailer, SessionTTL: d.SessionTTL, PastDueGrace: d.PastDueGrace, PendingGrace: d.PendingGrace}
 }
 
 // inTx runs fn in a transaction and, after a successful commit, publishes
