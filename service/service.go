@@ -24,13 +24,24 @@ type Sender interface {
 	Send(ctx context.Context, msgs ...models.OutboxMessage)
 }
 
-// Service is q2o's operations over one database.
+// Service is q2o's operations over one database: its Deps (DB, Events,
+// Now… are fields of the Service) and the background work it started.
 type Service struct {
-	DB         *gorm.DB
+	Deps
+
+	bg sync.WaitGroup // background work started by a request; see Wait
+}
+
+// Deps are what a Service is built from. DB and Log are required; the rest
+// may be left out.
+type Deps struct {
+	DB *gorm.DB
+	// Outbox sends outbox rows after commit; nil leaves them for the relay.
 	Outbox     Sender
 	OutputRoot string
 	Log        *slog.Logger
-	Now        func() time.Time
+	// Now is the clock; New sets the wall clock, in UTC, when it is nil.
+	Now func() time.Time
 	// Events, when set, receives status and progress changes for live
 	// followers (SSE).
 	Events EventPublisher
@@ -49,37 +60,16 @@ type Service struct {
 	// PendingGrace is how long a pending run waits before Reconcile looks
 	// for its task (DefaultPendingGrace when zero).
 	PendingGrace time.Duration
-
-	bg sync.WaitGroup // background work started by a request; see Wait
-}
-
-// Deps are what a Service is built from (see the Service fields of the same
-// names). DB and Log are required; the rest may be left out.
-type Deps struct {
-	DB         *gorm.DB
-	Outbox     Sender // nil: tasks wait in the outbox for the relay
-	OutputRoot string
-	Log        *slog.Logger
-	Now        func() time.Time // nil: the wall clock, in UTC
-	Events     EventPublisher
-	Queue      QueueControl
-	Mailer     Mailer
-	SessionTTL time.Duration
-	// PastDueGrace is Q2O_PAST_DUE_GRACE, for the statuses an operator sets.
-	PastDueGrace time.Duration
-	PendingGrace time.Duration
 }
 
 // New returns the Service over d: the one way one is built, by
 // internal/app's wiring (cmd/q2o and the tests) and by the commands that need
 // only the database.
 func New(d Deps) *Service {
-	now := d.Now
-	if now == nil {
-		now = func() time.Time { return time.Now().UTC() }
+	if d.Now == nil {
+		d.Now = func() time.Time { return time.Now().UTC() }
 	}
-	return &Service{DB: d.DB, Outbox: d.Outbox, OutputRoot: d.OutputRoot, Log: d.Log, Now: now, Events: d.Events,
-		Queue: d.Queue, Mailer: d.Mailer, SessionTTL: d.SessionTTL, PastDueGrace: d.PastDueGrace, PendingGrace: d.PendingGrace}
+	return &Service{Deps: d}
 }
 
 // inTx runs fn in a transaction and, after a successful commit, publishes
