@@ -120,8 +120,8 @@ func newClientEvent(ev service.ProjectEvent) clientEvent {
 // before the stream starts are ordinary error answers: events_unavailable
 // (503) when the broker or Redis is not there.
 func (s *Server) streamEvents(c echo.Context, tenant uuid.UUID, view *clientView, stillAllowed func(ctx context.Context) error) error {
-	broker, ok := s.svc.Events.(*events.Broker)
-	if !ok {
+	broker := s.cfg.Events
+	if broker == nil {
 		return errEventsUnavailable
 	}
 	ctx := c.Request().Context()
@@ -149,7 +149,7 @@ func (s *Server) streamEvents(c echo.Context, tenant uuid.UUID, view *clientView
 	buf.WriteString(strconv.Itoa(sseRetry))
 	buf.WriteString("\n\n")
 
-	heartbeat := broker.Heartbeat
+	heartbeat := broker.KeepAlive()
 	lastSent, nextCheck := time.Now(), time.Now().Add(heartbeat)
 	for {
 		if buf.Len() > 0 {

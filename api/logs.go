@@ -14,7 +14,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"github.com/q2o/q2o/events"
 	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/service"
 )
@@ -184,8 +183,8 @@ func (s *Server) followLog(c echo.Context, l service.RunLog) error {
 // closes then (its context is the server's). http.Server.Shutdown waits for
 // every request, and cancels none, so a followed log must watch for it.
 func (s *Server) shuttingDown() <-chan struct{} {
-	if b, ok := s.svc.Events.(*events.Broker); ok {
-		return b.Closed()
+	if s.cfg.Events != nil {
+		return s.cfg.Events.Closed()
 	}
 	return nil
 }

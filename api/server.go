@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
@@ -17,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/q2o/q2o/events"
 	"github.com/q2o/q2o/metrics"
 	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/ratelimit"
@@ -59,6 +61,19 @@ type Config struct {
 	// /status/<activation code>: the access log then writes the route
 	// instead of the path.
 	RedactPathKey string
+	// Events serves the live-event streams (SSE); nil takes the service's
+	// event publisher when it is one (an *events.Broker), and without
+	// either the streams answer events_unavailable.
+	Events LiveEvents
+}
+
+// LiveEvents is what the SSE routes need of the live-events broker:
+// following a tenant's events, and knowing when the server shuts down.
+// *events.Broker is one.
+type LiveEvents interface {
+	Follow(ctx context.Context, tenantID uuid.UUID, lastID string) (*events.Follower, error)
+	Closed() <-chan struct{}
+	KeepAlive() time.Duration
 }
 
 // Server is the HTTP API.
@@ -72,6 +87,9 @@ type Server struct {
 
 // New builds the API around svc.
 func New(svc *service.Service, cfg Config, log *slog.Logger) *Server {
+	if cfg.Events == nil {
+		cfg.Events, _ = svc.Events.(LiveEvents)
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(log)

@@ -1,5 +1,5 @@
 // Package events carries the live events of project runs (status changes
-// and progress, service.ProjectEvent) from whichever process makes them to
+// and progress, models.ProjectEvent) from whichever process makes them to
 // every API replica, through Redis, so that any replica can serve any
 // follower (the SSE routes).
 //
@@ -43,14 +43,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/q2o/q2o/service"
+	"github.com/q2o/q2o/models"
 )
 
 // Defaults of a Broker's settings.
@@ -70,7 +69,7 @@ const readBatch = 100
 var ErrClosed = errors.New("events: broker closed")
 
 // Broker publishes project events to Redis and serves followers of them. It
-// implements service.EventPublisher. Set its fields before first use.
+// implements the service's EventPublisher. Set its fields before first use.
 type Broker struct {
 	// MaxLen is about how many events of a tenant are kept for resuming.
 	MaxLen int64
@@ -130,13 +129,17 @@ func (b *Broker) Close() {
 // long answer that is not a follower, such as a followed log, ends with it.
 func (b *Broker) Closed() <-chan struct{} { return b.closed }
 
+// KeepAlive is the Heartbeat: how often a follower's stream hears from the
+// broker when nothing happens.
+func (b *Broker) KeepAlive() time.Duration { return b.Heartbeat }
+
 // StreamKey is the Redis key of a tenant's event stream.
 func StreamKey(tenantID uuid.UUID) string { return "q2o:events:" + tenantID.String() }
 
 // Publish appends ev to its tenant's stream and wakes the followers. It
 // never fails the caller: an error is logged, and for PublishPause after it
 // events are dropped without trying.
-func (b *Broker) Publish(ctx context.Context, ev service.ProjectEvent) {
+func (b *Broker) Publish(ctx context.Context, ev models.ProjectEvent) {
 	if !b.publishing() {
 		return
 	}
@@ -180,7 +183,7 @@ func (b *Broker) publishing() bool {
 	return true
 }
 
-func (b *Broker) publishFailed(ev service.ProjectEvent, err error) {
+func (b *Broker) publishFailed(ev models.ProjectEvent, err error) {
 	b.pubMu.Lock()
 	defer b.pubMu.Unlock()
 	b.pausedUntil = time.Now().Add(b.PublishPause)
@@ -192,7 +195,7 @@ func (b *Broker) publishFailed(ev service.ProjectEvent, err error) {
 // Event is a project event with its id in the tenant's stream (the SSE id).
 type Event struct {
 	ID string
-	service.ProjectEvent
+	models.ProjectEvent
 }
 
 // Follower reads one tenant's events in order. It is not safe for
@@ -325,7 +328,7 @@ func (f *Follower) read(ctx context.Context) ([]Event, error) {
 		}
 		f.cursor = id
 		data, _ := m.Values["data"].(string)
-		var ev service.ProjectEvent
+		var ev models.ProjectEvent
 		if err := json.Unmarshal([]byte(data), &ev); err != nil {
 			f.b.log.Warn("live events: undecodable entry skipped", "key", f.key, "id", m.ID, "error", err)
 			continue
@@ -337,136 +340,3 @@ func (f *Follower) read(ctx context.Context) ([]Event, error) {
 
 // Close stops following.
 func (f *Follower) Close() { f.b.hub.remove(f) }
-
-// hub is a replica's one subscription to the wake-up channel, held while it
-// has followers, and the followers it wakes.
-type hub struct {
-	rdb     *redis.Client
-	log     *slog.Logger
-	channel string
-
-	mu        sync.Mutex
-	ps        *redis.PubSub // nil while there are no followers
-	followers map[string]map[*Follower]struct{}
-	count     int
-}
-
-// subscribeTimeout bounds subscribing to the wake-up channel.
-const subscribeTimeout = 5 * time.Second
-
-func (h *hub) add(ctx context.Context, f *Follower) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.ps == nil {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), subscribeTimeout)
-		defer cancel()
-		ps := h.rdb.Subscribe(sctx, h.channel)
-		// Wait for the confirmation: from then on, no wake-up is missed.
-		msg, err := ps.Receive(sctx)
-		if err == nil {
-			if _, ok := msg.(*redis.Subscription); !ok {
-				err = fmt.Errorf("unexpected %T while subscribing", msg)
-			}
-		}
-		if err != nil {
-			_ = ps.Close()
-			return fmt.Errorf("subscribe to %s: %w", h.channel, err)
-		}
-		h.ps = ps
-		go h.listen(ps.ChannelWithSubscriptions())
-	}
-	set := h.followers[f.tenant]
-	if set == nil {
-		set = map[*Follower]struct{}{}
-		h.followers[f.tenant] = set
-	}
-	set[f] = struct{}{}
-	h.count++
-	return nil
-}
-
-func (h *hub) remove(f *Follower) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	set := h.followers[f.tenant]
-	if _, ok := set[f]; !ok {
-		return
-	}
-	delete(set, f)
-	if len(set) == 0 {
-		delete(h.followers, f.tenant)
-	}
-	h.count--
-	if h.count == 0 {
-		_ = h.ps.Close() // ends listen
-		h.ps = nil
-	}
-}
-
-// listen wakes the followers of each tenant named on the channel until the
-// subscription is closed. A subscription message after the first means the
-// connection was re-established: wake-ups may have been lost meanwhile, so
-// every follower is woken.
-func (h *hub) listen(ch <-chan any) {
-	for msg := range ch {
-		switch m := msg.(type) {
-		case *redis.Message:
-			h.wake(m.Payload)
-		case *redis.Subscription:
-			if m.Kind == "subscribe" {
-				h.log.Info("live events: subscription re-established; waking every follower")
-				h.wake("")
-			}
-		}
-	}
-}
-
-// wake wakes tenant's followers, or every follower when tenant is "".
-func (h *hub) wake(tenant string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for t, set := range h.followers {
-		if tenant != "" && t != tenant {
-			continue
-		}
-		for f := range set {
-			select {
-			case f.wake <- struct{}{}:
-			default: // already woken
-			}
-		}
-	}
-}
-
-// streamID is a Redis stream entry id, <ms>-<seq>.
-type streamID struct{ ms, seq uint64 }
-
-func parseID(s string) (streamID, bool) {
-	a, b, ok := strings.Cut(s, "-")
-	if !ok {
-		return streamID{}, false
-	}
-	ms, err1 := strconv.ParseUint(a, 10, 64)
-	seq, err2 := strconv.ParseUint(b, 10, 64)
-	if err1 != nil || err2 != nil {
-		return streamID{}, false
-	}
-	return streamID{ms, seq}, true
-}
-
-func (id streamID) String() string {
-	return strconv.FormatUint(id.ms, 10) + "-" + strconv.FormatUint(id.seq, 10)
-}
-
-func (id streamID) less(o streamID) bool {
-	return id.ms < o.ms || id.ms == o.ms && id.seq < o.seq
-}
-
-// next is the smallest id after id: XRANGE's start is inclusive (the
-// exclusive "(" form needs Redis 6.2).
-func (id streamID) next() streamID {
-	if id.seq == ^uint64(0) {
-		return streamID{id.ms + 1, 0}
-	}
-	return streamID{id.ms, id.seq + 1}
-}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/q2o/q2o/internal/testenv"
 	"github.com/q2o/q2o/models"
-	"github.com/q2o/q2o/service"
 )
 
 // client returns a client of a Redis DB of this test's own.
@@ -41,8 +40,8 @@ type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
-func event(tenant, project uuid.UUID, i int) service.ProjectEvent {
-	return service.ProjectEvent{TenantID: tenant, ProjectID: project, ExecutionID: project, Kind: service.LiveProgress,
+func event(tenant, project uuid.UUID, i int) models.ProjectEvent {
+	return models.ProjectEvent{TenantID: tenant, ProjectID: project, ExecutionID: project, Kind: models.LiveProgress,
 		Status: models.StatusRunning, Progress: i, Message: fmt.Sprintf("step %d", i)}
 }
 

@@ -5,7 +5,6 @@ package metrics
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -26,9 +25,15 @@ type Metrics struct {
 	StripeEvents *prometheus.CounterVec   // type, result
 }
 
+// OutboxBacklog reads the outbox's rows not yet on Redis (jobs.Backlog is
+// one): how many, and the age of the oldest.
+type OutboxBacklog interface {
+	Unsent(ctx context.Context) (int64, time.Duration, error)
+}
+
 // New registers q2o's metrics, the Go and process collectors, and, when
 // given, the asynq queue collector and the outbox collector.
-func New(inspector *asynq.Inspector, db *sql.DB) *Metrics {
+func New(inspector *asynq.Inspector, outbox OutboxBacklog) *Metrics {
 	r := prometheus.NewRegistry()
 	m := &Metrics{
 		Registry: r,
@@ -58,8 +63,8 @@ func New(inspector *asynq.Inspector, db *sql.DB) *Metrics {
 	if inspector != nil {
 		r.MustRegister(asynqmetrics.NewQueueMetricsCollector(inspector))
 	}
-	if db != nil {
-		r.MustRegister(outboxCollector{db: db})
+	if outbox != nil {
+		r.MustRegister(outboxCollector{outbox: outbox})
 	}
 	return m
 }
@@ -70,21 +75,18 @@ var (
 )
 
 // outboxCollector reads the outbox backlog at scrape time.
-type outboxCollector struct{ db *sql.DB }
+type outboxCollector struct{ outbox OutboxBacklog }
 
 func (c outboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- outboxBacklog; ch <- outboxAge }
 
 func (c outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	var n int64
-	var age float64
-	err := c.db.QueryRowContext(ctx, `SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)
-		FROM outbox WHERE enqueued_at IS NULL`).Scan(&n, &age)
+	n, age, err := c.outbox.Unsent(ctx)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(outboxBacklog, err)
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(outboxBacklog, prometheus.GaugeValue, float64(n))
-	ch <- prometheus.MustNewConstMetric(outboxAge, prometheus.GaugeValue, age)
+	ch <- prometheus.MustNewConstMetric(outboxAge, prometheus.GaugeValue, age.Seconds())
 }

@@ -40,6 +40,67 @@ func (s SubscriptionStatus) Valid() bool {
 // projects: only active and trialing subscriptions may.
 func (s SubscriptionStatus) MayRun() bool { return s == SubActive || s == SubTrialing }
 
+// CheckMayRun is MayRun as a refusal: nil, or why the tenant may not do what
+// it asked.
+// Errors: subscription_inactive (402).
+func (s SubscriptionStatus) CheckMayRun() error {
+	if !s.MayRun() {
+		return Errorf(KindPaymentRequired, "subscription_inactive",
+			"the subscription is %s; only active or trialing subscriptions may do this", s)
+	}
+	return nil
+}
+
+// EndedByStripe reports whether Stripe never moves a subscription out of
+// this status again (it never revives a canceled or expired subscription).
+func (s SubscriptionStatus) EndedByStripe() bool {
+	return s == SubCanceled || s == SubIncompleteExpired
+}
+
+// FromStripe is the status a subscription in status was takes when Stripe
+// reports status stripe: Stripe's, except that an operator's suspension
+// outranks Stripe and is kept (the event's other fields still apply).
+func (was SubscriptionStatus) FromStripe(stripe SubscriptionStatus) SubscriptionStatus {
+	if was == SubSuspended {
+		return was
+	}
+	return stripe
+}
+
+// Pause is what a change of subscription status does to the tenant's runs.
+type Pause struct {
+	// Now: pause the tenant's runs at once.
+	Now bool
+	// After: pause them once this grace has passed (the pause then does
+	// nothing if the subscription may run again by then). Zero with Now
+	// false: no pause.
+	After time.Duration
+}
+
+// Needed reports whether the change pauses the tenant's runs at all.
+func (p Pause) Needed() bool { return p.Now || p.After > 0 }
+
+// PauseFor decides whether moving a subscription from was to now pauses the
+// tenant's runs, whoever moves it (Stripe or an operator): a status that
+// stops allowing runs pauses them at once, except past_due, which lets them
+// go on for grace first (new runs are refused meanwhile). A tenant already
+// stopped is not paused again, except one that was past_due in its grace
+// and moves on to another inactive status: its runs are still going, and
+// are paused at once.
+func PauseFor(was, now SubscriptionStatus, grace time.Duration) Pause {
+	if now.MayRun() || was == now {
+		return Pause{}
+	}
+	inGrace := was == SubPastDue && grace > 0
+	if !was.MayRun() && !inGrace {
+		return Pause{} // already paused when it stopped allowing runs
+	}
+	if now == SubPastDue && grace > 0 {
+		return Pause{After: grace}
+	}
+	return Pause{Now: true}
+}
+
 // ExecutionStatus is the state of a run, and of the project that owns it.
 type ExecutionStatus string
 
@@ -72,8 +133,8 @@ func (s ExecutionStatus) Stopped() bool { return s == StatusPaused || s == Statu
 // any number of projects, a trialing one only one, any other none.
 // Errors: subscription_inactive (402), trial_project_limit (403).
 func CanCreateProject(status SubscriptionStatus, existingProjects int64) error {
-	if !status.MayRun() {
-		return errSubscriptionInactive(status)
+	if err := status.CheckMayRun(); err != nil {
+		return err
 	}
 	if status == SubTrialing && existingProjects >= 1 {
 		return Errorf(KindForbidden, "trial_project_limit", "a trialing subscription may have one project; upgrade to create more")
@@ -99,11 +160,23 @@ func CanRun(p *Project, status SubscriptionStatus) error {
 	if p.ActivationCodeID == nil {
 		return Errorf(KindUnprocessable, "activation_code_required", "assign an activation code to the project before running it")
 	}
-	if !status.MayRun() {
-		return errSubscriptionInactive(status)
+	if err := status.CheckMayRun(); err != nil {
+		return err
 	}
-	if p.ExecutionStatus != nil && p.ExecutionStatus.Live() {
-		return Errorf(KindConflict, "run_in_progress", "the project already has a run %s", *p.ExecutionStatus)
+	return CheckNoLiveRun(p.ExecutionStatus)
+}
+
+// ErrRunInProgress refuses what a project's live run forbids: a second run,
+// an edit, a deletion.
+var ErrRunInProgress = Errorf(KindConflict, "run_in_progress",
+	"the project has a run pending or running; cancel it or wait for it to end")
+
+// CheckNoLiveRun refuses a project whose run (status, nil when it never ran)
+// is pending or running.
+// Errors: run_in_progress (409).
+func CheckNoLiveRun(status *ExecutionStatus) error {
+	if status != nil && status.Live() {
+		return ErrRunInProgress
 	}
 	return nil
 }
@@ -128,10 +201,6 @@ func CanStartRunThisMonth(quota *int, startedThisMonth int64) error {
 			"the plan allows %d runs a month and they are used; upgrade, or wait for the next month", *quota)
 	}
 	return nil
-}
-
-func errSubscriptionInactive(s SubscriptionStatus) error {
-	return Errorf(KindPaymentRequired, "subscription_inactive", "the subscription is %s; only active or trialing subscriptions may do this", s)
 }
 
 // CodeUsable reports why an activation code cannot be assigned now, or nil.
@@ -159,4 +228,17 @@ func CodeValid(c *ActivationCode, now time.Time) error {
 		return Errorf(KindUnprocessable, "activation_code_expired", "the activation code expired at %s", c.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+// CodeValidSQL is CodeValid as a SQL condition on activation_codes under
+// alias (a table name or an alias), with the time as its one argument: the
+// database's statement of the rule, for queries that filter by it.
+// TestCodeValidSQL checks that it and CodeValid agree.
+func CodeValidSQL(alias string) string {
+	return alias + ".revoked_at IS NULL AND (" + alias + ".expires_at IS NULL OR " + alias + ".expires_at > ?)"
+}
+
+// CodeUsableSQL is CodeUsable as a SQL condition (see CodeValidSQL).
+func CodeUsableSQL(alias string) string {
+	return CodeValidSQL(alias) + " AND " + alias + ".use_count < " + alias + ".max_uses"
 }

@@ -147,3 +147,95 @@ func TestSubscriptionStatus(t *testing.T) {
 		t.Error("unknown status valid")
 	}
 }
+
+func TestPauseFor(t *testing.T) {
+	t.Parallel()
+	const grace = time.Hour
+	now, later, none := Pause{Now: true}, Pause{After: grace}, Pause{}
+	cases := []struct {
+		was, to SubscriptionStatus
+		grace   time.Duration
+		want    Pause
+	}{
+		{SubActive, SubCanceled, grace, now},
+		{SubActive, SubUnpaid, 0, now},
+		{SubTrialing, SubSuspended, grace, now},
+		{SubActive, SubPastDue, grace, later},
+		{SubActive, SubPastDue, 0, now},
+		{SubTrialing, SubPastDue, grace, later},
+		// In the grace the runs still go: a further fall pauses them now.
+		{SubPastDue, SubCanceled, grace, now},
+		{SubPastDue, SubSuspended, grace, now},
+		// Without a grace past_due already paused them.
+		{SubPastDue, SubCanceled, 0, none},
+		{SubCanceled, SubUnpaid, grace, none},
+		{SubPastDue, SubPastDue, grace, none},
+		{SubActive, SubActive, grace, none},
+		{SubPastDue, SubActive, grace, none},
+		{SubCanceled, SubTrialing, grace, none},
+		{SubActive, SubTrialing, 0, none},
+	}
+	for _, c := range cases {
+		got := PauseFor(c.was, c.to, c.grace)
+		if got != c.want {
+			t.Errorf("PauseFor(%s, %s, %s) = %+v, want %+v", c.was, c.to, c.grace, got, c.want)
+		}
+		if got.Needed() != (c.want != none) {
+			t.Errorf("PauseFor(%s, %s, %s).Needed() = %v", c.was, c.to, c.grace, got.Needed())
+		}
+	}
+}
+
+func TestFromStripe(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ was, stripe, want SubscriptionStatus }{
+		{SubActive, SubPastDue, SubPastDue},
+		{SubPastDue, SubActive, SubActive},
+		{SubCanceled, SubActive, SubActive},
+		{SubSuspended, SubActive, SubSuspended},
+		{SubSuspended, SubCanceled, SubSuspended},
+	} {
+		if got := c.was.FromStripe(c.stripe); got != c.want {
+			t.Errorf("%s.FromStripe(%s) = %s, want %s", c.was, c.stripe, got, c.want)
+		}
+	}
+}
+
+func TestEndedByStripe(t *testing.T) {
+	t.Parallel()
+	for _, s := range SubscriptionStatuses {
+		want := s == SubCanceled || s == SubIncompleteExpired
+		if s.EndedByStripe() != want {
+			t.Errorf("%s.EndedByStripe() = %v, want %v", s, s.EndedByStripe(), want)
+		}
+	}
+}
+
+func TestCheckMayRun(t *testing.T) {
+	t.Parallel()
+	for _, s := range SubscriptionStatuses {
+		want := "subscription_inactive"
+		if s.MayRun() {
+			want = ""
+		}
+		if got := code(t, s.CheckMayRun()); got != want {
+			t.Errorf("%s.CheckMayRun() = %q, want %q", s, got, want)
+		}
+	}
+}
+
+func TestCheckNoLiveRun(t *testing.T) {
+	t.Parallel()
+	if err := CheckNoLiveRun(nil); err != nil {
+		t.Errorf("never run: %v", err)
+	}
+	for _, s := range []ExecutionStatus{StatusPending, StatusRunning, StatusCompleted, StatusFailed, StatusPaused, StatusCancelled} {
+		want := ""
+		if s.Live() {
+			want = "run_in_progress"
+		}
+		if got := code(t, CheckNoLiveRun(&s)); got != want {
+			t.Errorf("CheckNoLiveRun(%s) = %q, want %q", s, got, want)
+		}
+	}
+}

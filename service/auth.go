@@ -104,30 +104,6 @@ type Session struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// otpCode is a row of otp_codes.
-type otpCode struct {
-	TenantID  uuid.UUID `gorm:"type:uuid;primaryKey"`
-	CodeHash  []byte
-	Attempts  int
-	ExpiresAt time.Time
-	CreatedAt time.Time
-}
-
-func (otpCode) TableName() string { return "otp_codes" }
-
-// session is a row of sessions.
-type session struct {
-	ID        uuid.UUID `gorm:"type:uuid;primaryKey"`
-	TenantID  uuid.UUID `gorm:"type:uuid"`
-	Prefix    string
-	TokenHash []byte
-	ExpiresAt time.Time
-	EndedAt   *time.Time
-	CreatedAt time.Time
-}
-
-func (session) TableName() string { return "sessions" }
-
 // RequestOTP starts sending a sign-in code to the tenant with this email and
 // returns at once: the lookup, the stored code and the mail happen in the
 // background (bounded by otpSendTimeout), so neither the answer nor its
@@ -205,7 +181,7 @@ func (s *Service) VerifyOTP(ctx context.Context, in OTPVerify) (Session, error) 
 	out := Session{Token: token, ExpiresAt: now.Add(s.sessionTTL())}
 	var verdict otpVerdict
 	err := s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
-		var row otpCode
+		var row models.OTPCode
 		// One query whether or not the email is known, and the row locked so
 		// concurrent tries are counted one by one.
 		err := tx.Raw(`SELECT o.* FROM otp_codes o JOIN tenants t ON t.id = o.tenant_id
@@ -228,7 +204,7 @@ func (s *Service) VerifyOTP(ctx context.Context, in OTPVerify) (Session, error) 
 			row.TenantID, now).Error; err != nil {
 			return err
 		}
-		return tx.Create(&session{ID: models.NewID(), TenantID: row.TenantID, Prefix: prefix,
+		return tx.Create(&models.TenantSession{ID: models.NewID(), TenantID: row.TenantID, Prefix: prefix,
 			TokenHash: hashSecret(token), ExpiresAt: out.ExpiresAt, CreatedAt: now}).Error
 	})
 	if err != nil {
@@ -250,7 +226,7 @@ const (
 )
 
 // checkOTP judges a try of code against row (a zero row: no code).
-func checkOTP(row *otpCode, code string, now time.Time) otpVerdict {
+func checkOTP(row *models.OTPCode, code string, now time.Time) otpVerdict {
 	switch {
 	case row.TenantID == uuid.Nil, !now.Before(row.ExpiresAt), row.Attempts >= OTPMaxAttempts:
 		return otpRefused
@@ -267,7 +243,7 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 	if err != nil {
 		return errNoSession
 	}
-	return s.DB.WithContext(ctx).Model(&session{}).Where("id = ? AND ended_at IS NULL", row.ID).
+	return s.DB.WithContext(ctx).Model(&models.TenantSession{}).Where("id = ? AND ended_at IS NULL", row.ID).
 		Update("ended_at", s.Now()).Error
 }
 
@@ -281,8 +257,8 @@ func (s *Service) authenticateSession(ctx context.Context, token string) (uuid.U
 	return row.TenantID, nil
 }
 
-func (s *Service) liveSession(ctx context.Context, token string) (session, error) {
-	var row session
+func (s *Service) liveSession(ctx context.Context, token string) (models.TenantSession, error) {
+	var row models.TenantSession
 	prefix, ok := parseSessionToken(token)
 	if !ok {
 		return row, models.ErrUnauthorized

@@ -53,26 +53,26 @@ func TestCheckOTP(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	tenant := uuid.New()
-	live := func(mut func(*otpCode)) *otpCode {
-		r := &otpCode{TenantID: tenant, CodeHash: hashOTP(tenant, "424242"), ExpiresAt: now.Add(time.Minute)}
+	live := func(mut func(*models.OTPCode)) *models.OTPCode {
+		r := &models.OTPCode{TenantID: tenant, CodeHash: hashOTP(tenant, "424242"), ExpiresAt: now.Add(time.Minute)}
 		mut(r)
 		return r
 	}
 	cases := []struct {
 		name string
-		row  *otpCode
+		row  *models.OTPCode
 		code string
 		want otpVerdict
 	}{
-		{"right code", live(func(*otpCode) {}), "424242", otpGood},
-		{"right code, four wrong tries before", live(func(r *otpCode) { r.Attempts = 4 }), "424242", otpGood},
-		{"wrong code", live(func(*otpCode) {}), "424243", otpWrong},
-		{"burnt: right code refused", live(func(r *otpCode) { r.Attempts = OTPMaxAttempts }), "424242", otpRefused},
-		{"burnt: wrong code not counted", live(func(r *otpCode) { r.Attempts = OTPMaxAttempts }), "000000", otpRefused},
-		{"expired", live(func(r *otpCode) { r.ExpiresAt = now.Add(-time.Second) }), "424242", otpRefused},
-		{"expires exactly now", live(func(r *otpCode) { r.ExpiresAt = now }), "424242", otpRefused},
-		{"no code", &otpCode{}, "424242", otpRefused},
-		{"another tenant's hash", live(func(r *otpCode) { r.TenantID = uuid.New() }), "424242", otpWrong},
+		{"right code", live(func(*models.OTPCode) {}), "424242", otpGood},
+		{"right code, four wrong tries before", live(func(r *models.OTPCode) { r.Attempts = 4 }), "424242", otpGood},
+		{"wrong code", live(func(*models.OTPCode) {}), "424243", otpWrong},
+		{"burnt: right code refused", live(func(r *models.OTPCode) { r.Attempts = OTPMaxAttempts }), "424242", otpRefused},
+		{"burnt: wrong code not counted", live(func(r *models.OTPCode) { r.Attempts = OTPMaxAttempts }), "000000", otpRefused},
+		{"expired", live(func(r *models.OTPCode) { r.ExpiresAt = now.Add(-time.Second) }), "424242", otpRefused},
+		{"expires exactly now", live(func(r *models.OTPCode) { r.ExpiresAt = now }), "424242", otpRefused},
+		{"no code", &models.OTPCode{}, "424242", otpRefused},
+		{"another tenant's hash", live(func(r *models.OTPCode) { r.TenantID = uuid.New() }), "424242", otpWrong},
 	}
 	for _, c := range cases {
 		if got := checkOTP(c.row, c.code, now); got != c.want {
@@ -151,7 +151,7 @@ func (s *syncBuffer) String() string {
 func newAuthService(t *testing.T) (*Service, *syncBuffer, string) {
 	t.Helper()
 	var logs syncBuffer
-	s := New(testenv.Postgres(t), nil, t.TempDir(), slog.New(slog.NewTextHandler(&logs, nil)))
+	s := New(Deps{DB: testenv.Postgres(t), OutputRoot: t.TempDir(), Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	t.Cleanup(s.Wait)
 	email := "Svc-" + uuid.NewString()[:8] + "@Example.com"
 	if _, err := s.CreateTenant(context.Background(), NewTenant{Name: "T", Email: email, Plan: "starter", SubscriptionStatus: "active"}); err != nil {
@@ -203,7 +203,7 @@ func TestRequestOTPWithoutMailerLogsTheCode(t *testing.T) {
 	}
 	tenant, err := s.Authenticate(ctx, sess.Token)
 	if err != nil || tenant == uuid.Nil {
-		t.Fatalf("Authenticate(session) = %v, %v", tenant, err)
+		t.Fatalf("Authenticate(models.TenantSession) = %v, %v", tenant, err)
 	}
 	if err := s.Logout(ctx, sess.Token); err != nil {
 		t.Fatal(err)

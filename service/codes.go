@@ -106,8 +106,8 @@ func codeStatus(c *models.ActivationCode, now time.Time) string {
 var codeStatusWhere = map[string]string{
 	CodeRevoked:   "activation_codes.revoked_at IS NOT NULL",
 	CodeExpired:   "activation_codes.revoked_at IS NULL AND activation_codes.expires_at <= ?",
-	CodeUsedUp:    "activation_codes.revoked_at IS NULL AND (activation_codes.expires_at IS NULL OR activation_codes.expires_at > ?) AND activation_codes.use_count >= activation_codes.max_uses",
-	CodeAvailable: "activation_codes.revoked_at IS NULL AND (activation_codes.expires_at IS NULL OR activation_codes.expires_at > ?) AND activation_codes.use_count < activation_codes.max_uses",
+	CodeUsedUp:    models.CodeValidSQL("activation_codes") + " AND activation_codes.use_count >= activation_codes.max_uses",
+	CodeAvailable: models.CodeUsableSQL("activation_codes"),
 	CodeAssigned:  "EXISTS (SELECT 1 FROM projects p WHERE p.activation_code_id = activation_codes.id AND p.tenant_id = activation_codes.tenant_id)",
 }
 
@@ -289,9 +289,8 @@ func (s *Service) GenerateActivationCodes(ctx context.Context, tenantID uuid.UUI
 		if err != nil {
 			return err
 		}
-		if !sub.Status.MayRun() {
-			return models.Errorf(models.KindPaymentRequired, "subscription_inactive",
-				"the subscription is %s; only active or trialing subscriptions may make activation codes", sub.Status)
+		if err := sub.Status.CheckMayRun(); err != nil {
+			return err
 		}
 		var plan models.Plan
 		err = tx.Joins("JOIN tenants t ON t.plan_code = plans.code").Where("t.id = ?", tenantID).Take(&plan).Error

@@ -22,11 +22,7 @@ type ProjectChanges struct {
 	Objectives  *string `json:"objectives"`
 }
 
-var (
-	errRunInProgress = models.Errorf(models.KindConflict, "run_in_progress",
-		"the project has a run pending or running; cancel it or wait for it to end")
-	errProjectInactive = models.Errorf(models.KindConflict, "project_inactive", "the project has been deleted")
-)
+var errProjectInactive = models.Errorf(models.KindConflict, "project_inactive", "the project has been deleted")
 
 // lockProject reads one of the tenant's projects with a row lock: RUN takes
 // the same lock, so a check made under it holds until commit.
@@ -71,8 +67,8 @@ func (s *Service) UpdateProject(ctx context.Context, tenantID, projectID uuid.UU
 		if !p.IsActive {
 			return errProjectInactive
 		}
-		if p.ExecutionStatus != nil && p.ExecutionStatus.Live() {
-			return errRunInProgress
+		if err := models.CheckNoLiveRun(p.ExecutionStatus); err != nil {
+			return err
 		}
 		fields["updated_at"] = s.Now()
 		if err := tx.Model(&p).Updates(fields).Error; err != nil {
@@ -98,8 +94,8 @@ func (s *Service) DeleteProject(ctx context.Context, tenantID, projectID uuid.UU
 		if !p.IsActive {
 			return nil
 		}
-		if p.ExecutionStatus != nil && p.ExecutionStatus.Live() {
-			return errRunInProgress
+		if err := models.CheckNoLiveRun(p.ExecutionStatus); err != nil {
+			return err
 		}
 		return tx.Model(&p).Updates(map[string]any{"is_active": false, "updated_at": s.Now()}).Error
 	})

@@ -19,7 +19,7 @@ import (
 func BenchmarkDispatch(b *testing.B) {
 	gdb := testenv.Postgres(b)
 	seedDispatchBench(b, gdb, 100, 100)
-	s := New(gdb, nil, b.TempDir(), slog.New(slog.DiscardHandler))
+	s := New(Deps{DB: gdb, OutputRoot: b.TempDir(), Log: slog.New(slog.DiscardHandler)})
 	ctx := context.Background()
 	// One worker slot: each op has exactly one run to dispatch.
 	if err := s.WorkerSeen(ctx, "bench", 1); err != nil {

@@ -34,18 +34,6 @@ type PendingEmail struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// emailChange is a row of email_changes.
-type emailChange struct {
-	TenantID  uuid.UUID `gorm:"type:uuid;primaryKey"`
-	NewEmail  string
-	CodeHash  []byte
-	Attempts  int
-	ExpiresAt time.Time
-	CreatedAt time.Time
-}
-
-func (emailChange) TableName() string { return "email_changes" }
-
 // ErrInvalidEmailCode answers a confirmation that does not confirm: no
 // change pending, or the code wrong, expired or burnt.
 var ErrInvalidEmailCode = &models.Error{Kind: models.KindUnprocessable, Code: "invalid_email_code", Field: "code",
@@ -57,7 +45,7 @@ func hashEmailCode(tenantID uuid.UUID, email, code string) []byte {
 
 // pendingEmail reads the tenant's live pending change, if any.
 func pendingEmail(tx *gorm.DB, tenantID uuid.UUID, now time.Time) (*PendingEmail, error) {
-	var rows []emailChange
+	var rows []models.EmailChange
 	err := tx.Where("tenant_id = ? AND expires_at > ? AND attempts < ?", tenantID, now, EmailChangeMaxAttempts).
 		Limit(1).Find(&rows).Error
 	if err != nil || len(rows) == 0 {
@@ -80,7 +68,7 @@ func (s *Service) startEmailChange(tx *gorm.DB, tenantID uuid.UUID, email string
 			Message: "another tenant uses this email"}
 	}
 	code, now := newOTP(), s.Now()
-	row := emailChange{TenantID: tenantID, NewEmail: email, CodeHash: hashEmailCode(tenantID, email, code),
+	row := models.EmailChange{TenantID: tenantID, NewEmail: email, CodeHash: hashEmailCode(tenantID, email, code),
 		ExpiresAt: now.Add(EmailChangeTTL), CreatedAt: now}
 	err := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "tenant_id"}},
 		DoUpdates: clause.AssignmentColumns([]string{"new_email", "code_hash", "attempts", "expires_at", "created_at"})}).
@@ -146,7 +134,7 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, tenantID uuid.UUID, in
 	var wrong bool
 	err := s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
 		now := s.Now()
-		var rows []emailChange
+		var rows []models.EmailChange
 		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("tenant_id = ?", tenantID).Find(&rows).Error; err != nil {
 			return err
 		}
@@ -157,11 +145,11 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, tenantID uuid.UUID, in
 		row := rows[0]
 		if !now.Before(row.ExpiresAt) || row.Attempts >= EmailChangeMaxAttempts {
 			wrong = true
-			return tx.Where("tenant_id = ?", tenantID).Delete(&emailChange{}).Error
+			return tx.Where("tenant_id = ?", tenantID).Delete(&models.EmailChange{}).Error
 		}
 		if !equalHash(row.CodeHash, hashEmailCode(tenantID, row.NewEmail, in.Code)) {
 			wrong = true
-			return tx.Model(&emailChange{}).Where("tenant_id = ?", tenantID).Update("attempts", gorm.Expr("attempts + 1")).Error
+			return tx.Model(&models.EmailChange{}).Where("tenant_id = ?", tenantID).Update("attempts", gorm.Expr("attempts + 1")).Error
 		}
 		res := tx.Model(&models.Tenant{}).Where("id = ?", tenantID).Updates(map[string]any{"email": row.NewEmail, "updated_at": now})
 		if db.IsUniqueViolation(res.Error, "tenants_email_key") {
@@ -171,7 +159,7 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, tenantID uuid.UUID, in
 		if res.Error != nil {
 			return res.Error
 		}
-		if err := tx.Where("tenant_id = ?", tenantID).Delete(&emailChange{}).Error; err != nil {
+		if err := tx.Where("tenant_id = ?", tenantID).Delete(&models.EmailChange{}).Error; err != nil {
 			return err
 		}
 		// A code for the old address is void: it no longer signs in.
@@ -194,7 +182,7 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, tenantID uuid.UUID, in
 
 // CancelEmailChange drops the tenant's pending change of email, if any.
 func (s *Service) CancelEmailChange(ctx context.Context, tenantID uuid.UUID) error {
-	err := s.DB.WithContext(ctx).Where("tenant_id = ?", tenantID).Delete(&emailChange{}).Error
+	err := s.DB.WithContext(ctx).Where("tenant_id = ?", tenantID).Delete(&models.EmailChange{}).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil
 	}

@@ -2,34 +2,20 @@ package service
 
 import (
 	"context"
-	"time"
 
-	"github.com/google/uuid"
 	"gorm.io/gorm"
 
 	"github.com/q2o/q2o/models"
 )
 
-// ProjectEvent is a change of a project's run that clients may follow live:
-// a status change or a progress update.
-type ProjectEvent struct {
-	TenantID    uuid.UUID `json:"tenant_id"`
-	ProjectID   uuid.UUID `json:"project_id"`
-	ExecutionID uuid.UUID `json:"execution_id"`
-	// Kind is what changed: the status the run moved to (pending, running,
-	// completed, failed, paused), LiveProgress, or LiveZipped.
-	Kind   string                 `json:"kind"`
-	Status models.ExecutionStatus `json:"status"`
-	// Progress is the run's progress (0–100) as of this event.
-	Progress int       `json:"progress"`
-	Message  string    `json:"message"`
-	At       time.Time `json:"at"`
-}
+// ProjectEvent is models.ProjectEvent, under the name the service's callers
+// know it by.
+type ProjectEvent = models.ProjectEvent
 
-// The kinds of ProjectEvent that are not a status.
+// The kinds of ProjectEvent that are not a status (see models).
 const (
-	LiveProgress = "progress" // a PROGRESS line of main.py
-	LiveZipped   = "zipped"   // the completed run's zip is ready to download
+	LiveProgress = models.LiveProgress
+	LiveZipped   = models.LiveZipped
 )
 
 // EventPublisher delivers ProjectEvents to whoever follows them (every API

@@ -15,7 +15,7 @@ import (
 // outbox sender (tasks stay in the outbox table).
 func newTestService(t *testing.T) *Service {
 	t.Helper()
-	s := New(testenv.Postgres(t), nil, t.TempDir(), slog.New(slog.DiscardHandler))
+	s := New(Deps{DB: testenv.Postgres(t), OutputRoot: t.TempDir(), Log: slog.New(slog.DiscardHandler)})
 	t.Cleanup(s.Wait)
 	return s
 }

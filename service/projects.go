@@ -197,7 +197,7 @@ func (s *Service) StartRun(ctx context.Context, tenantID, projectID uuid.UUID) (
 			OutputDir: dir, QueuedAt: now, CreatedAt: now, UpdatedAt: now}
 		if err := tx.Create(&exec).Error; err != nil {
 			if db.IsUniqueViolation(err, "executions_one_live_per_project") {
-				return models.Errorf(models.KindConflict, "run_in_progress", "the project already has a run pending or running")
+				return models.ErrRunInProgress
 			}
 			return err
 		}

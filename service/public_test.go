@@ -34,7 +34,7 @@ func TestOpenClientSession(t *testing.T) {
 		t.Fatalf("session %+v (prefix %q, %v)", cs, prefix, ok)
 	}
 	// Only the hash is kept.
-	var row clientSession
+	var row models.ClientSession
 	if err := s.DB.Where("project_id = ?", p.ID).Take(&row).Error; err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestOpenClientSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n int64
-	s.DB.Model(&clientSession{}).Where("project_id = ?", p.ID).Count(&n)
+	s.DB.Model(&models.ClientSession{}).Where("project_id = ?", p.ID).Count(&n)
 	if n != 1 {
 		t.Errorf("%d sessions of the project, want only the new one", n)
 	}

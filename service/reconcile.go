@@ -35,9 +35,7 @@ const (
 // a time, so the table holds days, not a year, of runs. It returns how many
 // it deleted.
 func (s *Service) PruneOutbox(ctx context.Context) (int64, error) {
-	res := s.DB.WithContext(ctx).Exec(`DELETE FROM outbox WHERE id IN (
-		SELECT id FROM outbox WHERE enqueued_at < ? ORDER BY id LIMIT 10000)`, s.Now().Add(-OutboxKeep))
-	return res.RowsAffected, res.Error
+	return jobs.Prune(s.DB.WithContext(ctx), s.Now().Add(-OutboxKeep), 10000)
 }
 
 // Reconcile makes sure each execution that should run will: a pending one
@@ -106,10 +104,8 @@ func (s *Service) Reconcile(ctx context.Context) (int, error) {
 // execution's own task counts only while it waits (a task asynq still holds
 // as active belongs to the worker that stopped renewing the lease).
 func (s *Service) needsTask(ctx context.Context, insp taskInfoGetter, e models.Execution, msg models.OutboxMessage) (bool, error) {
-	var unsent int64
-	err := s.DB.WithContext(ctx).Model(&models.OutboxMessage{}).
-		Where("task_id IN ? AND enqueued_at IS NULL", []string{e.ID.String(), msg.TaskID}).Count(&unsent).Error
-	if err != nil || unsent > 0 {
+	unsent, err := jobs.Unsent(s.DB.WithContext(ctx), e.ID.String(), msg.TaskID)
+	if err != nil || unsent {
 		return false, err
 	}
 	for _, id := range []string{msg.TaskID, e.ID.String()} {

@@ -24,13 +24,24 @@ type Sender interface {
 	Send(ctx context.Context, msgs ...models.OutboxMessage)
 }
 
-// Service is q2o's operations over one database.
+// Service is q2o's operations over one database: its Deps (DB, Events,
+// Now… are fields of the Service) and the background work it started.
 type Service struct {
-	DB         *gorm.DB
+	Deps
+
+	bg sync.WaitGroup // background work started by a request; see Wait
+}
+
+// Deps are what a Service is built from. DB and Log are required; the rest
+// may be left out.
+type Deps struct {
+	DB *gorm.DB
+	// Outbox sends outbox rows after commit; nil leaves them for the relay.
 	Outbox     Sender
 	OutputRoot string
 	Log        *slog.Logger
-	Now        func() time.Time
+	// Now is the clock; New sets the wall clock, in UTC, when it is nil.
+	Now func() time.Time
 	// Events, when set, receives status and progress changes for live
 	// followers (SSE).
 	Events EventPublisher
@@ -42,16 +53,23 @@ type Service struct {
 	// SessionTTL is how long a sign-in session lasts (DefaultSessionTTL
 	// when zero).
 	SessionTTL time.Duration
+	// PastDueGrace lets a past_due tenant's runs go on this long before
+	// they are paused, when an operator sets the status (Stripe's events
+	// carry theirs in BillingPolicy; both come from Q2O_PAST_DUE_GRACE).
+	PastDueGrace time.Duration
 	// PendingGrace is how long a pending run waits before Reconcile looks
 	// for its task (DefaultPendingGrace when zero).
 	PendingGrace time.Duration
-
-	bg sync.WaitGroup // background work started by a request; see Wait
 }
 
-// New returns a Service; now may be nil for the wall clock.
-func New(gdb *gorm.DB, outbox Sender, outputRoot string, log *slog.Logger) *Service {
-	return &Service{DB: gdb, Outbox: outbox, OutputRoot: outputRoot, Log: log, Now: func() time.Time { return time.Now().UTC() }}
+// New returns the Service over d: the one way one is built, by
+// internal/app's wiring (cmd/q2o and the tests) and by the commands that need
+// only the database.
+func New(d Deps) *Service {
+	if d.Now == nil {
+		d.Now = func() time.Time { return time.Now().UTC() }
+	}
+	return &Service{Deps: d}
 }
 
 // inTx runs fn in a transaction and, after a successful commit, publishes

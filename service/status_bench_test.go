@@ -46,7 +46,7 @@ func BenchmarkStatusList(b *testing.B) {
 	start := time.Now()
 	seedStatusBench(b, gdb, n)
 	b.Logf("seeded %d projects in %s", n, time.Since(start).Round(time.Millisecond))
-	svc := New(gdb, nil, b.TempDir(), slog.New(slog.DiscardHandler))
+	svc := New(Deps{DB: gdb, OutputRoot: b.TempDir(), Log: slog.New(slog.DiscardHandler)})
 	big, small := benchTenant(b, gdb, 0), benchTenant(b, gdb, 1)
 
 	cases := []struct {

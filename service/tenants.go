@@ -11,7 +11,6 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/q2o/q2o/db"
-	"github.com/q2o/q2o/jobs"
 	"github.com/q2o/q2o/models"
 )
 
@@ -113,7 +112,9 @@ func (s *Service) Authenticate(ctx context.Context, key string) (uuid.UUID, erro
 }
 
 // SetSubscriptionStatus sets a tenant's subscription status. When the status
-// stops allowing runs, a tenant:pause task is written in the same transaction.
+// stops allowing runs, a tenant:pause task is written in the same
+// transaction, as for a Stripe event (models.PauseFor): at once, or for
+// past_due after s.PastDueGrace.
 // Errors: invalid_status (400), tenant_not_found (404).
 func (s *Service) SetSubscriptionStatus(ctx context.Context, tenantID uuid.UUID, status models.SubscriptionStatus, reason string) (models.Subscription, error) {
 	if !status.Valid() {
@@ -126,16 +127,13 @@ func (s *Service) SetSubscriptionStatus(ctx context.Context, tenantID uuid.UUID,
 		}
 		was := sub.Status
 		sub.Status, sub.UpdatedAt = status, s.Now()
-		if err := tx.Model(&sub).Updates(map[string]any{"status": status, "updated_at": sub.UpdatedAt}).Error; err != nil {
+		if err := tx.Model(&sub).Updates(statusChange(was, status, sub.UpdatedAt)).Error; err != nil {
 			return err
 		}
-		if was.MayRun() && !status.MayRun() {
-			if reason == "" {
-				reason = fmt.Sprintf("subscription %s", status)
-			}
-			return ob.add(jobs.PauseMessage(tenantID, reason))
+		if reason == "" {
+			reason = fmt.Sprintf("subscription %s", status)
 		}
-		return nil
+		return s.pauseIfInactive(tx, ob, tenantID, was, status, s.PastDueGrace, reason)
 	})
 	return sub, err
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
+	"github.com/q2o/q2o/artifacts"
 	"github.com/q2o/q2o/service"
 	"github.com/q2o/q2o/worker/runner"
 	"github.com/q2o/q2o/worker/sandbox"
@@ -88,7 +89,7 @@ func (w *Worker) runMain(ctx context.Context, end runEnd) runEnd {
 	if err != nil {
 		return end.with(endMisconfigured, err)
 	}
-	logPath := filepath.Join(e.OutputDir, service.RunLogName)
+	logPath := filepath.Join(e.OutputDir, artifacts.RunLog)
 	if err := startLog(logPath, e.Attempt, e.ID); err != nil {
 		end.reason = "run.log: " + err.Error()
 		return end.with(endSetupFailed, fmt.Errorf("open run.log: %w", err))

@@ -121,7 +121,7 @@ func newRootCmd() *cobra.Command {
 			if err := db.CheckCurrent(cmd.Context(), gdb); err != nil {
 				return err
 			}
-			svc := service.New(gdb, nil, cfg.OutputRoot, newLogger(cfg))
+			svc := service.New(service.Deps{DB: gdb, OutputRoot: cfg.OutputRoot, Log: newLogger(cfg)})
 			t, err := svc.CreateTenant(cmd.Context(), nt)
 			reused := false
 			if models.ErrorCode(err) == "email_taken" && reuse {

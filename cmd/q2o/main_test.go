@@ -278,7 +278,7 @@ func TestCreateTenantReuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close(gdb)
-	svc := service.New(gdb, nil, t.TempDir(), slog.New(slog.DiscardHandler))
+	svc := service.New(service.Deps{DB: gdb, OutputRoot: t.TempDir(), Log: slog.New(slog.DiscardHandler)})
 	for _, k := range []any{first["api_key"], second["api_key"]} {
 		if _, err := svc.Authenticate(context.Background(), k.(string)); err != nil {
 			t.Errorf("API key %v: %v", k, err)

@@ -18,12 +18,10 @@ import (
 	"github.com/q2o/q2o/billing"
 	"github.com/q2o/q2o/configs"
 	"github.com/q2o/q2o/db"
-	"github.com/q2o/q2o/events"
+	"github.com/q2o/q2o/internal/app"
 	"github.com/q2o/q2o/jobs"
 	"github.com/q2o/q2o/mail"
-	"github.com/q2o/q2o/metrics"
 	"github.com/q2o/q2o/service"
-	"github.com/q2o/q2o/web"
 	"github.com/q2o/q2o/worker"
 	"github.com/q2o/q2o/worker/sandbox"
 )
@@ -63,35 +61,27 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 	rdb := redis.NewClient(rOpts)
 	defer rdb.Close()
 
-	client := asynq.NewClient(redisOpt)
-	defer client.Close()
-	enq := &jobs.Enqueuer{DB: gdb, Client: client, Log: log,
-		Options: jobs.Options{RunTimeout: cfg.RunTimeout, KillGrace: cfg.KillGrace, Retention: cfg.TaskRetention}}
-	svc := service.New(gdb, enq, cfg.OutputRoot, log)
-	inspector := asynq.NewInspector(redisOpt)
-	defer inspector.Close()
-	svc.Queue = inspector
-	svc.SessionTTL = cfg.SessionTTL
+	var mailer service.Mailer
 	if cfg.SMTPHost != "" {
 		m, err := mail.New(mail.Config{Host: cfg.SMTPHost, Port: cfg.SMTPPort, Username: cfg.SMTPUsername,
 			Password: cfg.SMTPPassword, From: cfg.SMTPFrom, Security: mail.Security(cfg.SMTPTLS)})
 		if err != nil {
 			return err
 		}
-		svc.Mailer = m
+		mailer = m
 	} else if withAPI {
 		log.Warn("Q2O_SMTP_HOST is not set: OTP sign-in codes are written to this log (development only)")
 	}
-	defer svc.Wait() // sign-in mails still on their way, each bounded in time
-	sqlDB, err := gdb.DB()
-	if err != nil {
-		return err
-	}
-	mets := metrics.New(inspector, sqlDB)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	svc.Events = events.New(ctx, rdb, log) // live events through Redis; the SSE streams end when ctx does
+	// Live events go through Redis; the SSE streams end when ctx does.
+	parts := app.New(ctx, app.Config{OutputRoot: cfg.OutputRoot,
+		Jobs:       jobs.Options{RunTimeout: cfg.RunTimeout, KillGrace: cfg.KillGrace, Retention: cfg.TaskRetention},
+		SessionTTL: cfg.SessionTTL, PastDueGrace: cfg.PastDueGrace,
+	}, app.Deps{DB: gdb, Redis: rdb, Queue: redisOpt, Mailer: mailer, Log: log})
+	defer parts.Close() // after sign-in mails still on their way, each bounded in time
+	svc, enq, mets := parts.Svc, parts.Enq, parts.Metrics
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	start := func(name string, fn func(context.Context) error) {
@@ -117,13 +107,13 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 			box = &sandbox.Config{UID: uid, GID: gid, Network: cfg.RunnerNetwork == "on", MemoryBytes: int64(cfg.RunnerMemory),
 				Processes: cfg.RunnerProcs, FileBytes: int64(cfg.OutputLimit), ReadOnly: cfg.RunnerRO}
 		}
-		w := worker.New(svc, redisOpt, worker.Config{
+		w := parts.Worker(worker.Config{
 			OutputRoot: cfg.OutputRoot, Runner: cfg.Runner, RunnerArgs: cfg.RunnerArgs, RunnerPassEnv: cfg.RunnerPassEnv, RunTimeout: cfg.RunTimeout,
 			KillGrace: cfg.KillGrace, WatchInterval: cfg.WatchInterval, Concurrency: cfg.WorkerConcurrency,
 			PollInterval: cfg.WorkerPollInterval, ShutdownTimeout: cfg.ShutdownTimeout,
-			Queues: cfg.QueueWeights, Metrics: mets, Sandbox: box, OutputLimit: int64(cfg.OutputLimit), KeepRuns: cfg.KeepRuns,
+			Queues: cfg.QueueWeights, Sandbox: box, OutputLimit: int64(cfg.OutputLimit), KeepRuns: cfg.KeepRuns,
 			ProgressPatterns: cfg.ProgressPatternSet(),
-		}, log)
+		})
 		start("worker", w.Run)
 	}
 	ready := func(ctx context.Context) error {
@@ -147,26 +137,16 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 		})
 	}
 	if withAPI {
-		srv := api.New(svc, api.Config{AdminToken: cfg.AdminToken, Ready: ready, Redis: rdb, TrustedProxies: cfg.TrustedProxyNets(),
-			TenantCookie: web.SessionCookie, ClientCookie: web.ClientCookie, RedactPathKey: web.RedactPathKey,
-			Metrics: mets, MetricsOnAPI: cfg.MetricsAddr == "",
-			Monitoring: redisOpt, MonitoringReadOnly: cfg.MonitoringReadOnly}, log)
-		if err := svc.SetPlanPrices(ctx, cfg.StripePrices); err != nil {
-			return fmt.Errorf("Q2O_STRIPE_PRICES: %w", err)
-		}
-		bill := billing.New(svc, billing.Config{SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret,
-			APIBase: cfg.StripeAPIBase, Refetch: cfg.StripeRefetch, Proration: cfg.StripeProration,
-			PastDueGrace: cfg.PastDueGrace, ReturnURL: cfg.BillingReturnURL}, log)
-		srv.EnableBilling(bill)
-		webCfg := web.Config{PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxyNets(), Limiter: srv.Limiter()}
-		if cfg.StripeSecretKey != "" {
-			webCfg.Billing = bill
-		}
-		portal, err := web.New(svc, webCfg, log)
+		srv, err := parts.HTTP(ctx, app.HTTPConfig{AdminToken: cfg.AdminToken, Ready: ready,
+			TrustedProxies: cfg.TrustedProxyNets(), MetricsOnAPI: cfg.MetricsAddr == "",
+			MonitoringReadOnly: cfg.MonitoringReadOnly, PublicURL: cfg.PublicURL, StripePrices: cfg.StripePrices,
+			Billing: &billing.Config{SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret,
+				APIBase: cfg.StripeAPIBase, Refetch: cfg.StripeRefetch, Proration: cfg.StripeProration,
+				PastDueGrace: cfg.PastDueGrace, ReturnURL: cfg.BillingReturnURL},
+			WebBilling: cfg.StripeSecretKey != ""})
 		if err != nil {
 			return err
 		}
-		portal.Register(srv.Echo())
 		start("api", func(ctx context.Context) error {
 			return serve(ctx, "api", cfg.HTTPAddr, cfg.ShutdownTimeout, srv.Handler(), log)
 		})

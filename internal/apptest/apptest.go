@@ -25,15 +25,13 @@ import (
 	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
 
-	"github.com/q2o/q2o/api"
 	"github.com/q2o/q2o/billing"
 	"github.com/q2o/q2o/db"
-	"github.com/q2o/q2o/events"
+	"github.com/q2o/q2o/internal/app"
 	"github.com/q2o/q2o/internal/testenv"
 	"github.com/q2o/q2o/jobs"
 	"github.com/q2o/q2o/metrics"
 	"github.com/q2o/q2o/service"
-	"github.com/q2o/q2o/web"
 	"github.com/q2o/q2o/worker"
 	"github.com/q2o/q2o/worker/runner"
 )
@@ -71,6 +69,8 @@ type App struct {
 	Log        *slog.Logger
 	Redis      *redis.Client
 	Metrics    *metrics.Metrics
+
+	parts *app.App // the wiring cmd/q2o runs too
 }
 
 // TestMainPy is the path of the test main.py.
@@ -120,37 +120,24 @@ func New(t testing.TB, opts Options) *App {
 			t.Fatal(err)
 		}
 	}
-	client := asynq.NewClient(enqOpt)
-	t.Cleanup(func() { _ = client.Close() })
-	a.Enq = &jobs.Enqueuer{DB: a.DB, Client: client, Log: a.Log, SendTimeout: time.Second,
-		Options: jobs.Options{RunTimeout: time.Minute, KillGrace: time.Second}}
-	a.Svc = service.New(a.DB, a.Enq, a.OutputRoot, a.Log)
-	a.Svc.Mailer = TestMailer(t) // OTP sign-in codes go to mailpit (Q2O_TEST_SMTP_ADDR)
-	t.Cleanup(a.Svc.Wait)        // and the app's background mail work ends with the test
-	inspector := asynq.NewInspector(opt)
-	t.Cleanup(func() { _ = inspector.Close() })
-	a.Svc.Queue = inspector
 	a.Redis = a.RedisClient()
-	a.Svc.Events = events.New(t.Context(), a.Redis, a.Log) // t.Context ends before cleanups: SSE streams end first
-	sqlDB, err := a.DB.DB()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Metrics = metrics.New(inspector, sqlDB)
-	srv := api.New(a.Svc, api.Config{AdminToken: AdminToken, Redis: a.Redis,
-		Metrics: a.Metrics, MetricsOnAPI: true, Monitoring: opt,
-		TenantCookie: web.SessionCookie, ClientCookie: web.ClientCookie, RedactPathKey: web.RedactPathKey}, a.Log)
-	webCfg := web.Config{Limiter: srv.Limiter(), PublicURL: opts.PublicURL}
+	grace := time.Duration(0)
 	if opts.Billing != nil {
-		b := billing.New(a.Svc, *opts.Billing, a.Log)
-		srv.EnableBilling(b)
-		webCfg.Billing = b
+		grace = opts.Billing.PastDueGrace
 	}
-	portal, err := web.New(a.Svc, webCfg, a.Log)
+	// t.Context ends before cleanups: SSE streams end first.
+	a.parts = app.New(t.Context(), app.Config{OutputRoot: a.OutputRoot, SendTimeout: time.Second,
+		Jobs: jobs.Options{RunTimeout: time.Minute, KillGrace: time.Second}, PastDueGrace: grace,
+	}, app.Deps{DB: a.DB, Redis: a.Redis, Queue: opt, Enqueue: enqOpt,
+		Mailer: TestMailer(t), // OTP sign-in codes go to mailpit (Q2O_TEST_SMTP_ADDR)
+		Log:    a.Log})
+	t.Cleanup(func() { _ = a.parts.Close() }) // and the app's background mail work ends with the test
+	a.Svc, a.Enq, a.Metrics = a.parts.Svc, a.parts.Enq, a.parts.Metrics
+	srv, err := a.parts.HTTP(context.Background(), app.HTTPConfig{AdminToken: AdminToken, MetricsOnAPI: true,
+		PublicURL: opts.PublicURL, Billing: opts.Billing, WebBilling: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	portal.Register(srv.Echo())
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	a.URL = ts.URL
@@ -176,7 +163,7 @@ func (a *App) WorkerConfig(runnerArgs ...string) worker.Config {
 // StartWorker runs a worker until the test ends (or stop is called).
 func (a *App) StartWorker(cfg worker.Config) (w *worker.Worker, stop func()) {
 	a.t.Helper()
-	w = worker.New(a.Svc, a.RedisOpt, cfg, a.Log)
+	w = a.parts.Worker(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

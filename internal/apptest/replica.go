@@ -1,15 +1,12 @@
 package apptest
 
 import (
+	"context"
 	"net/http/httptest"
 	"time"
 
-	"github.com/hibiken/asynq"
-
-	"github.com/q2o/q2o/api"
 	"github.com/q2o/q2o/events"
-	"github.com/q2o/q2o/jobs"
-	"github.com/q2o/q2o/service"
+	"github.com/q2o/q2o/internal/app"
 )
 
 // ReplicaOptions change how a replica is built.
@@ -28,22 +25,19 @@ func (a *App) Replica(opts ReplicaOptions) *App {
 	t := a.t
 	t.Helper()
 	r := *a
-	client := asynq.NewClient(a.RedisOpt)
-	t.Cleanup(func() { _ = client.Close() })
-	r.Enq = &jobs.Enqueuer{DB: a.DB, Client: client, Log: a.Log, SendTimeout: a.Enq.SendTimeout, Options: a.Enq.Options}
-	r.Svc = service.New(a.DB, r.Enq, a.OutputRoot, a.Log)
-	r.Svc.Mailer, r.Svc.SessionTTL = a.Svc.Mailer, a.Svc.SessionTTL
-	t.Cleanup(r.Svc.Wait)
-	inspector := asynq.NewInspector(a.RedisOpt)
-	t.Cleanup(func() { _ = inspector.Close() })
-	r.Svc.Queue = inspector
 	r.Redis = a.RedisClient()
-	broker := events.New(t.Context(), r.Redis, a.Log)
+	r.parts = app.New(t.Context(), app.Config{OutputRoot: a.OutputRoot, SendTimeout: a.Enq.SendTimeout,
+		Jobs: a.Enq.Options, SessionTTL: a.Svc.SessionTTL, PastDueGrace: a.Svc.PastDueGrace,
+	}, app.Deps{DB: a.DB, Redis: r.Redis, Queue: a.RedisOpt, Mailer: a.Svc.Mailer, Log: a.Log})
+	t.Cleanup(func() { _ = r.parts.Close() })
 	if opts.Heartbeat > 0 {
-		broker.Heartbeat = opts.Heartbeat
+		r.parts.Broker.Heartbeat = opts.Heartbeat
 	}
-	r.Svc.Events = broker
-	srv := api.New(r.Svc, api.Config{AdminToken: AdminToken, Redis: r.Redis}, a.Log)
+	r.Svc, r.Enq, r.Metrics = r.parts.Svc, r.parts.Enq, r.parts.Metrics
+	srv, err := r.parts.HTTP(context.Background(), app.HTTPConfig{AdminToken: AdminToken})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	r.URL = ts.URL
@@ -53,9 +47,5 @@ func (a *App) Replica(opts ReplicaOptions) *App {
 // Broker is the app's live-events broker.
 func (a *App) Broker() *events.Broker {
 	a.t.Helper()
-	b, ok := a.Svc.Events.(*events.Broker)
-	if !ok {
-		a.t.Fatalf("the app's service publishes events to %T, not an *events.Broker", a.Svc.Events)
-	}
-	return b
+	return a.parts.Broker
 }
