@@ -52,8 +52,8 @@ func TestStreamsEndWithTheirCredential(t *testing.T) {
 	// event: the run has not ended.
 	tn := a.NewTenant("active")
 	pid := a.ReadyProject(tn, "followed by a revoked key")
-	pjRun(t, a, tn.Key, pid)
-	res := pjSSE(t, a, tn.Key, "/api/tenant/projects/"+pid+"/logs", "")
+	a.Run(tn.Key, pid)
+	res := a.SSE(tn.Key, "/api/tenant/projects/"+pid+"/logs", "")
 	done := make(chan struct{})
 	go func() {
 		_, _ = io.Copy(io.Discard, res.Body)

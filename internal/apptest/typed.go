@@ -262,3 +262,23 @@ func (a *App) AwaitProject(key, id string, timeout time.Duration, cond func(mode
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// Deref is *p, or T's zero value when p is nil (a JSON null).
+func Deref[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
+	}
+	return *p
+}
+
+// Session is the answer to a verified sign-in code.
+type Session struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Accepted is the answer of a request that is taken in for later (202).
+type Accepted struct {
+	Status string `json:"status"`
+}
