@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/q2o/q2o/models"
+	"github.com/q2o/q2o/service"
 )
 
 // Decode checks the status of an answer and decodes its JSON body into T.
@@ -281,4 +282,27 @@ type Session struct {
 // Accepted is the answer of a request that is taken in for later (202).
 type Accepted struct {
 	Status string `json:"status"`
+}
+
+// Profile reads the tenant's profile (GET /api/tenant/profile).
+func (a *App) Profile(key string) service.Profile {
+	a.t.Helper()
+	return Decode[service.Profile](a.t, http.StatusOK, a.Do("GET", "/api/tenant/profile", key, nil))
+}
+
+// ResumedAll is the answer to POST /api/tenant/projects/resume-all.
+type ResumedAll struct {
+	Resumed  int `json:"resumed"`
+	Projects []struct {
+		ProjectID   uuid.UUID              `json:"project_id"`
+		ExecutionID *uuid.UUID             `json:"execution_id"`
+		Status      models.ExecutionStatus `json:"status"`
+		Error       *Error                 `json:"error"`
+	} `json:"projects"`
+}
+
+// ResumeAll resumes every paused project of the tenant.
+func (a *App) ResumeAll(key string) ResumedAll {
+	a.t.Helper()
+	return Decode[ResumedAll](a.t, http.StatusOK, a.Do("POST", "/api/tenant/projects/resume-all", key, nil))
 }
