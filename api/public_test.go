@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"gorm.io/gorm"
 
 	"github.com/q2o/q2o/internal/apptest"
 	"github.com/q2o/q2o/jobs"
+	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/ratelimit"
 )
 
@@ -70,7 +72,7 @@ func clientProject(t *testing.T, a *apptest.App, tn apptest.Tenant, name string)
 
 func runProject(t *testing.T, a *apptest.App, tn apptest.Tenant, pid string) string {
 	t.Helper()
-	return a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+pid+"/run", tn.Key, nil))["execution_id"].(string)
+	return a.Run(tn.Key, pid)
 }
 
 // waitZipped waits until the execution's zip is recorded and returns the
@@ -148,9 +150,9 @@ func TestPublicActivateNotFound(t *testing.T) {
 	_, revokedID, revoked := clientProject(t, a, tn, "revoked")
 	a.Must(http.StatusOK, a.Do("POST", "/api/admin/activation-codes/"+revokedID+"/revoke", apptest.AdminToken, nil))
 	_, expiredID, expired := clientProject(t, a, tn, "expired")
-	a.DB.Exec("UPDATE activation_codes SET expires_at = now() - interval '1 minute' WHERE id = ?", expiredID)
+	apptest.Set[models.ActivationCode](t, a.DB, "expires_at", gorm.Expr("now() - interval '1 minute'"), "id = ?", expiredID)
 	deletedPID, _, deleted := clientProject(t, a, tn, "deleted")
-	a.DB.Exec("UPDATE projects SET is_active = false WHERE id = ?", deletedPID)
+	apptest.Set[models.Project](t, a.DB, "is_active", false, "id = ?", deletedPID)
 
 	want := activate(t, a, "ZZZZZ-ZZZZZ-ZZZZZ-ZZZZZ")
 	if want.Status != http.StatusNotFound || want.ErrorCode(t) != "not_found" {
@@ -365,7 +367,7 @@ func TestPublicDownloadNotCompleted(t *testing.T) {
 	notCompleted("before any run")
 
 	eid := runProject(t, a, tn, pid)
-	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("running"))
+	a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusRunning))
 	notCompleted("while running")
 	m := a.Must(http.StatusOK, activate(t, a, code))
 	if m["execution_status"] != "running" || m["latest_execution_status"] != "running" || m["latest_execution_id"] != eid ||
@@ -374,13 +376,13 @@ func TestPublicDownloadNotCompleted(t *testing.T) {
 	}
 
 	// The subscription lapses: the run is paused, still nothing to download.
-	a.Must(http.StatusOK, a.Do("PUT", "/api/admin/tenants/"+tn.ID+"/subscription", apptest.AdminToken, map[string]any{"status": "past_due"}))
-	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("paused"))
+	a.SetSubscription(tn.ID, models.SubPastDue)
+	a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusPaused))
 	notCompleted("after a pause")
 
 	// A failed run has no download either.
-	a.DB.Exec("UPDATE executions SET status = 'failed' WHERE id = ?", eid)
-	a.DB.Exec("UPDATE projects SET execution_status = 'failed' WHERE id = ?", pid)
+	apptest.Set[models.Execution](t, a.DB, "status", models.StatusFailed, "id = ?", eid)
+	apptest.Set[models.Project](t, a.DB, "execution_status", models.StatusFailed, "id = ?", pid)
 	notCompleted("after a failure")
 }
 
@@ -397,10 +399,9 @@ func zipTaskState(t *testing.T, a *apptest.App, eid string) string {
 	return info.State.String()
 }
 
-func outboxZipRows(a *apptest.App, eid string) int64 {
-	var n int64
-	a.DB.Table("outbox").Where("task_id = ?", "zip:"+eid).Count(&n)
-	return n
+func outboxZipRows(t *testing.T, a *apptest.App, eid string) int {
+	t.Helper()
+	return len(apptest.Outbox(t, a.DB, jobs.TypeProjectZip, "task_id = ?", "zip:"+eid))
 }
 
 // waitDownload polls the download until it answers 200 and returns it.
@@ -431,8 +432,12 @@ func TestPublicDownloadZipPending(t *testing.T) {
 
 	// The zip's record and its outbox row are lost; Redis still holds the
 	// finished task (retention), whose TaskID would refuse a new one.
-	a.DB.Exec("UPDATE executions SET zip_path = NULL, zip_size = NULL, zip_sha256 = NULL WHERE id = ?", eid)
-	a.DB.Exec("DELETE FROM outbox WHERE task_type = ?", jobs.TypeProjectZip)
+	for _, col := range []string{"zip_path", "zip_size", "zip_sha256"} {
+		apptest.Set[models.Execution](t, a.DB, col, nil, "id = ?", eid)
+	}
+	if err := a.DB.Where("task_type = ?", jobs.TypeProjectZip).Delete(&models.OutboxMessage{}).Error; err != nil {
+		t.Fatal(err)
+	}
 	if s := zipTaskState(t, a, eid); s != "completed" {
 		t.Fatalf("zip task state %q, want completed", s)
 	}
@@ -441,7 +446,7 @@ func TestPublicDownloadZipPending(t *testing.T) {
 	if r.Status != http.StatusAccepted || r.JSON(t)["code"] != "zip_pending" || r.Header.Get("Retry-After") != "5" {
 		t.Fatalf("download of an unzipped run: %d %v %s", r.Status, r.Header, r.Body)
 	}
-	if n := outboxZipRows(a, eid); n != 1 {
+	if n := outboxZipRows(t, a, eid); n != 1 {
 		t.Errorf("%d outbox rows for the zip task, want 1", n)
 	}
 	if s := zipTaskState(t, a, eid); s != "pending" {
@@ -454,7 +459,7 @@ func TestPublicDownloadZipPending(t *testing.T) {
 	if r := download(t, a, pid, code, nil); r.Status != http.StatusAccepted {
 		t.Errorf("second download: %d %s", r.Status, r.Body)
 	}
-	if n := outboxZipRows(a, eid); n != 1 {
+	if n := outboxZipRows(t, a, eid); n != 1 {
 		t.Errorf("%d outbox rows for the zip task after a second try, want 1", n)
 	}
 
@@ -484,9 +489,7 @@ func TestPublicDownloadZipVanished(t *testing.T) {
 	if r.Status != http.StatusNotFound || r.ErrorCode(t) != "zip_missing" || r.Header.Get("Retry-After") != "5" {
 		t.Fatalf("download of a vanished zip: %d %v %s", r.Status, r.Header, r.Body)
 	}
-	var zipPath *string
-	a.DB.Raw("SELECT zip_path FROM executions WHERE id = ?", eid).Scan(&zipPath)
-	if zipPath != nil {
+	if zipPath := apptest.Row[models.Execution](t, a.DB, eid).ZipPath; zipPath != nil {
 		t.Errorf("zip_path still %q", *zipPath)
 	}
 	if s := zipTaskState(t, a, eid); s != "pending" {
