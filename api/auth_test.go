@@ -54,6 +54,15 @@ func requestCode(t *testing.T, a *apptest.App, email string, n int) string {
 	return mailedCode(t, email, n)
 }
 
+// otpSetup starts an app with a tenant that signs in with its email, and
+// returns the code mailed to it.
+func otpSetup(t *testing.T) (a *apptest.App, email, code string) {
+	t.Helper()
+	a = apptest.New(t, apptest.Options{})
+	email, _ = otpTenant(t, a)
+	return a, email, requestCode(t, a, email, 1)
+}
+
 func verify(a *apptest.App, email, code string) apptest.Response {
 	return a.Do("POST", "/api/auth/otp/verify", "", map[string]any{"email": email, "code": code})
 }
@@ -142,9 +151,7 @@ func TestOTPVerify(t *testing.T) {
 	})
 	t.Run("401_wrong_code_burns_it", func(t *testing.T) {
 		t.Parallel()
-		a := apptest.New(t, apptest.Options{})
-		email, _ := otpTenant(t, a)
-		code := requestCode(t, a, email, 1)
+		a, email, code := otpSetup(t)
 		n, _ := strconv.Atoi(code)
 		for i := 1; i <= 5; i++ {
 			wrong := fmt.Sprintf("%06d", (n+i)%1_000_000)
@@ -163,9 +170,7 @@ func TestOTPVerify(t *testing.T) {
 	})
 	t.Run("401_concurrent_wrong_tries", func(t *testing.T) {
 		t.Parallel()
-		a := apptest.New(t, apptest.Options{})
-		email, _ := otpTenant(t, a)
-		code := requestCode(t, a, email, 1)
+		a, email, code := otpSetup(t)
 		n, _ := strconv.Atoi(code)
 		// Eight wrong tries at once (under the per-email limit of 10): each is
 		// refused and counted, none slips past the five.
@@ -186,17 +191,13 @@ func TestOTPVerify(t *testing.T) {
 	})
 	t.Run("401_expired", func(t *testing.T) {
 		t.Parallel()
-		a := apptest.New(t, apptest.Options{})
-		email, _ := otpTenant(t, a)
-		code := requestCode(t, a, email, 1)
+		a, email, code := otpSetup(t)
 		apptest.SetTable(t, a.DB, "otp_codes", "expires_at", gorm.Expr("now() - interval '1 second'"), "true")
 		wantError(t, verify(a, email, code), http.StatusUnauthorized, "invalid_code")
 	})
 	t.Run("401_single_use", func(t *testing.T) {
 		t.Parallel()
-		a := apptest.New(t, apptest.Options{})
-		email, _ := otpTenant(t, a)
-		code := requestCode(t, a, email, 1)
+		a, email, code := otpSetup(t)
 		a.Must(http.StatusOK, verify(a, email, code))
 		wantError(t, verify(a, email, code), http.StatusUnauthorized, "invalid_code")
 	})
@@ -273,9 +274,7 @@ func TestOTP429(t *testing.T) {
 	})
 	t.Run("verify_per_email", func(t *testing.T) {
 		t.Parallel()
-		a := apptest.New(t, apptest.Options{})
-		email, _ := otpTenant(t, a)
-		code := requestCode(t, a, email, 1)
+		a, email, code := otpSetup(t)
 		for i := 0; i < 10; i++ {
 			wantError(t, verify(a, email, "000000"), http.StatusUnauthorized, "invalid_code")
 		}

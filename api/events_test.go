@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/ratelimit"
 )
 
@@ -400,7 +401,7 @@ func TestEventsResume(t *testing.T) {
 			t.Errorf("%s: the next run starts with %s, want pending", c.name, last.Event)
 		}
 	}
-	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("completed"))
+	a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusCompleted))
 }
 
 // TestEventsPaused: a pause (subscription no longer active) reaches the

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 )
 
 // A re-run does not take the client's download away: while the project runs
@@ -25,7 +26,7 @@ func TestRerunKeepsTheClientsDownload(t *testing.T) {
 	}
 
 	runProject(t, a, tn, pid)
-	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("running"))
+	a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusRunning))
 	if r := download(t, a, pid, code, nil); r.Status != http.StatusOK || r.Header.Get("ETag") != etag || len(r.Body) != len(got.Body) {
 		t.Errorf("download while the project runs again: %d %s", r.Status, r.Header.Get("ETag"))
 	}

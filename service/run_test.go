@@ -167,6 +167,22 @@ func TestClaimAndFinishExecution(t *testing.T) {
 			t.Fatalf("pause: %d executions paused, %v; want 1", len(paused), err)
 		}
 	}
+	// finish reports how an attempt ended and returns whether it was
+	// recorded.
+	finish := func(t *testing.T, svc *service.Service, id uuid.UUID, attempt int, o service.Outcome) bool {
+		t.Helper()
+		ok, err := svc.FinishExecution(ctx, id, attempt, o)
+		if err != nil {
+			t.Fatalf("finish attempt %d: %v", attempt, err)
+		}
+		return ok
+	}
+	wantStatus := func(t *testing.T, db *gorm.DB, id uuid.UUID, want models.ExecutionStatus) {
+		t.Helper()
+		if e := apptest.Row[models.Execution](t, db, id); e.Status != want {
+			t.Errorf("execution %s, want %s: %+v", e.Status, want, e)
+		}
+	}
 	claim := func(t *testing.T, svc *service.Service, id uuid.UUID, worker string) service.Claim {
 		t.Helper()
 		c, err := svc.ClaimExecution(ctx, id, worker, lease)
@@ -210,8 +226,8 @@ func TestClaimAndFinishExecution(t *testing.T) {
 		t.Parallel()
 		svc, bundle := setup(t)
 		claim(t, svc, bundle.exec, "worker-a")
-		if ok, err := svc.FinishExecution(ctx, bundle.exec, 1, service.Outcome{Status: models.StatusFailed, Error: "boom", Exited: true}); err != nil || !ok {
-			t.Fatalf("finish: %v, %v", ok, err)
+		if !finish(t, svc, bundle.exec, 1, service.Outcome{Status: models.StatusFailed, Error: "boom", Exited: true}) {
+			t.Fatal("the failed attempt was not recorded")
 		}
 		c := claim(t, svc, bundle.exec, "worker-b")
 		if c.Run || c.Reason == "" {
@@ -240,9 +256,8 @@ func TestClaimAndFinishExecution(t *testing.T) {
 		svc, bundle := setup(t)
 		claim(t, svc, bundle.exec, "worker-a")
 		code := 0
-		ok, err := svc.FinishExecution(ctx, bundle.exec, 1, service.Outcome{Status: models.StatusCompleted, ExitCode: &code, Exited: true})
-		if err != nil || !ok {
-			t.Fatalf("finish: %v, %v", ok, err)
+		if !finish(t, svc, bundle.exec, 1, service.Outcome{Status: models.StatusCompleted, ExitCode: &code, Exited: true}) {
+			t.Fatal("the completed attempt was not recorded")
 		}
 		e := apptest.Row[models.Execution](t, bundle.db, bundle.exec)
 		if e.Status != models.StatusCompleted || apptest.Deref(e.ExitCode) != 0 || e.ExitCode == nil || e.FinishedAt == nil || e.LeaseUntil != nil {
@@ -260,8 +275,8 @@ func TestClaimAndFinishExecution(t *testing.T) {
 		svc, bundle := setup(t)
 		claim(t, svc, bundle.exec, "worker-a")
 		code := 2
-		if ok, err := svc.FinishExecution(ctx, bundle.exec, 1, service.Outcome{Status: models.StatusFailed, ExitCode: &code, Error: "finished under 100%", Exited: true}); err != nil || !ok {
-			t.Fatalf("finish: %v, %v", ok, err)
+		if !finish(t, svc, bundle.exec, 1, service.Outcome{Status: models.StatusFailed, ExitCode: &code, Error: "finished under 100%", Exited: true}) {
+			t.Fatal("the failed attempt was not recorded")
 		}
 		e := apptest.Row[models.Execution](t, bundle.db, bundle.exec)
 		if e.Status != models.StatusFailed || apptest.Deref(e.ExitCode) != 2 || apptest.Deref(e.Error) != "finished under 100%" {
@@ -277,42 +292,34 @@ func TestClaimAndFinishExecution(t *testing.T) {
 		t.Parallel()
 		svc, bundle := setup(t)
 		claim(t, svc, bundle.exec, "worker-a")
-		ok, err := svc.FinishExecution(ctx, bundle.exec, 2, service.Outcome{Status: models.StatusCompleted, Exited: true})
-		if err != nil || ok {
-			t.Fatalf("finish of attempt 2 while attempt 1 runs: %v, %v; want not recorded", ok, err)
+		if finish(t, svc, bundle.exec, 2, service.Outcome{Status: models.StatusCompleted, Exited: true}) {
+			t.Error("the end of attempt 2 was recorded while attempt 1 runs")
 		}
-		if e := apptest.Row[models.Execution](t, bundle.db, bundle.exec); e.Status != models.StatusRunning {
-			t.Errorf("execution: %s, want still running", e.Status)
-		}
+		wantStatus(t, bundle.db, bundle.exec, models.StatusRunning)
 	})
 
-	t.Run("APauseWinsOverAStoppedAttemptsOutcome", func(t *testing.T) {
-		t.Parallel()
-		svc, bundle := setup(t)
-		claim(t, svc, bundle.exec, "worker-a")
-		pause(t, svc, bundle.db, bundle.tenant)
-		// The worker killed main.py for the pause: not an exit of its own.
-		ok, err := svc.FinishExecution(ctx, bundle.exec, 1, service.Outcome{Status: models.StatusFailed, Error: "killed"})
-		if err != nil || ok {
-			t.Fatalf("finish after the pause: %v, %v; want not recorded", ok, err)
-		}
-		if e := apptest.Row[models.Execution](t, bundle.db, bundle.exec); e.Status != models.StatusPaused {
-			t.Errorf("execution: %s, want paused", e.Status)
-		}
-	})
-
-	t.Run("AnExitWinsOverAPauseThatLandedAsItEnded", func(t *testing.T) {
-		t.Parallel()
-		svc, bundle := setup(t)
-		claim(t, svc, bundle.exec, "worker-a")
-		pause(t, svc, bundle.db, bundle.tenant)
-		code := 0
-		ok, err := svc.FinishExecution(ctx, bundle.exec, 1, service.Outcome{Status: models.StatusCompleted, ExitCode: &code, Exited: true})
-		if err != nil || !ok {
-			t.Fatalf("finish of a run that exited by itself: %v, %v; want recorded", ok, err)
-		}
-		if e := apptest.Row[models.Execution](t, bundle.db, bundle.exec); e.Status != models.StatusCompleted {
-			t.Errorf("execution: %s, want completed (main.py's own outcome)", e.Status)
-		}
-	})
+	// One outcome per run: a pause that lands while main.py runs wins over
+	// the attempt the worker then kills, but main.py's own exit wins over a
+	// pause that landed as it ended.
+	zero := 0
+	for _, c := range []struct {
+		name     string
+		outcome  service.Outcome
+		recorded bool
+		want     models.ExecutionStatus
+	}{
+		{"APauseWinsOverAStoppedAttemptsOutcome", service.Outcome{Status: models.StatusFailed, Error: "killed"}, false, models.StatusPaused},
+		{"AnExitWinsOverAPauseThatLandedAsItEnded", service.Outcome{Status: models.StatusCompleted, ExitCode: &zero, Exited: true}, true, models.StatusCompleted},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			svc, bundle := setup(t)
+			claim(t, svc, bundle.exec, "worker-a")
+			pause(t, svc, bundle.db, bundle.tenant)
+			if got := finish(t, svc, bundle.exec, 1, c.outcome); got != c.recorded {
+				t.Errorf("the attempt's end recorded: %v, want %v", got, c.recorded)
+			}
+			wantStatus(t, bundle.db, bundle.exec, c.want)
+		})
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/q2o/q2o/billing"
 	"github.com/q2o/q2o/billing/billingtest"
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/web"
 )
 
@@ -277,7 +278,7 @@ func TestAnotherTenantsPagesAre404(t *testing.T) {
 	owner := a.NewTenant("active")
 	pid := a.ReadyProject(owner, "theirs")
 	exec := a.Must(202, a.Do("POST", "/api/tenant/projects/"+pid+"/run", owner.Key, nil))["execution_id"].(string)
-	a.WaitProject(owner.Key, pid, 30*time.Second, apptest.StatusIs("completed"))
+	a.AwaitProject(owner.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusCompleted))
 
 	_, email, _ := newTenant(t, a, "active")
 	b := newClient(t, a.URL)

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 )
 
 // A cancel that lands as main.py ends: whichever comes first, the run has
@@ -27,7 +28,7 @@ func TestCancelRacingExit(t *testing.T) {
 	for i := 0; i < rounds; i++ {
 		pid := a.ReadyProject(tn, fmt.Sprintf("race %d", i))
 		eid := run(t, a, tn, pid)
-		a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("running"))
+		a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusRunning))
 		// Around the end of main.py's 0.4 s, earlier and later by turns.
 		time.Sleep(time.Duration(300+40*i) * time.Millisecond)
 		if r := a.Do("POST", "/api/tenant/projects/"+pid+"/cancel", tn.Key, nil); r.Status != http.StatusOK && r.Status != http.StatusConflict {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/internal/testenv"
 )
 
@@ -76,7 +77,7 @@ func TestNextAttemptRecordsTheSavedOutcome(t *testing.T) {
 	}
 	counter := filepath.Join(t.TempDir(), "starts")
 	a.StartWorker(a.WorkerConfig("--counter " + counter))
-	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("completed"))
+	a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusCompleted))
 	if _, err := os.Stat(counter); err == nil {
 		t.Error("main.py ran although its outcome was saved")
 	}

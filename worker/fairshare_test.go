@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 )
 
 // waitWorkers waits until n workers have said they are there, so that
@@ -93,7 +94,7 @@ func TestFairShareBetweenTenants(t *testing.T) {
 	}
 	wg.Wait()
 	eb := run(t, a, tb, pb)
-	a.WaitProject(tb.Key, pb, 60*time.Second, apptest.StatusIs("completed"))
+	a.AwaitProject(tb.Key, pb, 60*time.Second, apptest.HasStatus(models.StatusCompleted))
 	// Once B's run waits, the next free slot is B's: no run of A's is
 	// dispatched between B's RUN and B's dispatch, however many A has queued.
 	var cut, before int64

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/worker/runner"
 )
 
@@ -63,7 +64,7 @@ put({"percent": 90, "message": "almost"}); time.sleep(2)'`
 		t.Errorf("progress message %v", p["progress_message"])
 	}
 	a.WaitProject(tn.Key, pid, 30*time.Second, progressIs(90))
-	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("completed"))
+	a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusCompleted))
 
 	deadline := time.Now().Add(20 * time.Second)
 	for a.Paths(eid).Zip == "" && time.Now().Before(deadline) {

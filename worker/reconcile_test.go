@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 )
 
 // Redis loses its data after RUN (a restart without persistence, a
@@ -32,7 +33,7 @@ func TestRunSurvivesRedisLosingItsData(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("Reconcile: %d, %v; want 1 task sent", n, err)
 	}
-	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("completed"))
+	a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusCompleted))
 	// Once the run has its task, reconciling again sends nothing.
 	if n, err := a.Svc.Reconcile(context.Background()); err != nil || n != 0 {
 		t.Errorf("Reconcile after the run: %d, %v", n, err)

@@ -28,6 +28,7 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 )
 
 // cliBin is q2o-cli, built once for the package by TestMain.
@@ -251,7 +252,7 @@ func TestCancelExits2(t *testing.T) {
 	if err := follow.Start(); err != nil {
 		t.Fatal(err)
 	}
-	a.WaitProject(tn.Key, id, 30*time.Second, apptest.StatusIs("running"))
+	a.AwaitProject(tn.Key, id, 30*time.Second, apptest.HasStatus(models.StatusRunning))
 	c.run("", "cancel", id).must(t, 0)
 	r := c.wait(follow, follow.Wait(), stdout, stderr).must(t, 2)
 	if !regexp.MustCompile(`Z  (cancelled|paused) `).MatchString(r.stdout) || !strings.Contains(r.stderr, "cancelled by the tenant") {
@@ -259,7 +260,7 @@ func TestCancelExits2(t *testing.T) {
 	}
 	// resume starts a new run; cancelled too, follow tells so by exiting 2.
 	eid := strings.TrimSpace(c.run("", "resume", id).must(t, 0).stdout)
-	a.WaitProject(tn.Key, id, 30*time.Second, apptest.StatusIs("running"))
+	a.AwaitProject(tn.Key, id, 30*time.Second, apptest.HasStatus(models.StatusRunning))
 	c.run("", "cancel", id).must(t, 0)
 	c.run("", "follow", id).must(t, 2)
 	var runs struct {
@@ -792,7 +793,7 @@ func TestInterruptedFollowExits130(t *testing.T) {
 	if err := follow.Start(); err != nil {
 		t.Fatal(err)
 	}
-	a.WaitProject(tn.Key, id, 30*time.Second, apptest.StatusIs("running"))
+	a.AwaitProject(tn.Key, id, 30*time.Second, apptest.HasStatus(models.StatusRunning))
 	time.Sleep(200 * time.Millisecond) // the follower is on the stream
 	if err := follow.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)

@@ -97,41 +97,16 @@ type RunAccepted struct {
 	OutputFolderPath string                 `json:"output_folder_path"`
 }
 
-// Page is one page of a list.
-type Page[T any] struct {
-	Items      []T   `json:"items"`
-	Page       int   `json:"page"`
-	PerPage    int   `json:"per_page"`
-	Total      int64 `json:"total"`
-	TotalPages int64 `json:"total_pages"`
-}
+// Page is one page of a list, as the API sends it.
+type Page[T any] = service.Page[T]
 
-// LatestExecution sums up a project's latest run in a project list.
-type LatestExecution struct {
-	ID         uuid.UUID              `json:"id"`
-	Status     models.ExecutionStatus `json:"status"`
-	Attempt    int                    `json:"attempt"`
-	QueuedAt   time.Time              `json:"queued_at"`
-	StartedAt  *time.Time             `json:"started_at"`
-	FinishedAt *time.Time             `json:"finished_at"`
-	ExitCode   *int                   `json:"exit_code"`
-	Error      *string                `json:"error"`
-}
-
-// ProjectItem is one project of a project list.
-type ProjectItem struct {
-	models.Project
-	LatestExecution *LatestExecution `json:"latest_execution"`
-}
+// ProjectItem is one project of a project list, with its latest execution.
+type ProjectItem = service.ProjectStatus
 
 // Execution is one execution as the tenant API shows it; Events is set by
 // GET …/executions/{id} only.
 type Execution struct {
-	models.Execution
-	LogURL        string                  `json:"log_url"`
-	DownloadURL   *string                 `json:"download_url"`
-	QueuePosition *int                    `json:"queue_position"`
-	Events        []models.ExecutionEvent `json:"events"`
+	service.ExecutionDetail
 }
 
 // Kinds lists the kinds of the execution's events in order.
