@@ -2,7 +2,6 @@ package worker_test
 
 import (
 	"context"
-	"net/http"
 	"testing"
 	"time"
 
@@ -26,8 +25,8 @@ func TestRunSurvivesRedisLosingItsData(t *testing.T) {
 	a.StartWorker(a.WorkerConfig())
 	// Nothing runs: the task is gone.
 	time.Sleep(500 * time.Millisecond)
-	if p := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/projects/"+pid, tn.Key, nil)); p["execution_status"] != "pending" {
-		t.Fatalf("before reconciling: %v", p["execution_status"])
+	if s := apptest.StatusOf(a.GetProject(tn.Key, pid)); s != models.StatusPending {
+		t.Fatalf("before reconciling: %v", s)
 	}
 	n, err := a.Svc.Reconcile(context.Background())
 	if err != nil || n != 1 {

@@ -8,8 +8,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/q2o/q2o/internal/apptest"
-	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/jobs"
+	"github.com/q2o/q2o/models"
 )
 
 // What an operator sees of a run's task in the monitoring UI: whose it is
