@@ -108,7 +108,7 @@ func TestProfileUpdate(t *testing.T) {
 		t.Helper()
 		return a.Must(200, a.Do("PUT", "/api/tenant/profile", tn.Key, body))
 	}
-	email := a.Must(200, a.Do("GET", "/api/tenant/profile", tn.Key, nil))["email"].(string)
+	email := a.Profile(tn.Key).Email
 	p := put(map[string]any{
 		"name": "  Acme Ltd ", "email": email, "phone": "+44 20 7946-0958",
 		"logo_url": "https://cdn.acme.example/logo.png", "primary_color": "#1a2b3c", "domain": "Portal.Acme.Example",

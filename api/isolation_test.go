@@ -17,7 +17,7 @@ func TestEveryTenantRouteIsolatesTenants(t *testing.T) {
 	a := apptest.New(t, apptest.Options{})
 	owner, other := a.NewTenant("active"), a.NewTenant("active")
 	pid := a.ReadyProject(owner, "owner-secret-project")
-	eid := a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+pid+"/run", owner.Key, nil))["execution_id"].(string)
+	eid := a.Run(owner.Key, pid)
 	codeID, _ := a.Code(owner.ID, nil)
 	a.Project(other.Key, "others-own")
 

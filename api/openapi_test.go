@@ -264,7 +264,7 @@ func TestOpenAPIAnswersBeyondDo(t *testing.T) {
 	status(404, send(t, a, "GET", "/api/public/projects/"+pid+"/events", map[string]string{"X-Activation-Code": "wrong"}, ""))
 
 	a.StartWorker(a.WorkerConfig())
-	a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+pid+"/run", tn.Key, nil))
+	a.Run(tn.Key, pid)
 	a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusCompleted))
 	deadline := time.Now().Add(30 * time.Second)
 	for {

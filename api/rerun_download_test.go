@@ -34,7 +34,7 @@ func TestRerunKeepsTheClientsDownload(t *testing.T) {
 	if m["download_ready"] != true || m["download_url"] != "/api/public/projects/"+pid+"/download" || m["execution_status"] != "running" {
 		t.Errorf("activate while the project runs again: %v", m)
 	}
-	a.Must(http.StatusOK, a.Do("POST", "/api/tenant/projects/"+pid+"/cancel", tn.Key, nil))
+	a.Cancel(tn.Key, pid)
 	if r := download(t, a, pid, code, nil); r.Status != http.StatusOK || r.Header.Get("ETag") != etag {
 		t.Errorf("download after the re-run was cancelled: %d %s", r.Status, r.Header.Get("ETag"))
 	}

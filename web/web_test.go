@@ -277,7 +277,7 @@ func TestAnotherTenantsPagesAre404(t *testing.T) {
 	a.StartWorker(a.WorkerConfig())
 	owner := a.NewTenant("active")
 	pid := a.ReadyProject(owner, "theirs")
-	exec := a.Must(202, a.Do("POST", "/api/tenant/projects/"+pid+"/run", owner.Key, nil))["execution_id"].(string)
+	exec := a.Run(owner.Key, pid)
 	a.AwaitProject(owner.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusCompleted))
 
 	_, email, _ := newTenant(t, a, "active")
@@ -351,7 +351,7 @@ func TestRunButtonFollowsTheRules(t *testing.T) {
 		t.Error("with a code the project page does not offer RUN")
 	}
 	// The subscription stops: RUN is shown disabled with the API's reason.
-	a.Must(200, a.Do("PUT", "/api/admin/tenants/"+tid+"/subscription", apptest.AdminToken, map[string]any{"status": "past_due"}))
+	a.SetSubscription(tid, models.SubPastDue)
 	p = b.get("/projects/" + pid)
 	if !strings.Contains(p.Body, `data-run-blocked="subscription_inactive"`) {
 		t.Error("with a past_due subscription RUN is not disabled with subscription_inactive")
@@ -505,7 +505,7 @@ func TestStatusPageMissesNoChangeBeforeItsStream(t *testing.T) {
 	t.Parallel()
 	a := apptest.New(t, apptest.Options{})
 	_, email, key := newTenant(t, a, "active")
-	tid := a.Must(200, a.Do("GET", "/api/tenant/profile", key, nil))["id"].(string)
+	tid := a.Profile(key).ID.String()
 	pid := a.Project(key, "watched")
 	_, code := a.Code(tid, nil)
 	a.Must(200, a.Do("POST", "/api/tenant/projects/"+pid+"/assign-activation-code", key, map[string]any{"code": code}))
@@ -517,7 +517,7 @@ func TestStatusPageMissesNoChangeBeforeItsStream(t *testing.T) {
 		t.Fatalf("the status page follows no stream position: %v", m)
 	}
 	// The run is queued after the page was read and before its stream opens.
-	a.Must(202, a.Do("POST", "/api/tenant/projects/"+pid+"/run", key, nil))
+	a.Run(key, pid)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -566,7 +566,7 @@ func TestProfileEmailChangeIsConfirmed(t *testing.T) {
 	if !strings.Contains(page.Body, "We sent a code to "+next) || !strings.Contains(page.Body, `id="email-code"`) {
 		t.Fatal("the profile does not ask for the code sent to the new address")
 	}
-	if got := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/profile", key, nil))["email"]; got != email {
+	if got := a.Profile(key).Email; got != email {
 		t.Errorf("the sign-in email changed before it was confirmed: %v", got)
 	}
 	if p := b.post("/profile", "/profile/email/confirm", url.Values{"code": {"000000"}}); p.Status != 422 || !strings.Contains(p.Body, `id="email-code-error"`) {
@@ -576,7 +576,7 @@ func TestProfileEmailChangeIsConfirmed(t *testing.T) {
 	if p := b.post("/profile", "/profile/email/confirm", url.Values{"code": {code}}); p.Status != http.StatusSeeOther {
 		t.Fatalf("the right code: %d %s", p.Status, p.Body)
 	}
-	if got := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/profile", key, nil))["email"]; got != next {
+	if got := a.Profile(key).Email; got != next {
 		t.Errorf("after confirming, the email is %v", got)
 	}
 }

@@ -542,7 +542,7 @@ func (w *cutWriter) Flush() {
 func TestLoginThroughMailpit(t *testing.T) {
 	a := apptest.New(t, apptest.Options{})
 	tn := a.NewTenant("active")
-	email := a.Must(200, a.Do("GET", "/api/tenant/profile", tn.Key, nil))["email"].(string)
+	email := a.Profile(tn.Key).Email
 	c := newCLI(t, a, "") // no API key: the stored session only
 
 	// login reads the email, then the emailed code, from stdin.
@@ -764,7 +764,7 @@ func TestLogsFollowResumesAfterADroppedStream(t *testing.T) {
 	a.StartWorker(a.WorkerConfig("--mode ok --seconds 1.5"))
 	tn := a.NewTenant("active")
 	id := a.ReadyProject(tn, "flaky log")
-	a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+id+"/run", tn.Key, nil))
+	a.Run(tn.Key, id)
 	a.WaitProject(tn.Key, id, 30*time.Second, func(p map[string]any) bool { return p["progress"].(float64) >= 10 })
 	p := newDroppingProxy(t, a.URL, "/api/tenant/projects/"+id+"/logs")
 	c := newCLI(t, a, tn.Key)
