@@ -21,6 +21,7 @@ import (
 	"github.com/q2o/q2o/jobs"
 	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/ratelimit"
+	"github.com/q2o/q2o/service"
 )
 
 // pubDo sends a request with extra headers (a.Do sets only Authorization).
@@ -126,10 +127,10 @@ func TestPublicActivate(t *testing.T) {
 		if got := keys(m); !slices.Equal(got, publicProjectKeys) {
 			t.Errorf("code %q: keys %v, want exactly %v", c, got, publicProjectKeys)
 		}
-		if m["id"] != pid || m["name"] != "Client app" || m["description"] != "a tool for Client app" ||
-			m["execution_status"] != nil || m["progress"] != float64(0) || m["download_ready"] != false ||
-			m["latest_execution_id"] != nil || m["latest_execution_status"] != nil {
-			t.Errorf("code %q: %v", c, m)
+		if p := apptest.Decode[service.PublicProject](t, http.StatusOK, r); p.ID.String() != pid || p.Name != "Client app" ||
+			p.Description != "a tool for Client app" || p.ExecutionStatus != nil || p.Progress != 0 || p.DownloadReady ||
+			p.LatestExecutionID != nil || p.LatestExecutionStatus != nil {
+			t.Errorf("code %q: %+v", c, p)
 		}
 		for _, secret := range []string{tn.ID, other, codeID, otherCodeID, "Other project", "ship it"} {
 			if bytes.Contains(r.Body, []byte(secret)) {
@@ -229,10 +230,10 @@ func TestPublicDownload(t *testing.T) {
 	e := waitZipped(t, a, tn, pid, eid)
 	waitZipped(t, a, tn, pid2, eid2)
 
-	m := a.Must(http.StatusOK, activate(t, a, code))
-	if m["download_ready"] != true || m["execution_status"] != "completed" || m["latest_execution_status"] != "completed" ||
-		m["latest_execution_id"] != eid || m["progress"] != float64(100) || m["execution_completed_at"] == nil {
-		t.Errorf("activate after the run: %v", m)
+	m := apptest.Decode[service.PublicProject](t, http.StatusOK, activate(t, a, code))
+	if !m.DownloadReady || apptest.Deref(m.ExecutionStatus) != models.StatusCompleted || apptest.Deref(m.LatestExecutionStatus) != models.StatusCompleted ||
+		m.LatestExecutionID == nil || m.LatestExecutionID.String() != eid || m.Progress != 100 || m.ExecutionCompletedAt == nil {
+		t.Errorf("activate after the run: %+v", m)
 	}
 
 	r := download(t, a, pid, code, nil)
@@ -369,10 +370,10 @@ func TestPublicDownloadNotCompleted(t *testing.T) {
 	eid := runProject(t, a, tn, pid)
 	a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusRunning))
 	notCompleted("while running")
-	m := a.Must(http.StatusOK, activate(t, a, code))
-	if m["execution_status"] != "running" || m["latest_execution_status"] != "running" || m["latest_execution_id"] != eid ||
-		m["download_ready"] != false || m["execution_started_at"] == nil {
-		t.Errorf("activate while running: %v", m)
+	m := apptest.Decode[service.PublicProject](t, http.StatusOK, activate(t, a, code))
+	if apptest.Deref(m.ExecutionStatus) != models.StatusRunning || apptest.Deref(m.LatestExecutionStatus) != models.StatusRunning ||
+		m.LatestExecutionID == nil || m.LatestExecutionID.String() != eid || m.DownloadReady || m.ExecutionStartedAt == nil {
+		t.Errorf("activate while running: %+v", m)
 	}
 
 	// The subscription lapses: the run is paused, still nothing to download.
@@ -452,8 +453,8 @@ func TestPublicDownloadZipPending(t *testing.T) {
 	if s := zipTaskState(t, a, eid); s != "pending" {
 		t.Errorf("zip task state %q, want pending", s)
 	}
-	if m := a.Must(http.StatusOK, activate(t, a, code)); m["download_ready"] != false || m["execution_status"] != "completed" {
-		t.Errorf("activate: %v", m)
+	if m := apptest.Decode[service.PublicProject](t, http.StatusOK, activate(t, a, code)); m.DownloadReady || apptest.Deref(m.ExecutionStatus) != models.StatusCompleted {
+		t.Errorf("activate: %+v", m)
 	}
 	// Asking again while the task waits adds nothing.
 	if r := download(t, a, pid, code, nil); r.Status != http.StatusAccepted {

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/web"
 )
 
@@ -87,13 +88,11 @@ func TestEveryPortalPageIsolates(t *testing.T) {
 	if checked < 10 {
 		t.Errorf("only %d portal routes with ids checked", checked)
 	}
-	p := a.Must(200, a.Do("GET", "/api/tenant/projects/"+pid, owner.Key, nil))
-	if p["name"] != "owner-secret-project" || p["is_active"] != true || p["execution_status"] != "pending" {
-		t.Errorf("the owner's project changed: %v", p)
+	p := a.GetProject(owner.Key, pid)
+	if p.Name != "owner-secret-project" || !p.IsActive || apptest.StatusOf(p) != models.StatusPending {
+		t.Errorf("the owner's project changed: %+v", p)
 	}
-	var revoked int64
-	a.DB.Raw("SELECT count(*) FROM activation_codes WHERE id = ? AND revoked_at IS NOT NULL", codeID).Scan(&revoked)
-	if revoked != 0 {
+	if apptest.Row[models.ActivationCode](t, a.DB, codeID).RevokedAt != nil {
 		t.Error("the owner's code was revoked by another tenant")
 	}
 }

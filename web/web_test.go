@@ -257,7 +257,7 @@ func TestFormsNeedTheirCSRFToken(t *testing.T) {
 	if p := b.do("POST", "/projects", form, map[string]string{"Sec-Fetch-Site": "same-origin"}); p.Status != 403 {
 		t.Errorf("same-origin without its token: %d", p.Status)
 	}
-	if n := a.Must(200, a.Do("GET", "/api/tenant/projects?q=forged", key, nil))["total"].(float64); n != 0 {
+	if n := a.ProjectList(key, "/api/tenant/projects?q=forged").Total; n != 0 {
 		t.Fatalf("forged forms made %v projects", n)
 	}
 	form.Del("_csrf")
@@ -295,8 +295,8 @@ func TestAnotherTenantsPagesAre404(t *testing.T) {
 			t.Errorf("POST %s of another tenant's project: %d", action, p.Status)
 		}
 	}
-	if r := a.Must(200, a.Do("GET", "/api/tenant/projects/"+pid, owner.Key, nil)); r["name"] != "theirs" {
-		t.Errorf("the project changed: %v", r["name"])
+	if r := a.GetProject(owner.Key, pid); r.Name != "theirs" {
+		t.Errorf("the project changed: %v", r.Name)
 	}
 }
 
@@ -404,7 +404,7 @@ func TestClientCodeLeavesTheAddressBar(t *testing.T) {
 		t.Errorf("the project page without a session: %d", p.Status)
 	}
 	// A revoked code ends the session.
-	codeID := a.Must(200, a.Do("GET", "/api/tenant/projects/"+pid, tn.Key, nil))["activation_code_id"].(string)
+	codeID := apptest.Deref(a.GetProject(tn.Key, pid).ActivationCodeID).String()
 	a.Must(200, a.Do("POST", "/api/admin/activation-codes/"+codeID+"/revoke", apptest.AdminToken, nil))
 	if p := b.get("/status/projects/" + pid); p.Status != 404 {
 		t.Errorf("after revocation the client page answers %d", p.Status)
