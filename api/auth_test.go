@@ -102,9 +102,8 @@ func TestOTPVerify(t *testing.T) {
 		}
 
 		// The code is kept only as a hash, bound to the tenant.
-		var hashed, rows int64
-		a.DB.Raw("SELECT count(*) FROM otp_codes WHERE code_hash = sha256(convert_to('otp:' || tenant_id::text || ':' || ?, 'UTF8'))", code).Scan(&hashed)
-		a.DB.Raw("SELECT count(*) FROM otp_codes WHERE expires_at BETWEEN now() + interval '9 minutes' AND now() + interval '11 minutes'").Scan(&rows)
+		hashed := apptest.CountTable(t, a.DB, "otp_codes", "code_hash = sha256(convert_to('otp:' || tenant_id::text || ':' || ?, 'UTF8'))", code)
+		rows := apptest.CountTable(t, a.DB, "otp_codes", "expires_at BETWEEN now() + interval '9 minutes' AND now() + interval '11 minutes'")
 		if hashed != 1 || rows != 1 {
 			t.Errorf("otp_codes: %d rows match the code's hash, %d expire in about 10 min; want 1 and 1", hashed, rows)
 		}
@@ -118,9 +117,8 @@ func TestOTPVerify(t *testing.T) {
 		if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
 			t.Errorf("Cache-Control %q, want no-store", cc)
 		}
-		var stored, plain int64
-		a.DB.Raw("SELECT count(*) FROM sessions WHERE token_hash = sha256(convert_to(?, 'UTF8'))", token).Scan(&stored)
-		plain = rowsHolding(t, a, "sessions", token[13:]) // the part after q2s_<prefix>_
+		stored := apptest.CountTable(t, a.DB, "sessions", "token_hash = sha256(convert_to(?, 'UTF8'))", token)
+		plain := rowsHolding(t, a, "sessions", token[13:]) // the part after q2s_<prefix>_
 		if stored != 1 || plain != 0 {
 			t.Errorf("sessions: %d rows match the token's hash (want 1), %d hold its plaintext (want 0)", stored, plain)
 		}

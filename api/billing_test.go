@@ -528,14 +528,14 @@ func TestSetPlanPrices(t *testing.T) {
 	if err := a.Svc.SetPlanPrices(ctx, map[string]string{"gold": "price_gold", "pro": "price_x"}); err == nil {
 		t.Error("unknown plan accepted")
 	}
-	var got []struct{ Code, StripePriceID string }
-	if err := a.DB.Raw("SELECT code, coalesce(stripe_price_id, '') AS stripe_price_id FROM plans ORDER BY code").Scan(&got).Error; err != nil {
+	var got []models.Plan
+	if err := a.DB.Order("code").Find(&got).Error; err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{"pro": "price_pro2", "starter": "price_pro", "trial": ""}
 	seen := map[string]string{}
 	for _, p := range got {
-		seen[p.Code] = p.StripePriceID
+		seen[p.Code] = apptest.Deref(p.StripePriceID)
 	}
 	for code, price := range want {
 		if p, ok := seen[code]; !ok || p != price {

@@ -232,13 +232,16 @@ func TestRedisDownRunStillAccepted(t *testing.T) {
 	// The worker's enqueuer still cannot reach Redis, so the completed run's
 	// zip task waits in the outbox too (once its failed send is recorded);
 	// the next relay pass sends it and nothing else, the one after nothing.
-	var zipRow struct {
-		TaskType string
-		Attempts int
-	}
+	var zipRow models.OutboxMessage
 	deadline := time.Now().Add(10 * time.Second)
 	for zipRow.Attempts == 0 && time.Now().Before(deadline) {
-		a.DB.Raw("SELECT task_type, attempts FROM outbox WHERE enqueued_at IS NULL").Scan(&zipRow)
+		var unsent []models.OutboxMessage
+		if err := a.DB.Where("enqueued_at IS NULL").Order("id").Find(&unsent).Error; err != nil {
+			t.Fatal(err)
+		}
+		if len(unsent) > 0 {
+			zipRow = unsent[0]
+		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	if zipRow.TaskType != jobs.TypeProjectZip || zipRow.Attempts != 1 {

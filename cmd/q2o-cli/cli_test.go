@@ -765,13 +765,14 @@ func TestLogsFollowResumesAfterADroppedStream(t *testing.T) {
 	tn := a.NewTenant("active")
 	id := a.ReadyProject(tn, "flaky log")
 	a.Run(tn.Key, id)
-	a.WaitProject(tn.Key, id, 30*time.Second, func(p map[string]any) bool { return p["progress"].(float64) >= 10 })
+	a.AwaitProject(tn.Key, id, 30*time.Second, func(p models.Project) bool { return p.Progress >= 10 })
 	p := newDroppingProxy(t, a.URL, "/api/tenant/projects/"+id+"/logs")
 	c := newCLI(t, a, tn.Key)
 	c.url = p.url
 
 	r := c.run("", "logs", id, "-f").must(t, 0)
-	want := apptest.ReadFile(t, a.Paths(a.WaitProject(tn.Key, id, 30*time.Second, apptest.StatusIs("completed"))["latest_execution_id"].(string)).Log)
+	done := a.AwaitProject(tn.Key, id, 30*time.Second, apptest.HasStatus(models.StatusCompleted))
+	want := apptest.ReadFile(t, a.Paths(apptest.Deref(done.LatestExecutionID).String()).Log)
 	if r.stdout != want {
 		t.Errorf("the followed log, across a dropped stream, is not the run's log:\n%q\nwant\n%q", r.stdout, want)
 	}
@@ -803,7 +804,7 @@ func TestInterruptedFollowExits130(t *testing.T) {
 		t.Errorf("stderr: %q", r.stderr)
 	}
 	// The run goes on: ^C stops watching, not the run.
-	if p := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/projects/"+id, tn.Key, nil)); p["execution_status"] != "running" {
-		t.Errorf("the run after ^C: %v", p["execution_status"])
+	if s := apptest.StatusOf(a.GetProject(tn.Key, id)); s != models.StatusRunning {
+		t.Errorf("the run after ^C: %v", s)
 	}
 }
