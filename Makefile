@@ -23,7 +23,7 @@ export Q2O_TEST_SMTP_ADDR    ?= 127.0.0.1:1025
 export Q2O_TEST_MAILPIT_URL  ?= http://127.0.0.1:8025
 export Q2O_TEST_STRIPE_MOCK_URL ?= http://127.0.0.1:12111
 
-.PHONY: help build test fuzz bench run services services-stop lint vet fmt-check \
+.PHONY: help build test fuzz bench run services services-stop lint vet fmt-check config-docs \
 	compose-up compose-down clean distclean
 
 help: ## list the targets
@@ -35,6 +35,10 @@ LDFLAGS := -X main.commit=$(shell git rev-parse --short=12 HEAD 2>/dev/null) -X 
 build: ## build bin/q2o and bin/q2o-cli (the tenants' command line)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/q2o
 	$(GO) build -o bin/q2o-cli ./cmd/q2o-cli
+
+.PHONY: generate
+generate: ## regenerate q2o-cli's API client from api/openapi.yaml (a test fails when it is stale)
+	$(GO) generate ./cmd/q2o-cli/...
 
 services: ## make sure Postgres, Redis and the test SMTP server (mailpit) answer (start them if not)
 	scripts/services.sh
@@ -62,6 +66,9 @@ bench: services ## run the benchmarks (no tests)
 
 run: services build ## start q2o (API + worker) on :8080 with a demo tenant
 	scripts/run-demo.sh
+
+config-docs: ## rewrite configs/example.yaml and README.md's settings tables from configs/settings.go
+	$(GO) generate ./configs
 
 fmt-check: ## fail if a Go file is not gofmt'ed
 	@files="$$(gofmt -l $$($(GO) list -f '{{.Dir}}' ./...))"; \

@@ -196,3 +196,42 @@ func pathID(c echo.Context, name string, notFound *models.Error) (uuid.UUID, err
 	}
 	return id, nil
 }
+
+// The path parameters that requests bind (see binder), each answering the
+// 404 of what a malformed id would have named.
+
+// tenantPath binds :tenant_id; a malformed id is an unknown tenant.
+type tenantPath struct{ TenantID uuid.UUID }
+
+func (r *tenantPath) bind(c echo.Context) (err error) {
+	r.TenantID, err = pathID(c, "tenant_id", models.ErrTenantNotFound)
+	return err
+}
+
+// codePath binds :code_id; a malformed id is an unknown code.
+type codePath struct{ CodeID uuid.UUID }
+
+func (r *codePath) bind(c echo.Context) (err error) {
+	r.CodeID, err = pathID(c, "code_id", models.ErrCodeNotFound)
+	return err
+}
+
+// projectPath binds :project_id; a malformed id is an unknown project.
+type projectPath struct{ ProjectID uuid.UUID }
+
+func (r *projectPath) bind(c echo.Context) (err error) {
+	r.ProjectID, err = pathID(c, "project_id", models.ErrProjectNotFound)
+	return err
+}
+
+// executionPath binds :project_id and :execution_id; either malformed is an
+// unknown execution.
+type executionPath struct{ ProjectID, ExecutionID uuid.UUID }
+
+func (r *executionPath) bind(c echo.Context) (err error) {
+	if r.ProjectID, err = pathID(c, "project_id", models.ErrExecutionNotFound); err != nil {
+		return err
+	}
+	r.ExecutionID, err = pathID(c, "execution_id", models.ErrExecutionNotFound)
+	return err
+}

@@ -22,11 +22,16 @@ import (
 // MonitoringPath is where the asynq web UI is mounted.
 const MonitoringPath = "/monitoring"
 
-// opsRoutes mounts the operators' endpoints: the asynq web UI (asynqmon) at
-// /monitoring and, unless metrics have a listener of their own, /metrics —
-// both behind the admin token, which a browser gives as the password of
-// HTTP Basic auth (any user name).
+// opsRoutes mounts the endpoints for operators and their tools: /healthz,
+// /readyz and the OpenAPI document for anyone; the asynq web UI (asynqmon)
+// at /monitoring and, unless metrics have a listener of their own, /metrics
+// — both behind the admin token, which a browser gives as the password of
+// HTTP Basic auth (any user name). Only /healthz is a typed endpoint: the
+// others are http.Handlers shared with a lone worker, or not JSON.
 func (s *Server) opsRoutes(e *echo.Echo) {
+	mount(e, get("/healthz", http.StatusOK), healthz)
+	e.GET("/readyz", echo.WrapHandler(readiness(s.cfg.Ready, s.log)))
+	e.GET("/api/openapi.yaml", openAPI)
 	if s.cfg.AdminToken == "" {
 		return
 	}
@@ -44,6 +49,13 @@ func (s *Server) opsRoutes(e *echo.Echo) {
 		e.GET("/metrics", echo.WrapHandler(MetricsHandler(s.cfg.Metrics)), s.requireOperator)
 	}
 }
+
+// healthStatus is /healthz's answer: the process is up.
+type healthStatus struct {
+	Status string `json:"status"`
+}
+
+func healthz(context.Context, *none) (*healthStatus, error) { return &healthStatus{Status: "ok"}, nil }
 
 // MetricsHandler serves m in the Prometheus text format.
 func MetricsHandler(m *metrics.Metrics) http.Handler {

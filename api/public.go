@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -29,27 +30,37 @@ const zipRetryAfter = 5
 // ?code= does too, for a plain link.
 const activationCodeHeader = "X-Activation-Code"
 
-// activateProject: POST /api/public/activate-project {"code"} → the project
-// that code opens (service.PublicProject).
-func (s *Server) activateProject(c echo.Context) error {
-	if err := s.limiter.Allow(c.Request().Context(), ratelimit.Activate, c.RealIP()); err != nil {
-		return err
-	}
-	var in struct {
+// publicRoutes: the client's activation and download (its events are in
+// events.go). The per-IP limits come before anything else is read.
+func (s *Server) publicRoutes(e *echo.Echo) {
+	public := e.Group("/api/public")
+	mount(public, post("/activate-project", http.StatusOK).withNoStore(), s.activateProject, s.limitIP(ratelimit.Activate))
+	// A download is a file answered by http.ServeContent (Range, HEAD…),
+	// not a JSON value: a plain handler.
+	public.GET("/projects/:project_id/download", s.downloadProject, s.limitIP(ratelimit.Download))
+	public.HEAD("/projects/:project_id/download", s.downloadProject, s.limitIP(ratelimit.Download))
+}
+
+type activateReq struct {
+	Body struct {
 		Code *string `json:"code"`
 	}
-	if err := decode(c, &in); err != nil {
-		return err
-	}
-	if in.Code == nil || strings.TrimSpace(*in.Code) == "" {
+}
+
+func (r *activateReq) body() any { return &r.Body }
+
+// Validate: Errors: missing_field (400) for no code or a blank one.
+func (r *activateReq) Validate() error {
+	if r.Body.Code == nil || strings.TrimSpace(*r.Body.Code) == "" {
 		return models.FieldError("code", "missing_field", "code is required")
 	}
-	p, err := s.svc.ActivateProject(c.Request().Context(), *in.Code)
-	if err != nil {
-		return err
-	}
-	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
-	return c.JSON(http.StatusOK, p)
+	return nil
+}
+
+// activateProject: POST /api/public/activate-project {"code"} → the project
+// that code opens (service.PublicProject), never cached.
+func (s *Server) activateProject(ctx context.Context, req *activateReq) (*service.PublicProject, error) {
+	return answer(s.svc.ActivateProject(ctx, *req.Body.Code))
 }
 
 // downloadProject: GET|HEAD /api/public/projects/:project_id/download, the
@@ -59,15 +70,18 @@ func (s *Server) activateProject(c echo.Context) error {
 // file has vanished, 404 zip_missing with Retry-After (it is being made
 // again, and the next tries answer 202 until it is there).
 func (s *Server) downloadProject(c echo.Context) error {
-	if err := s.limiter.Allow(c.Request().Context(), ratelimit.Download, c.RealIP()); err != nil {
-		return err
-	}
 	id, err := pathID(c, "project_id", service.ErrPublicNotFound)
 	if err != nil {
 		return err
 	}
 	d, err := s.svc.OpenDownload(c.Request().Context(), id, s.activationCode(c))
 	return serveDownload(c, d, err)
+}
+
+// zipPending is the 202 answer while the zip is being made.
+type zipPending struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }
 
 // serveDownload answers an opened download (service.Download): the zip,
@@ -84,9 +98,9 @@ func serveDownload(c echo.Context, d service.Download, err error) error {
 	if d.Pending {
 		h.Set("Retry-After", strconv.Itoa(zipRetryAfter))
 		h.Set(echo.HeaderCacheControl, "no-store")
-		return c.JSON(http.StatusAccepted, map[string]any{
-			"code":    "zip_pending",
-			"message": "the zip is being made; try again in " + strconv.Itoa(zipRetryAfter) + " s",
+		return c.JSON(http.StatusAccepted, zipPending{
+			Code:    "zip_pending",
+			Message: "the zip is being made; try again in " + strconv.Itoa(zipRetryAfter) + " s",
 		})
 	}
 	defer d.File.Close()

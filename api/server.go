@@ -86,32 +86,18 @@ func New(svc *service.Service, cfg Config, log *slog.Logger) *Server {
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true}))
 	e.Use(limitBody(maxBody))
 
-	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
-	e.GET("/readyz", echo.WrapHandler(readiness(cfg.Ready, log)))
-	e.GET("/api/openapi.yaml", openAPI)
-
+	// Each resource's file declares its routes next to its handlers.
 	// Middleware goes on each route rather than on a group: a group's
 	// middleware makes Echo answer 404 instead of 405 for a wrong method.
-	if cfg.AdminToken != "" {
-		admin := e.Group("/api/admin")
-		admin.POST("/tenants", s.createTenant, s.requireAdmin)
-		admin.POST("/tenants/:tenant_id/activation-codes", s.issueCodes, s.requireAdmin)
-		admin.PUT("/tenants/:tenant_id/subscription", s.setSubscription, s.requireAdmin)
-		admin.POST("/activation-codes/:code_id/revoke", s.revokeCode, s.requireAdmin)
-	}
-
 	tenant := e.Group("/api/tenant")
-	tenant.POST("/projects", s.createProject, s.requireTenant)
-	tenant.GET("/projects/:project_id", s.getProject, s.requireTenant)
-	tenant.POST("/projects/:project_id/assign-activation-code", s.assignCode, s.requireTenant)
-	tenant.POST("/projects/:project_id/run", s.runProject, s.requireTenant)
-	tenant.GET("/projects/:project_id/executions/:execution_id", s.getExecution, s.requireTenant)
-
+	s.adminRoutes(e)
 	s.projectRoutes(tenant)
+	s.logRoutes(tenant)
 	s.accountRoutes(tenant)
 	s.authRoutes(e)
-	s.liveRoutes(e, tenant)
-	s.billingRoutes(e, tenant)
+	s.eventRoutes(e, tenant)
+	s.publicRoutes(e)
+	s.billingRoutes(tenant)
 	s.opsRoutes(e)
 	return s
 }
@@ -171,8 +157,13 @@ func (s *Server) stillSignedIn(c echo.Context) func(ctx context.Context) error {
 	}
 }
 
-func tenantID(c echo.Context) uuid.UUID {
-	id, _ := c.Request().Context().Value(tenantKey).(uuid.UUID)
+// tenantID is the tenant requireTenant authenticated, or uuid.Nil on a
+// route without it.
+func tenantID(c echo.Context) uuid.UUID { return tenantIn(c.Request().Context()) }
+
+// tenantIn is tenantID for a typed handler, which has the request's context.
+func tenantIn(ctx context.Context) uuid.UUID {
+	id, _ := ctx.Value(tenantKey).(uuid.UUID)
 	return id
 }
 
@@ -219,6 +210,19 @@ func (s *Server) requireTenant(next echo.HandlerFunc) echo.HandlerFunc {
 		ctx := context.WithValue(c.Request().Context(), tenantKey, id)
 		c.SetRequest(c.Request().WithContext(context.WithValue(ctx, credentialKey, token)))
 		return next(c)
+	}
+}
+
+// limitIP refuses a request over rule's budget for the client's IP (429
+// rate_limited), before anything of the request is read.
+func (s *Server) limitIP(rule ratelimit.Rule) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if err := s.limiter.Allow(c.Request().Context(), rule, c.RealIP()); err != nil {
+				return err
+			}
+			return next(c)
+		}
 	}
 }
 

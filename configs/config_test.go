@@ -48,6 +48,13 @@ func TestLoadRefusesBadValues(t *testing.T) {
 		"Q2O_LOG_FORMAT":         "xml",
 		"Q2O_RUNNER":             `python3 "unclosed`,
 		"Q2O_ADMIN_TOKEN":        "short",
+		// and values that do not parse, one of each kind
+		"Q2O_RUNNER_MEMORY":       "lots",
+		"Q2O_KEEP_RUNS":           "five",
+		"Q2O_MONITORING_READONLY": "maybe",
+		"Q2O_QUEUE_WEIGHTS":       "control",
+		"Q2O_TRUSTED_PROXIES":     "10.0.0.0/8,nearby",
+		"Q2O_RUNNER_READONLY":     "venv",
 	}
 	for name, value := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -64,6 +71,14 @@ func TestLoadRefusesBadValues(t *testing.T) {
 			t.Errorf("error %v", err)
 		}
 	})
+	t.Run("a file key given twice, or with a bad value", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "q2o.yaml")
+		_ = os.WriteFile(path, []byte("keep_runs: 3\nkeep_runs: 4\nrun_timeout: soon\n"), 0o600)
+		_, err := Load(path)
+		if err == nil || !strings.Contains(err.Error(), "keep_runs is given twice") || !strings.Contains(err.Error(), "run_timeout") {
+			t.Errorf("error %v", err)
+		}
+	})
 	t.Run("unknown file key", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "q2o.yaml")
 		_ = os.WriteFile(path, []byte("http_adr: \":1\"\n"), 0o600)
@@ -71,6 +86,16 @@ func TestLoadRefusesBadValues(t *testing.T) {
 			t.Errorf("error %v", err)
 		}
 	})
+}
+
+// An empty variable counts as unset: the default (or the file's value) stays.
+func TestLoadEmptyVariableIsUnset(t *testing.T) {
+	t.Setenv("Q2O_HTTP_ADDR", "")
+	t.Setenv("Q2O_RUN_TIMEOUT", "")
+	cfg, err := Load("")
+	if err != nil || cfg.HTTPAddr != ":8080" || cfg.RunTimeout != 2*time.Hour {
+		t.Errorf("%v: %+v", err, cfg)
+	}
 }
 
 func TestRedactHidesPassword(t *testing.T) {

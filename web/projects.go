@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -22,11 +21,11 @@ func (p *Portal) projectRoutes(g router) {
 	g.GET("/projects/:id", p.projectPage, s)
 	g.GET("/projects/:id/edit", p.editProject, s)
 	g.POST("/projects/:id/edit", p.updateProject, s)
-	g.POST("/projects/:id/delete", p.deleteProject, s)
+	g.POST("/projects/:id/delete", p.deleteProject(), s)
 	g.POST("/projects/:id/assign", p.assignCode, s)
-	g.POST("/projects/:id/run", p.runProject, s)
-	g.POST("/projects/:id/cancel", p.cancelRun, s)
-	g.POST("/projects/:id/resume", p.resumeRun, s)
+	g.POST("/projects/:id/run", p.runProject(), s)
+	g.POST("/projects/:id/cancel", p.cancelRun(), s)
+	g.POST("/projects/:id/resume", p.resumeRun(), s)
 	g.GET("/projects/:id/runs/:run", p.runPage, s)
 }
 
@@ -151,18 +150,22 @@ type projectForm struct {
 	FieldErrors map[string]string
 }
 
-// formError puts a refusal next to its field, or above the form.
-func formError(f *projectForm, err error) (int, bool) {
+// formRefused shows the form again with the refusal next to its field (or
+// above the form) and the API's status; an error that is not a refusal is
+// returned as it is.
+func (p *Portal) formRefused(c echo.Context, f projectForm, title string, err error) error {
 	e, ok := models.AsError(err)
 	if !ok {
-		return 0, false
+		return err
 	}
 	if e.Field != "" {
 		f.FieldErrors = map[string]string{e.Field: e.Message}
 	} else {
 		f.Error = e.Message
 	}
-	return statusOf(e), true
+	v := p.view(c, title)
+	v.Nav, v.Data = "projects", f
+	return p.renderStatus(c, statusOf(e), "project_form", v)
 }
 
 func (p *Portal) newProject(c echo.Context) error {
@@ -180,14 +183,7 @@ func (p *Portal) createProject(c echo.Context) error {
 	in := service.NewProject{Name: formText(c, "name"), Description: formText(c, "description"), Objectives: formText(c, "objectives")}
 	pr, err := p.svc.CreateProject(c.Request().Context(), tenantOf(c), in)
 	if err != nil {
-		f := projectForm{Name: *in.Name, Description: *in.Description, Objectives: *in.Objectives}
-		status, ok := formError(&f, err)
-		if !ok {
-			return err
-		}
-		v := p.view(c, "New project")
-		v.Nav, v.Data = "projects", f
-		return p.renderStatus(c, status, "project_form", v)
+		return p.formRefused(c, projectForm{Name: *in.Name, Description: *in.Description, Objectives: *in.Objectives}, "New project", err)
 	}
 	p.flash(c, "Project created. Assign an activation code, then run it.")
 	return redirect(c, "/projects/"+pr.ID.String())
@@ -324,170 +320,8 @@ func (p *Portal) updateProject(c echo.Context) error {
 		if err := asPage404(err); err == errPageNotFound {
 			return err
 		}
-		f := projectForm{Editing: true, ID: id, Name: *in.Name, Description: *in.Description, Objectives: *in.Objectives}
-		status, ok := formError(&f, err)
-		if !ok {
-			return err
-		}
-		v := p.view(c, "Edit project")
-		v.Nav, v.Data = "projects", f
-		return p.renderStatus(c, status, "project_form", v)
+		return p.formRefused(c, projectForm{Editing: true, ID: id, Name: *in.Name, Description: *in.Description, Objectives: *in.Objectives}, "Edit project", err)
 	}
 	p.flash(c, "Changes saved.")
 	return redirect(c, "/projects/"+id.String())
-}
-
-// actionRefused shows a refusal of a button on the project page: the page
-// again, with the service's message (next to the code picker for an
-// assignment, at the top otherwise) and the API's status.
-func (p *Portal) actionRefused(c echo.Context, err error) error {
-	e, ok := models.AsError(err)
-	if !ok {
-		return err
-	}
-	if e.Kind == models.KindNotFound {
-		return errPageNotFound
-	}
-	d, lerr := p.loadProject(c)
-	if lerr != nil {
-		return lerr
-	}
-	v := p.view(c, d.Project.Name)
-	v.Nav = "projects"
-	if c.Path() == "/projects/:id/assign" {
-		d.AssignErr = e.Message
-	} else {
-		v.Flash, v.Error = e.Message, true
-	}
-	v.Data = d
-	return p.renderStatus(c, statusOf(e), "project", v)
-}
-
-func (p *Portal) deleteProject(c echo.Context) error {
-	id, err := idParam(c, "id")
-	if err != nil {
-		return err
-	}
-	if err := p.svc.DeleteProject(c.Request().Context(), tenantOf(c), id); err != nil {
-		return p.actionRefused(c, err)
-	}
-	p.flash(c, "Project deleted.")
-	return redirect(c, "/projects")
-}
-
-// assignCode assigns the code picked from the list (code_id) or pasted
-// (code).
-func (p *Portal) assignCode(c echo.Context) error {
-	id, err := idParam(c, "id")
-	if err != nil {
-		return err
-	}
-	ctx, tenant := c.Request().Context(), tenantOf(c)
-	pasted := strings.TrimSpace(c.FormValue("code"))
-	if pasted != "" {
-		_, err = p.svc.AssignActivationCode(ctx, tenant, id, pasted)
-	} else {
-		codeID, perr := uuid.Parse(c.FormValue("code_id"))
-		if perr != nil {
-			return p.actionRefused(c, models.FieldError("code", "missing_field", "pick one of your codes or paste one"))
-		}
-		_, err = p.svc.AssignActivationCodeByID(ctx, tenant, id, codeID)
-	}
-	if err != nil {
-		return p.actionRefused(c, err)
-	}
-	p.flash(c, "Activation code assigned.")
-	if pasted != "" {
-		p.keep(c, linkCookie, p.clientLink(c, pasted))
-	}
-	return redirect(c, "/projects/"+id.String())
-}
-
-// clientLink is the address a tenant sends its client.
-func (p *Portal) clientLink(c echo.Context, code string) string {
-	return p.baseURL(c) + "/status/" + url.PathEscape(code)
-}
-
-// baseURL is Q2O_PUBLIC_URL, or this request's scheme and host.
-func (p *Portal) baseURL(c echo.Context) string {
-	if p.cfg.PublicURL != "" {
-		return strings.TrimRight(p.cfg.PublicURL, "/")
-	}
-	scheme := "http"
-	if p.secure(c) {
-		scheme = "https"
-	}
-	return scheme + "://" + c.Request().Host
-}
-
-// runProject starts a run and opens it on the status page, as the product
-// document asks ("Redirect to Status page on success").
-func (p *Portal) runProject(c echo.Context) error {
-	id, err := idParam(c, "id")
-	if err != nil {
-		return err
-	}
-	if _, err := p.svc.StartRun(c.Request().Context(), tenantOf(c), id); err != nil {
-		return p.actionRefused(c, err)
-	}
-	p.flash(c, "Run started.")
-	return redirect(c, "/projects/status?open="+id.String())
-}
-
-func (p *Portal) cancelRun(c echo.Context) error {
-	id, err := idParam(c, "id")
-	if err != nil {
-		return err
-	}
-	if _, err := p.svc.CancelRun(c.Request().Context(), tenantOf(c), id); err != nil {
-		return p.actionRefused(c, err)
-	}
-	p.flash(c, "Run cancelled.")
-	return redirect(c, "/projects/"+id.String())
-}
-
-func (p *Portal) resumeRun(c echo.Context) error {
-	id, err := idParam(c, "id")
-	if err != nil {
-		return err
-	}
-	if _, err := p.svc.ResumeRun(c.Request().Context(), tenantOf(c), id); err != nil {
-		return p.actionRefused(c, err)
-	}
-	p.flash(c, "Run resumed.")
-	return redirect(c, "/projects/status?open="+id.String())
-}
-
-// runData is the run page: one execution, its events, and where its log
-// streams from.
-type runData struct {
-	Project models.Project
-	Run     service.ExecutionDetail
-	LogURL  string
-	Live    bool
-}
-
-func (p *Portal) runPage(c echo.Context) error {
-	ctx, tenant := c.Request().Context(), tenantOf(c)
-	id, err := idParam(c, "id")
-	if err != nil {
-		return err
-	}
-	runID, err := idParam(c, "run")
-	if err != nil {
-		return err
-	}
-	pr, err := p.svc.Project(ctx, tenant, id)
-	if err != nil {
-		return asPage404(err)
-	}
-	run, err := p.svc.Execution(ctx, tenant, id, runID)
-	if err != nil {
-		return asPage404(err)
-	}
-	d := runData{Project: pr, Run: run, Live: run.Status.Live(),
-		LogURL: "/api/tenant/projects/" + id.String() + "/logs?tail=10000&execution_id=" + runID.String()}
-	v := p.view(c, "Run of "+pr.Name)
-	v.Nav, v.Data = "projects", d
-	return p.render(c, "run", v)
 }

@@ -113,34 +113,23 @@ var funcs = template.FuncMap{
 	"sentence": sentence,
 }
 
-func fmtTime(t any) string {
-	switch v := t.(type) {
-	case time.Time:
-		if v.IsZero() {
-			return "—"
-		}
-		return v.UTC().Format("2 Jan 2006, 15:04 UTC")
-	case *time.Time:
-		if v == nil {
-			return "—"
-		}
-		return fmtTime(*v)
-	}
-	return ""
-}
+func fmtTime(t any) string { return fmtAs(t, "2 Jan 2006, 15:04 UTC") }
 
-func fmtDate(t any) string {
+func fmtDate(t any) string { return fmtAs(t, "2 Jan 2006") }
+
+// fmtAs formats a time or a *time.Time in UTC; a zero or nil one is a dash.
+func fmtAs(t any, layout string) string {
 	switch v := t.(type) {
 	case time.Time:
 		if v.IsZero() {
 			return "—"
 		}
-		return v.UTC().Format("2 Jan 2006")
+		return v.UTC().Format(layout)
 	case *time.Time:
 		if v == nil {
 			return "—"
 		}
-		return fmtDate(*v)
+		return fmtAs(*v, layout)
 	}
 	return ""
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,7 +10,10 @@ import (
 	"strings"
 	"time"
 
+	openapi_types "github.com/oapi-codegen/runtime/types"
 	"github.com/spf13/cobra"
+
+	"github.com/q2o/q2o/cmd/q2o-cli/internal/apiclient"
 )
 
 func newLoginCmd(e *env) *cobra.Command {
@@ -26,7 +30,10 @@ neither --api-key nor Q2O_API_KEY is set.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			stored, _ := loadCredentials()
-			c := newClient(e.baseURL(stored), "")
+			c, err := newClient(e.baseURL(stored), "")
+			if err != nil {
+				return err
+			}
 			in := bufio.NewReader(e.stdin)
 			if email == "" {
 				fmt.Fprint(e.stderr, "Email: ")
@@ -36,7 +43,10 @@ neither --api-key nor Q2O_API_KEY is set.`,
 				}
 				email = strings.TrimSpace(line)
 			}
-			if _, err := c.do(ctx, http.MethodPost, "/api/auth/otp/request", map[string]string{"email": email}); err != nil {
+			if _, err := c.api.RequestOTPWithResponse(ctx, apiclient.RequestOTPJSONRequestBody{Email: openapi_types.Email(email)}); err != nil {
+				if errors.Is(err, openapi_types.ErrValidationEmail) {
+					return &exitError{code: exitUsage, msg: fmt.Sprintf("%q is not an email address", email)}
+				}
 				return err
 			}
 			fmt.Fprintf(e.stderr, "A sign-in code was mailed to %s.\nCode: ", email)
@@ -44,12 +54,9 @@ neither --api-key nor Q2O_API_KEY is set.`,
 			if err != nil && line == "" {
 				return &exitError{code: exitUsage, msg: "no code given"}
 			}
-			var s struct {
-				Token     string    `json:"token"`
-				ExpiresAt time.Time `json:"expires_at"`
-			}
-			if _, err := c.call(ctx, http.MethodPost, "/api/auth/otp/verify",
-				map[string]string{"email": email, "code": strings.TrimSpace(line)}, &s); err != nil {
+			s, _, err := answer(c.api.VerifyOTPWithResponse(ctx, apiclient.VerifyOTPJSONRequestBody{
+				Email: openapi_types.Email(email), Code: strings.TrimSpace(line)}))
+			if err != nil {
 				return err
 			}
 			p, err := saveCredentials(credentials{URL: c.base, Token: s.Token, Email: email, ExpiresAt: s.ExpiresAt})
@@ -66,9 +73,10 @@ neither --api-key nor Q2O_API_KEY is set.`,
 
 func newLogoutCmd(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use:   "logout",
-		Short: "End the stored session and forget it",
-		Args:  cobra.NoArgs,
+		Use:     "logout",
+		Short:   "End the stored session and forget it",
+		Example: "  q2o-cli logout",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			stored, err := loadCredentials()
 			if err != nil {
@@ -78,8 +86,11 @@ func newLogoutCmd(e *env) *cobra.Command {
 				fmt.Fprintln(e.stdout, "Not signed in.")
 				return nil
 			}
-			c := newClient(e.baseURL(stored), stored.Token)
-			_, err = c.do(cmd.Context(), http.MethodPost, "/api/auth/logout", nil)
+			c, err := newClient(e.baseURL(stored), stored.Token)
+			if err != nil {
+				return err
+			}
+			_, err = c.api.LogoutWithResponse(cmd.Context())
 			var ae *apiError
 			if err != nil && !(errors.As(err, &ae) && ae.Status == http.StatusUnauthorized) {
 				return err // an expired session is forgotten all the same
@@ -94,63 +105,31 @@ func newLogoutCmd(e *env) *cobra.Command {
 	}
 }
 
-// profile is the part of GET /api/tenant/profile that whoami shows.
-type profile struct {
-	ID    string `json:"id"`
-	Name  string `json:"name"`
-	Email string `json:"email"`
-	Plan  struct {
-		Code              string `json:"code"`
-		Name              string `json:"name"`
-		MaxConcurrentRuns int    `json:"max_concurrent_runs"`
-	} `json:"plan"`
-	Subscription struct {
-		Status           string  `json:"status"`
-		CurrentPeriodEnd *string `json:"current_period_end"`
-	} `json:"subscription"`
-	CodeQuota struct {
-		MonthlyLimit int `json:"monthly_limit"`
-		Used         int `json:"used_this_month"`
-		Remaining    int `json:"remaining"`
-	} `json:"code_quota"`
-	RunQuota struct {
-		MonthlyLimit *int `json:"monthly_limit"`
-		Used         int  `json:"used_this_month"`
-	} `json:"run_quota"`
-}
-
 func newWhoamiCmd(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:     "whoami",
 		Short:   "Show the tenant, plan, subscription and quotas of the credential",
 		Example: "  q2o-cli whoami\n  q2o-cli whoami --output json | jq .plan",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.client()
+		RunE: e.withClient(func(ctx context.Context, c *client, _ []string) error {
+			p, raw, err := answer(c.api.GetProfileWithResponse(ctx))
 			if err != nil {
 				return err
 			}
-			var p profile
-			raw, err := c.getJSON(cmd.Context(), "/api/tenant/profile", &p)
-			if err != nil {
-				return err
-			}
-			if e.json() {
-				return e.printJSON(raw)
-			}
-			runs := fmt.Sprintf("%d used this month, no limit", p.RunQuota.Used)
-			if p.RunQuota.MonthlyLimit != nil {
-				runs = fmt.Sprintf("%d of %d used this month", p.RunQuota.Used, *p.RunQuota.MonthlyLimit)
-			}
-			e.table([]string{"FIELD", "VALUE"}, [][]string{
-				{"tenant", p.Name + " (" + p.ID + ")"},
-				{"email", p.Email},
-				{"plan", fmt.Sprintf("%s (%s), %d concurrent runs", p.Plan.Name, p.Plan.Code, p.Plan.MaxConcurrentRuns)},
-				{"subscription", p.Subscription.Status},
-				{"codes", fmt.Sprintf("%d of %d used this month, %d left", p.CodeQuota.Used, p.CodeQuota.MonthlyLimit, p.CodeQuota.Remaining)},
-				{"runs", runs},
+			return e.print(raw, func() {
+				runs := fmt.Sprintf("%d used this month, no limit", p.RunQuota.UsedThisMonth)
+				if p.RunQuota.MonthlyLimit != nil {
+					runs = fmt.Sprintf("%d of %d used this month", p.RunQuota.UsedThisMonth, *p.RunQuota.MonthlyLimit)
+				}
+				e.table([]string{"FIELD", "VALUE"}, [][]string{
+					{"tenant", p.Name + " (" + p.Id.String() + ")"},
+					{"email", string(p.Email)},
+					{"plan", fmt.Sprintf("%s (%s), %d concurrent runs", p.Plan.Name, p.Plan.Code, p.Plan.MaxConcurrentRuns)},
+					{"subscription", string(p.Subscription.Status)},
+					{"codes", fmt.Sprintf("%d of %d used this month, %d left", p.CodeQuota.UsedThisMonth, p.CodeQuota.MonthlyLimit, p.CodeQuota.Remaining)},
+					{"runs", runs},
+				})
 			})
-			return nil
-		},
+		}),
 	}
 }

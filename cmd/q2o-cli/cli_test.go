@@ -10,10 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,6 +115,16 @@ func (r result) must(t *testing.T, code int) result {
 	return r
 }
 
+// readyToRun is an API with a worker whose test main.py runs as workerArgs
+// say, a tenant, and its project name, ready to run (a code assigned).
+func readyToRun(t *testing.T, workerArgs, name string) (*apptest.App, apptest.Tenant, string) {
+	t.Helper()
+	a := apptest.New(t, apptest.Options{})
+	a.StartWorker(a.WorkerConfig(workerArgs))
+	tn := a.NewTenant("active")
+	return a, tn, a.ReadyProject(tn, name)
+}
+
 // A plain line of a followed run when stdout is not a terminal.
 var plainLine = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  (pending|running|completed)\s+\d+%  .*$`)
 
@@ -159,6 +166,20 @@ func TestRunFollowCompletes(t *testing.T) {
 		t.Errorf("logs: %q", logs.stdout)
 	}
 	c.run("", "logs", id, "-f").must(t, 0)
+	var logLines []string
+	for l := range strings.Lines(c.run("", "logs", id, "--output", "json").must(t, 0).stdout) {
+		var entry struct{ Kind, Message string }
+		if err := json.Unmarshal([]byte(l), &entry); err != nil || entry.Kind != "log" {
+			t.Fatalf("logs --output json: %q: %v", l, err)
+		}
+		logLines = append(logLines, entry.Message+"\n")
+	}
+	if strings.Join(logLines, "") != logs.stdout {
+		t.Errorf("logs --output json is not the log: %q", logLines)
+	}
+	if tail := c.run("", "logs", id, "--tail", "1").must(t, 0).stdout; strings.Count(tail, "\n") != 1 || !strings.HasSuffix(logs.stdout, tail) {
+		t.Errorf("logs --tail 1: %q", tail)
+	}
 
 	// --output json on the read commands is the API's JSON.
 	var shown map[string]any
@@ -180,6 +201,29 @@ func TestRunFollowCompletes(t *testing.T) {
 	}
 	if list.Total != 1 || list.Items[0].ID != id {
 		t.Errorf("projects list --output json: %+v", list)
+	}
+	if out := c.run("", "projects", "list", "--search", "todo").must(t, 0).stdout; !strings.Contains(out, id) {
+		t.Errorf("projects list --search todo: %q", out)
+	}
+	if out := c.run("", "projects", "list", "--search", "nothing like it").must(t, 0).stdout; strings.Contains(out, id) {
+		t.Errorf("projects list --search found a project it should not: %q", out)
+	}
+	// logs --execution: the run shown by projects show.
+	if out := c.run("", "logs", id, "--execution", shown["latest_execution_id"].(string)).must(t, 0).stdout; out != logs.stdout {
+		t.Errorf("logs --execution: %q, want %q", out, logs.stdout)
+	}
+	objectives := filepath.Join(t.TempDir(), "objectives.md")
+	if err := os.WriteFile(objectives, []byte("# Objectives\n\n- from a file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other := strings.TrimSpace(c.run("", "projects", "create", "--name", "From a file", "--description", "d",
+		"--objectives-file", objectives).must(t, 0).stdout)
+	var fromFile struct{ Objectives string }
+	if err := json.Unmarshal([]byte(c.run("", "projects", "show", other, "--output", "json").must(t, 0).stdout), &fromFile); err != nil {
+		t.Fatal(err)
+	}
+	if fromFile.Objectives != "# Objectives\n\n- from a file" { // the API trims
+		t.Errorf("--objectives-file: the project's objectives are %q", fromFile.Objectives)
 	}
 	var who struct {
 		ID   string `json:"id"`
@@ -214,10 +258,7 @@ func TestRunFollowCompletes(t *testing.T) {
 }
 
 func TestRunFollowFailedExits1(t *testing.T) {
-	a := apptest.New(t, apptest.Options{})
-	a.StartWorker(a.WorkerConfig("--mode fail"))
-	tn := a.NewTenant("active")
-	id := a.ReadyProject(tn, "doomed")
+	a, tn, id := readyToRun(t, "--mode fail", "doomed")
 	c := newCLI(t, a, tn.Key)
 
 	r := c.run("", "run", id, "--follow").must(t, 1)
@@ -239,22 +280,42 @@ func TestRunFollowFailedExits1(t *testing.T) {
 	}
 }
 
-func TestCancelExits2(t *testing.T) {
-	a := apptest.New(t, apptest.Options{})
-	a.StartWorker(a.WorkerConfig("--mode sleep --seconds 30"))
-	tn := a.NewTenant("active")
-	id := a.ReadyProject(tn, "sleepy")
-	c := newCLI(t, a, tn.Key)
+// following is `q2o-cli run PROJECT --follow` on a project whose main.py
+// sleeps for 30 s, started.
+type following struct {
+	a              *apptest.App
+	tn             apptest.Tenant
+	id             string
+	c              *cliEnv
+	cmd            *exec.Cmd
+	stdout, stderr *bytes.Buffer
+}
 
+// followSleeper starts following and returns once the run is running.
+func followSleeper(t *testing.T, name string) *following {
+	t.Helper()
+	f := &following{}
+	f.a, f.tn, f.id = readyToRun(t, "--mode sleep --seconds 30", name)
+	a := f.a
+	f.c = newCLI(t, a, f.tn.Key)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	follow, stdout, stderr := c.command(ctx, "", "run", id, "--follow")
-	if err := follow.Start(); err != nil {
+	t.Cleanup(cancel)
+	f.cmd, f.stdout, f.stderr = f.c.command(ctx, "", "run", f.id, "--follow")
+	if err := f.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	a.AwaitProject(tn.Key, id, 30*time.Second, apptest.HasStatus(models.StatusRunning))
+	a.AwaitProject(f.tn.Key, f.id, 30*time.Second, apptest.HasStatus(models.StatusRunning))
+	return f
+}
+
+// wait waits for the follower's end.
+func (f *following) wait() result { return f.c.wait(f.cmd, f.cmd.Wait(), f.stdout, f.stderr) }
+
+func TestCancelExits2(t *testing.T) {
+	f := followSleeper(t, "sleepy")
+	a, tn, id, c := f.a, f.tn, f.id, f.c
 	c.run("", "cancel", id).must(t, 0)
-	r := c.wait(follow, follow.Wait(), stdout, stderr).must(t, 2)
+	r := f.wait().must(t, 2)
 	if !regexp.MustCompile(`Z  (cancelled|paused) `).MatchString(r.stdout) || !strings.Contains(r.stderr, "cancelled by the tenant") {
 		t.Errorf("the cancellation is not shown: %q / %q", r.stdout, r.stderr)
 	}
@@ -270,7 +331,13 @@ func TestCancelExits2(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(runs.Items) != 2 || runs.Items[0].ID != eid || runs.Items[0].Status != "cancelled" {
-		t.Errorf("runs list: %+v", runs)
+		t.Fatalf("runs list: %+v", runs)
+	}
+	// follow EXECUTION, the project unnamed: the latest run, and an older one.
+	c.run("", "follow", eid).must(t, 2)
+	older := c.run("", "follow", runs.Items[1].ID).must(t, 2)
+	if !strings.Contains(older.stderr, "run "+runs.Items[1].ID+" ") {
+		t.Errorf("follow of the older run does not tell it: %q", older.stderr)
 	}
 	// cancelling again is the API's refusal, with its code and message.
 	again := c.run("", "cancel", id).must(t, 3)
@@ -310,6 +377,7 @@ func TestRefusals(t *testing.T) {
 	// No credential at all: 4; a bad command line: 64.
 	none := newCLI(t, a, "")
 	none.run("", "whoami").must(t, 4)
+	none.run("", "whoami", "--api-key", tn.Key).must(t, 0) // the flag, with no Q2O_API_KEY
 	c.run("", "run").must(t, exitUsage)
 }
 
@@ -340,13 +408,16 @@ func TestCodes(t *testing.T) {
 }
 
 func TestDownload(t *testing.T) {
-	a := apptest.New(t, apptest.Options{})
-	a.StartWorker(a.WorkerConfig("--mode ok"))
-	tn := a.NewTenant("active")
-	id := a.ReadyProject(tn, "zipped")
+	a, tn, id := readyToRun(t, "--mode ok", "zipped")
 	c := newCLI(t, a, tn.Key)
 	eid := strings.TrimSpace(c.run("", "run", id).must(t, 0).stdout)
 	c.run("", "follow", id).must(t, 0)
+	c.run("", "follow", eid, "--output", "json").must(t, 0)
+	// An id no project or run has is the API's 404 (exit 3); not an id, 64.
+	if r := c.run("", "follow", "0192f0c4-6c1e-7a3b-9d2e-4f5a6b7c8d9e").must(t, 3); !strings.Contains(r.stderr, "not_found") {
+		t.Errorf("follow of an unknown id: %q", r.stderr)
+	}
+	c.run("", "follow", "nope").must(t, exitUsage)
 
 	// download waits for the zip, then writes what the API serves.
 	file := filepath.Join(t.TempDir(), "out.zip")
@@ -416,6 +487,13 @@ func TestDownload(t *testing.T) {
 		t.Errorf("the downloads asked for %q, want the whole and then bytes=200-", r)
 	}
 
+	// --execution names the run.
+	file5 := filepath.Join(t.TempDir(), "named.zip")
+	c.run("", "download", id, "--execution", eid, "-o", file5).must(t, 0)
+	if got := readFile(t, file5); !bytes.Equal(got, want) {
+		t.Fatalf("download --execution: not the run's zip")
+	}
+
 	// A stale part (another zip's bytes) fails the SHA-256 check and is fetched again.
 	file4 := filepath.Join(t.TempDir(), "stale.zip")
 	if err := os.WriteFile(file4+".part", bytes.Repeat([]byte("x"), 100), 0o644); err != nil {
@@ -472,14 +550,9 @@ type cuttingProxy struct {
 
 func newCuttingProxy(t *testing.T, target string, cut int) *cuttingProxy {
 	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := &cuttingProxy{}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.FlushInterval = -1
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rp := reverseProxy(t, target)
+	p.url = serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasSuffix(r.URL.Path, "/download") || r.Method != http.MethodGet {
 			rp.ServeHTTP(w, r)
 			return
@@ -496,14 +569,7 @@ func newCuttingProxy(t *testing.T, target string, cut int) *cuttingProxy {
 		if rec.cut {
 			panic(http.ErrAbortHandler) // drop the connection mid-body
 		}
-	})}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	p.url = "http://" + ln.Addr().String()
+	})
 	return p
 }
 
@@ -606,10 +672,7 @@ func TestLoginThroughMailpit(t *testing.T) {
 }
 
 func TestFollowResumesAfterADroppedStream(t *testing.T) {
-	a := apptest.New(t, apptest.Options{})
-	a.StartWorker(a.WorkerConfig("--mode ok --seconds 1.5"))
-	tn := a.NewTenant("active")
-	id := a.ReadyProject(tn, "flaky network")
+	a, tn, id := readyToRun(t, "--mode ok --seconds 1.5", "flaky network")
 	p := newDroppingProxy(t, a.URL, "/api/tenant/events")
 	c := newCLI(t, a, tn.Key)
 	c.url = p.url
@@ -640,14 +703,9 @@ type droppingProxy struct {
 
 func newDroppingProxy(t *testing.T, target, stream string) *droppingProxy {
 	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := &droppingProxy{}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.FlushInterval = -1
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rp := reverseProxy(t, target)
+	p.url = serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != stream {
 			rp.ServeHTTP(w, r)
 			return
@@ -658,15 +716,11 @@ func newDroppingProxy(t *testing.T, target, stream string) *droppingProxy {
 		p.mu.Unlock()
 		req, _ := http.NewRequestWithContext(r.Context(), "GET", target+r.URL.RequestURI(), nil)
 		req.Header = r.Header.Clone()
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
+		res, ok := forward(w, req)
+		if !ok {
 			return
 		}
 		defer res.Body.Close()
-		for k, v := range res.Header {
-			w.Header()[k] = v
-		}
 		w.WriteHeader(res.StatusCode)
 		w.(http.Flusher).Flush()
 		br := bufio.NewReader(res.Body)
@@ -688,14 +742,7 @@ func newDroppingProxy(t *testing.T, target, stream string) *droppingProxy {
 				return // the stream ends here, as a dropped connection does
 			}
 		}
-	})}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	p.url = "http://" + ln.Addr().String()
+	})
 	return p
 }
 
@@ -712,10 +759,7 @@ func (p *droppingProxy) firstID() string {
 }
 
 func TestRunFollowOnATerminalDrawsAProgressBar(t *testing.T) {
-	a := apptest.New(t, apptest.Options{})
-	a.StartWorker(a.WorkerConfig("--mode ok --seconds 1.5"))
-	tn := a.NewTenant("active")
-	id := a.ReadyProject(tn, "on a terminal")
+	a, tn, id := readyToRun(t, "--mode ok --seconds 1.5", "on a terminal")
 	c := newCLI(t, a, tn.Key)
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -760,10 +804,7 @@ func TestRunFollowOnATerminalDrawsAProgressBar(t *testing.T) {
 }
 
 func TestLogsFollowResumesAfterADroppedStream(t *testing.T) {
-	a := apptest.New(t, apptest.Options{})
-	a.StartWorker(a.WorkerConfig("--mode ok --seconds 1.5"))
-	tn := a.NewTenant("active")
-	id := a.ReadyProject(tn, "flaky log")
+	a, tn, id := readyToRun(t, "--mode ok --seconds 1.5", "flaky log")
 	a.Run(tn.Key, id)
 	a.AwaitProject(tn.Key, id, 30*time.Second, func(p models.Project) bool { return p.Progress >= 10 })
 	p := newDroppingProxy(t, a.URL, "/api/tenant/projects/"+id+"/logs")
@@ -782,29 +823,17 @@ func TestLogsFollowResumesAfterADroppedStream(t *testing.T) {
 }
 
 func TestInterruptedFollowExits130(t *testing.T) {
-	a := apptest.New(t, apptest.Options{})
-	a.StartWorker(a.WorkerConfig("--mode sleep --seconds 30"))
-	tn := a.NewTenant("active")
-	id := a.ReadyProject(tn, "interrupted")
-	c := newCLI(t, a, tn.Key)
-
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	follow, stdout, stderr := c.command(ctx, "", "run", id, "--follow")
-	if err := follow.Start(); err != nil {
-		t.Fatal(err)
-	}
-	a.AwaitProject(tn.Key, id, 30*time.Second, apptest.HasStatus(models.StatusRunning))
+	f := followSleeper(t, "interrupted")
 	time.Sleep(200 * time.Millisecond) // the follower is on the stream
-	if err := follow.Process.Signal(os.Interrupt); err != nil {
+	if err := f.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	r := c.wait(follow, follow.Wait(), stdout, stderr).must(t, 130)
+	r := f.wait().must(t, 130)
 	if !strings.Contains(r.stderr, "interrupted") {
 		t.Errorf("stderr: %q", r.stderr)
 	}
 	// The run goes on: ^C stops watching, not the run.
-	if s := apptest.StatusOf(a.GetProject(tn.Key, id)); s != models.StatusRunning {
+	if s := apptest.StatusOf(f.a.GetProject(f.tn.Key, f.id)); s != models.StatusRunning {
 		t.Errorf("the run after ^C: %v", s)
 	}
 }

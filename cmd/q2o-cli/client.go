@@ -4,15 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/q2o/q2o/cmd/q2o-cli/internal/apiclient"
 )
 
 // defaultURL is the API a fresh install talks to (`make run`).
@@ -21,10 +21,9 @@ const defaultURL = "http://localhost:8080"
 // apiError is the API's one error shape: a refusal (exit 3), or, for a 401,
 // an auth error (exit 4).
 type apiError struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
+	Status  int
+	Code    string
+	Message string
 }
 
 func (e *apiError) Error() string {
@@ -37,58 +36,57 @@ type networkError struct{ err error }
 func (e *networkError) Error() string { return "cannot reach the API: " + e.err.Error() }
 func (e *networkError) Unwrap() error { return e.err }
 
-// client calls the tenant API with one credential.
+// client calls the tenant API with one credential through the client
+// generated from api/openapi.yaml (internal/apiclient), so a route,
+// parameter or field the document changes no longer compiles here. Only
+// the reading of the streams (sse.go) and the download's resuming are
+// hand-written on top of the generated requests.
 type client struct {
-	base  string // no trailing slash
-	token string
-	http  *http.Client // for ordinary requests (with a timeout)
-	long  *http.Client // for streams and downloads (no overall timeout)
+	base string // no trailing slash
+	// api is for ordinary requests (with a timeout): an answer other than
+	// 2xx comes back as its *apiError, no answer as a *networkError.
+	api *apiclient.ClientWithResponses
+	// raw is for streams and downloads (no overall timeout): every answer
+	// as it came, no answer as a *networkError.
+	raw *apiclient.Client
 }
 
-func newClient(base, token string) *client {
-	return &client{
-		base:  strings.TrimRight(base, "/"),
-		token: token,
-		http:  &http.Client{Timeout: 30 * time.Second},
-		long:  &http.Client{},
-	}
-}
-
-// newRequest builds a request to path (which may carry a query); body, when
-// not nil, is sent as JSON.
-func (c *client) newRequest(ctx context.Context, method, path string, body any) (*http.Request, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
+func newClient(base, token string) (*client, error) {
+	base = strings.TrimRight(base, "/")
+	auth := apiclient.WithRequestEditorFn(func(_ context.Context, req *http.Request) error {
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
 		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return nil, &networkError{err}
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	req.Header.Set("User-Agent", "q2o-cli")
-	return req, nil
-}
-
-// do sends a request and returns the raw JSON body of a 2xx answer; any
-// other answer is an *apiError, no answer a *networkError.
-func (c *client) do(ctx context.Context, method, path string, body any) (json.RawMessage, error) {
-	req, err := c.newRequest(ctx, method, path, body)
+		req.Header.Set("User-Agent", "q2o-cli")
+		return nil
+	})
+	api, err := apiclient.NewClientWithResponses(base,
+		apiclient.WithHTTPClient(doer{c: &http.Client{Timeout: 30 * time.Second}, refuse: true}), auth)
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.http.Do(req)
+	raw, err := apiclient.NewClient(base, apiclient.WithHTTPClient(doer{c: &http.Client{}}), auth)
+	if err != nil {
+		return nil, err
+	}
+	return &client{base: base, api: api, raw: raw}, nil
+}
+
+// doer sends the generated client's requests. With refuse, an answer
+// other than 2xx is returned as its *apiError and a 2xx one is read whole
+// (so that a body cut short is a network error too).
+type doer struct {
+	c      *http.Client
+	refuse bool
+}
+
+func (d doer) Do(req *http.Request) (*http.Response, error) {
+	res, err := d.c.Do(req)
 	if err != nil {
 		return nil, &networkError{err}
+	}
+	if !d.refuse {
+		return res, nil
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(res.Body, 32<<20))
@@ -98,36 +96,15 @@ func (c *client) do(ctx context.Context, method, path string, body any) (json.Ra
 	if res.StatusCode/100 != 2 {
 		return nil, readAPIError(res.StatusCode, b)
 	}
-	return b, nil
-}
-
-// getJSON GETs path into v and returns the raw body too.
-func (c *client) getJSON(ctx context.Context, path string, v any) (json.RawMessage, error) {
-	return c.call(ctx, http.MethodGet, path, nil, v)
-}
-
-// call sends a request and decodes a 2xx answer into v (when not nil).
-func (c *client) call(ctx context.Context, method, path string, body, v any) (json.RawMessage, error) {
-	raw, err := c.do(ctx, method, path, body)
-	if err != nil {
-		return nil, err
-	}
-	if v != nil && len(raw) > 0 {
-		if err := json.Unmarshal(raw, v); err != nil {
-			return nil, fmt.Errorf("unexpected answer from %s %s: %w", method, path, err)
-		}
-	}
-	return raw, nil
+	res.Body = io.NopCloser(bytes.NewReader(b))
+	return res, nil
 }
 
 // readAPIError turns an error answer into an *apiError, whatever its body.
 func readAPIError(status int, body []byte) *apiError {
-	var env struct {
-		Error *apiError `json:"error"`
-	}
-	if json.Unmarshal(body, &env) == nil && env.Error != nil {
-		env.Error.Status = status
-		return env.Error
+	var e apiclient.Error
+	if json.Unmarshal(body, &e) == nil && e.Error.Code != "" {
+		return &apiError{Status: status, Code: e.Error.Code, Message: e.Error.Message}
 	}
 	msg := strings.TrimSpace(string(body))
 	if msg == "" {
@@ -136,75 +113,38 @@ func readAPIError(status int, body []byte) *apiError {
 	return &apiError{Status: status, Code: "http_" + fmt.Sprint(status), Message: msg}
 }
 
-// credentials is what `login` keeps in the user's config directory.
-type credentials struct {
-	URL       string    `json:"url"`
-	Token     string    `json:"token"`
-	Email     string    `json:"email,omitempty"`
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
+// readRefusal is the *apiError of a raw answer that is not 2xx.
+func readRefusal(res *http.Response) *apiError {
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	return readAPIError(res.StatusCode, b)
 }
 
-// credentialsPath is os.UserConfigDir()/q2o/credentials.json.
-func credentialsPath() (string, error) {
-	dir, err := os.UserConfigDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, "q2o", "credentials.json"), nil
+// answered is what a generated response says of its success (see
+// internal/apiclient/answers.go).
+type answered[T any] interface {
+	Answer() (*T, []byte, *http.Response)
 }
 
-// loadCredentials reads the stored session; none stored is (nil, nil).
-func loadCredentials() (*credentials, error) {
-	p, err := credentialsPath()
+// answer is the body of the call's answer as the document types it, and
+// its raw JSON (for --output json). A 2xx answer without that body (another
+// status or content type) is an error.
+func answer[T any, R answered[T]](r R, err error) (*T, []byte, error) {
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	b, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+	v, raw, res := r.Answer()
+	if v == nil {
+		return nil, nil, fmt.Errorf("unexpected answer from %s %s: HTTP %d (%s)",
+			res.Request.Method, res.Request.URL.Path, res.StatusCode, res.Header.Get("Content-Type"))
 	}
-	if err != nil {
-		return nil, err
-	}
-	var cr credentials
-	if err := json.Unmarshal(b, &cr); err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
-	}
-	return &cr, nil
+	return v, raw, nil
 }
 
-// saveCredentials writes the session readable by the user alone (0600, in
-// a 0700 directory), replacing the file atomically.
-func saveCredentials(cr credentials) (string, error) {
-	p, err := credentialsPath()
+// parseID reads a project's or an execution's id from the command line.
+func parseID(what, s string) (uuid.UUID, error) {
+	id, err := uuid.Parse(s)
 	if err != nil {
-		return "", err
+		return uuid.UUID{}, &exitError{code: exitUsage, msg: fmt.Sprintf("%q is not %s id", s, what)}
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return "", err
-	}
-	b, err := json.MarshalIndent(cr, "", "  ")
-	if err != nil {
-		return "", err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".credentials-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Close(); err != nil {
-		return "", err
-	}
-	return p, os.Rename(tmp.Name(), p)
+	return id, nil
 }
-
-// escape is url.PathEscape, short.
-func escape(s string) string { return url.PathEscape(s) }

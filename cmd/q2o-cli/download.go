@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 )
@@ -35,33 +36,32 @@ the zip's SHA-256, before it is given its name. Waits while the zip is being
 made.`,
 		Example: "  q2o-cli download $PROJECT -o todo.zip",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			c, err := e.client()
+		RunE: e.withProject(func(ctx context.Context, c *client, pid uuid.UUID, _ []string) error {
+			p, _, err := answer(c.api.GetProjectWithResponse(ctx, pid))
 			if err != nil {
 				return err
 			}
-			var p project
-			if _, err := c.getJSON(ctx, "/api/tenant/projects/"+escape(args[0]), &p); err != nil {
-				return err
-			}
-			if eid == "" {
-				if p.LatestExecutionID == nil {
-					return &exitError{code: exitRefused, msg: "the project has never run"}
+			target := runID{project: pid}
+			switch {
+			case eid != "":
+				if target.execution, err = parseID("an execution", eid); err != nil {
+					return err
 				}
-				eid = *p.LatestExecutionID
+			case p.LatestExecutionId == nil:
+				return &exitError{code: exitRefused, msg: "the project has never run"}
+			default:
+				target.execution = *p.LatestExecutionId
 			}
 			if file == "" {
 				file = fileName(p.Name) + ".zip"
 			}
-			path := "/api/tenant/projects/" + escape(args[0]) + "/executions/" + escape(eid) + "/download"
-			size, err := e.download(ctx, c, path, file)
+			size, err := e.download(ctx, c, target, file)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "%s (%d bytes, SHA-256 checked)\n", file, size)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&eid, "execution", "", "an execution of the project (default: the latest)")
 	cmd.Flags().StringVarP(&file, "file", "o", "", "where to write the zip (default: PROJECT-NAME.zip)")
@@ -85,13 +85,13 @@ func fileName(name string) string {
 	return s
 }
 
-// download writes the zip at path to file, resuming file.part, and returns
+// download writes the run's zip to file, resuming file.part, and returns
 // its size once its SHA-256 matches the ETag.
-func (e *env) download(ctx context.Context, c *client, path, file string) (int64, error) {
+func (e *env) download(ctx context.Context, c *client, r runID, file string) (int64, error) {
 	part := file + ".part"
 	resumed := false
 	for attempt := 0; ; attempt++ {
-		etag, done, err := e.fetch(ctx, c, path, part, &resumed)
+		etag, done, err := e.fetch(ctx, c, r, part, &resumed)
 		if err != nil {
 			var ne *networkError
 			if errors.As(err, &ne) && attempt < downloadAttempts && ctx.Err() == nil {
@@ -123,23 +123,22 @@ func (e *env) download(ctx context.Context, c *client, path, file string) (int64
 
 // fetch makes one request for what part lacks and appends the answer to it.
 // done is true once part holds the whole zip; etag is the zip's SHA-256.
-func (e *env) fetch(ctx context.Context, c *client, path, part string, resumed *bool) (etag string, done bool, err error) {
+func (e *env) fetch(ctx context.Context, c *client, r runID, part string, resumed *bool) (etag string, done bool, err error) {
 	var have int64
 	if fi, err := os.Stat(part); err == nil {
 		have = fi.Size()
 	}
-	req, err := c.newRequest(ctx, http.MethodGet, path, nil)
-	if err != nil {
-		return "", false, err
-	}
-	if have > 0 {
-		req.Header.Set("Range", "bytes="+strconv.FormatInt(have, 10)+"-")
+	from := func(_ context.Context, req *http.Request) error {
+		if have > 0 {
+			req.Header.Set("Range", "bytes="+strconv.FormatInt(have, 10)+"-")
+		}
+		return nil
 	}
 	deadline := time.Now().Add(zipWait)
 	var res *http.Response
 	for {
-		if res, err = c.long.Do(req); err != nil {
-			return "", false, &networkError{err}
+		if res, err = c.raw.DownloadExecution(ctx, r.project, r.execution, from); err != nil {
+			return "", false, err
 		}
 		if res.StatusCode != http.StatusAccepted {
 			break
@@ -169,13 +168,12 @@ func (e *env) fetch(ctx context.Context, c *client, path, part string, resumed *
 		// part is as long as the zip already (or longer: a stale part).
 		total := rangeTotal(res.Header.Get("Content-Range"))
 		if total == have {
-			etag, err := c.headETag(ctx, path)
+			etag, err := c.headETag(ctx, r)
 			return etag, err == nil, err
 		}
 		return "", false, os.Remove(part)
 	default:
-		b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-		return "", false, readAPIError(res.StatusCode, b)
+		return "", false, readRefusal(res)
 	}
 	f, err := os.OpenFile(part, flags, 0o644)
 	if err != nil {
@@ -211,14 +209,10 @@ func (e *env) fetch(ctx context.Context, c *client, path, part string, resumed *
 }
 
 // headETag is the zip's ETag, from a HEAD request.
-func (c *client) headETag(ctx context.Context, path string) (string, error) {
-	req, err := c.newRequest(ctx, http.MethodHead, path, nil)
+func (c *client) headETag(ctx context.Context, r runID) (string, error) {
+	res, err := c.raw.HeadDownloadExecution(ctx, r.project, r.execution)
 	if err != nil {
 		return "", err
-	}
-	res, err := c.http.Do(req)
-	if err != nil {
-		return "", &networkError{err}
 	}
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK {

@@ -1,15 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"strconv"
-	"time"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
+
+	"github.com/q2o/q2o/cmd/q2o-cli/internal/apiclient"
 )
 
 func newLogsCmd(e *env) *cobra.Command {
@@ -22,41 +24,47 @@ func newLogsCmd(e *env) *cobra.Command {
 		Long: `Prints the last --tail lines of the log of the project's latest run (or
 --execution's). With -f it follows the log live until the run ends,
 resuming after a dropped connection where it left off, and exits with the
-run's outcome as run --follow does.`,
-		Example: "  q2o-cli logs $PROJECT --tail 50\n  q2o-cli logs $PROJECT -f",
+run's outcome as run --follow does. With --output json each line is a JSON
+line, {"kind": "log", "message": LINE}.`,
+		Example: "  q2o-cli logs $PROJECT --tail 50\n  q2o-cli logs $PROJECT -f\n  q2o-cli logs $PROJECT --output json | jq -r .message",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			q := url.Values{"tail": {strconv.Itoa(tail)}}
+		RunE: e.withProject(func(ctx context.Context, c *client, pid apiclient.ProjectID, _ []string) error {
+			params := apiclient.ProjectLogsParams{Tail: &tail}
 			if eid != "" {
-				q.Set("execution_id", eid)
-			}
-			path := "/api/tenant/projects/" + escape(args[0]) + "/logs?"
-			if !followIt {
-				req, err := c.newRequest(cmd.Context(), http.MethodGet, path+q.Encode(), nil)
+				id, err := parseID("an execution", eid)
 				if err != nil {
 					return err
 				}
-				req.Header.Set("Accept", "text/plain")
-				res, err := c.http.Do(req)
-				if err != nil {
-					return &networkError{err}
-				}
-				defer res.Body.Close()
-				if res.StatusCode != http.StatusOK {
-					b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-					return readAPIError(res.StatusCode, b)
-				}
-				if _, err := io.Copy(e.stdout, res.Body); err != nil {
-					return &networkError{err}
-				}
-				return nil
+				params.ExecutionId = &id
 			}
-			return e.followLog(cmd.Context(), c, path, q)
-		},
+			if followIt {
+				return e.followLog(ctx, c, pid, &params)
+			}
+			accept := apiclient.Textplain
+			params.Accept = &accept
+			res, err := c.raw.ProjectLogs(ctx, pid, &params)
+			if err != nil {
+				return err
+			}
+			defer res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				return readRefusal(res)
+			}
+			if !e.json() {
+				_, err = io.Copy(e.stdout, res.Body)
+			} else {
+				sc := bufio.NewScanner(res.Body)
+				sc.Buffer(make([]byte, 64<<10), 16<<20)
+				for sc.Scan() {
+					e.logLine(sc.Text())
+				}
+				err = sc.Err()
+			}
+			if err != nil {
+				return &networkError{err}
+			}
+			return nil
+		}),
 	}
 	f := cmd.Flags()
 	f.BoolVarP(&followIt, "follow", "f", false, "follow the log until the run ends")
@@ -65,11 +73,27 @@ run's outcome as run --follow does.`,
 	return cmd
 }
 
+// logLine prints a line of a run's log: as it is, or with --output json as
+// a JSON line, {"kind": "log", "message": line}, as run --follow --log does.
+func (e *env) logLine(line string) {
+	if !e.json() {
+		fmt.Fprintln(e.stdout, line)
+		return
+	}
+	b, _ := json.Marshal(logEntry{Kind: "log", Message: line})
+	fmt.Fprintf(e.stdout, "%s\n", b)
+}
+
+// logEntry is a line of a run's log with --output json.
+type logEntry struct {
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+}
+
 // followLog prints a followed log until the run ends, and exits with its
 // outcome.
-func (e *env) followLog(ctx context.Context, c *client, path string, q url.Values) error {
-	status, err := c.streamLog(ctx, path, q,
-		func(line string) { fmt.Fprintln(e.stdout, line) },
+func (e *env) followLog(ctx context.Context, c *client, pid apiclient.ProjectID, params *apiclient.ProjectLogsParams) error {
+	status, err := c.streamLog(ctx, pid, params, e.logLine,
 		func(note string) { fmt.Fprintln(e.stderr, "q2o-cli:", note) })
 	if err != nil {
 		return err
@@ -82,30 +106,24 @@ func (e *env) followLog(ctx context.Context, c *client, path string, q url.Value
 // dropped connection it reconnects with Last-Event-ID (the execution and
 // byte offset of the last line), pinned to the execution first served, so
 // no line is missed or repeated.
-func (c *client) streamLog(ctx context.Context, path string, q url.Values, emit, note func(string)) (string, error) {
+func (c *client) streamLog(ctx context.Context, pid apiclient.ProjectID, params *apiclient.ProjectLogsParams, emit, note func(string)) (string, error) {
+	p := *params
+	accept := apiclient.TexteventStream
+	p.Accept = &accept
 	lastID := ""
-	wait := reconnectFirst
-	var failingSince time.Time
+	rc := newReconnecting(ctx, note)
 	for {
-		s, err := c.openSSE(ctx, path+q.Encode(), lastID)
+		p.LastEventID = orNil(lastID)
+		s, err := c.openSSE(func() (*http.Response, error) { return c.raw.ProjectLogs(ctx, pid, &p) })
 		if err != nil {
-			if ctx.Err() != nil || !retryable(err) {
+			if err := rc.retry(err); err != nil {
 				return "", err
-			}
-			if failingSince.IsZero() {
-				failingSince = time.Now()
-			} else if time.Since(failingSince) > giveUp {
-				return "", err
-			}
-			note(fmt.Sprintf("%v; reconnecting", err))
-			if !backoff(ctx, &wait) {
-				return "", ctx.Err()
 			}
 			continue
 		}
-		failingSince, wait = time.Time{}, reconnectFirst
-		if id := s.res.Header.Get("X-Execution-Id"); id != "" {
-			q.Set("execution_id", id)
+		rc.connected()
+		if id, err := uuid.Parse(s.res.Header.Get("X-Execution-Id")); err == nil {
+			p.ExecutionId = &id
 		}
 		for {
 			ev, err := s.next()

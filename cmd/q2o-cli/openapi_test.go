@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync"
@@ -28,7 +30,7 @@ import (
 func checkedAPI(t *testing.T, target string) string {
 	t.Helper()
 	router := openAPIRouter(t)
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return serve(t, func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -52,15 +54,11 @@ func checkedAPI(t *testing.T, target string) string {
 				t.Errorf("openapi: q2o-cli's %s %s does not match api/openapi.yaml: %.1000s", r.Method, r.URL.Path, err)
 			}
 		}
-		res, err := http.DefaultTransport.RoundTrip(out)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
+		res, ok := forward(w, out)
+		if !ok {
 			return
 		}
 		defer res.Body.Close()
-		for k, v := range res.Header {
-			w.Header()[k] = v
-		}
 		if strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
 			w.WriteHeader(res.StatusCode)
 			w.(http.Flusher).Flush()
@@ -84,14 +82,47 @@ func checkedAPI(t *testing.T, target string) string {
 		apptest.CheckOpenAPI(t, out, apptest.Response{Status: res.StatusCode, Header: res.Header, Body: b})
 		w.WriteHeader(res.StatusCode)
 		_, _ = w.Write(b)
-	})}
+	})
+}
+
+// serve serves h on a port of its own until the test ends, and returns its
+// URL.
+func serve(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv := &http.Server{Handler: h}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return "http://" + ln.Addr().String()
+}
+
+// reverseProxy passes requests on to target, flushing as it goes (streams).
+func reverseProxy(t *testing.T, target string) *httputil.ReverseProxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.FlushInterval = -1
+	return rp
+}
+
+// forward sends req on and copies its answer's headers to w; no answer is
+// a 502 written to w, and false.
+func forward(w http.ResponseWriter, req *http.Request) (*http.Response, bool) {
+	res, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return nil, false
+	}
+	for k, v := range res.Header {
+		w.Header()[k] = v
+	}
+	return res, true
 }
 
 var openAPIRouterOnce = sync.OnceValues(func() (routers.Router, error) {
@@ -112,8 +143,9 @@ func openAPIRouter(t *testing.T) routers.Router {
 }
 
 // TestFieldsAreInTheDocument checks that every JSON field the CLI reads from
-// an answer is one api/openapi.yaml gives: a renamed field fails here rather
-// than leaving an empty column.
+// a live event is one api/openapi.yaml gives: the answers' types are
+// generated from the document (internal/apiclient), the events' data, which
+// the document describes but the generator does not type, is read by hand.
 func TestFieldsAreInTheDocument(t *testing.T) {
 	doc, err := apptest.OpenAPI()
 	if err != nil {
@@ -123,9 +155,6 @@ func TestFieldsAreInTheDocument(t *testing.T) {
 		schema string
 		v      any
 	}{
-		{"Project", project{}},
-		{"Execution", execution{}},
-		{"Profile", profile{}},
 		{"ProjectEvent", runState{}},
 	} {
 		ref := doc.Components.Schemas[tc.schema]

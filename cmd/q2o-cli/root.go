@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -90,13 +93,46 @@ func (e *env) client() (*client, error) {
 	if token == "" {
 		return nil, &exitError{code: exitNetwork, msg: "not signed in: run `q2o-cli login`, or set --api-key / Q2O_API_KEY"}
 	}
-	return newClient(e.baseURL(stored), token), nil
+	return newClient(e.baseURL(stored), token)
+}
+
+// withClient is a command's RunE that first makes the client.
+func (e *env) withClient(f func(ctx context.Context, c *client, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := e.client()
+		if err != nil {
+			return err
+		}
+		return f(cmd.Context(), c, args)
+	}
+}
+
+// withProject is withClient for a command whose first argument is a
+// project's id.
+func (e *env) withProject(f func(ctx context.Context, c *client, pid uuid.UUID, args []string) error) func(*cobra.Command, []string) error {
+	return e.withClient(func(ctx context.Context, c *client, args []string) error {
+		pid, err := parseID("a project", args[0])
+		if err != nil {
+			return err
+		}
+		return f(ctx, c, pid, args)
+	})
 }
 
 func (e *env) json() bool { return e.output == "json" }
 
+// print prints a read command's answer: raw, the API's JSON, with --output
+// json, otherwise what table prints.
+func (e *env) print(raw []byte, table func()) error {
+	if e.json() {
+		return e.printJSON(raw)
+	}
+	table()
+	return nil
+}
+
 // printJSON prints the API's answer as it came, indented.
-func (e *env) printJSON(raw json.RawMessage) error {
+func (e *env) printJSON(raw []byte) error {
 	var v any
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return err
@@ -133,10 +169,27 @@ func orDash(s string) string {
 	return s
 }
 
-// str is *s, or "" for nil.
-func str(s *string) string {
-	if s == nil {
-		return ""
+// deref is *p, or the zero value for nil.
+func deref[T any](p *T) T {
+	var v T
+	if p != nil {
+		v = *p
 	}
-	return *s
+	return v
+}
+
+// orDashTime is t in RFC 3339, or "-" for nil.
+func orDashTime(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// orDashID is the id, or "-" for nil.
+func orDashID(id *uuid.UUID) string {
+	if id == nil {
+		return "-"
+	}
+	return id.String()
 }

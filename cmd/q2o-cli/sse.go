@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -20,27 +19,25 @@ type sseStream struct {
 	r   *bufio.Reader
 }
 
-// openSSE opens the stream at path, resuming after lastID when it is set.
-// An answer that is not 200 is an *apiError, none a *networkError.
-func (c *client) openSSE(ctx context.Context, path, lastID string) (*sseStream, error) {
-	req, err := c.newRequest(ctx, http.MethodGet, path, nil)
+// openSSE opens a stream with open, a generated request. An answer that
+// is not 200 is an *apiError, none a *networkError.
+func (c *client) openSSE(open func() (*http.Response, error)) (*sseStream, error) {
+	res, err := open()
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Accept", "text/event-stream")
-	if lastID != "" {
-		req.Header.Set("Last-Event-ID", lastID)
-	}
-	res, err := c.long.Do(req)
-	if err != nil {
-		return nil, &networkError{err}
-	}
 	if res.StatusCode != http.StatusOK {
 		defer res.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-		return nil, readAPIError(res.StatusCode, b)
+		return nil, readRefusal(res)
 	}
 	return &sseStream{res: res, r: bufio.NewReaderSize(res.Body, 64<<10)}, nil
+}
+
+// acceptEvents asks for a stream where the document gives no Accept
+// parameter.
+func acceptEvents(_ context.Context, req *http.Request) error {
+	req.Header.Set("Accept", "text/event-stream")
+	return nil
 }
 
 // next returns the next event; comments (": ping") and retry fields are

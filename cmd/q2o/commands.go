@@ -14,38 +14,6 @@ import (
 	"github.com/q2o/q2o/service"
 )
 
-func settingsHelp(names ...string) string {
-	var b strings.Builder
-	b.WriteString("\nSettings (environment variables; also keys of the --config YAML file):\n")
-	for _, s := range configs.Settings() {
-		if len(names) > 0 && !contains(names, s.Env) {
-			continue
-		}
-		fmt.Fprintf(&b, "  %s  (default: %s)\n      %s\n", s.Env, s.Default, s.Help)
-	}
-	return b.String()
-}
-
-// allBut lists every setting except the ones in skip.
-func allBut(skip []string) []string {
-	var out []string
-	for _, s := range configs.Settings() {
-		if !contains(skip, s.Env) {
-			out = append(out, s.Env)
-		}
-	}
-	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 func newRootCmd() *cobra.Command {
 	var configPath string
 	root := &cobra.Command{
@@ -53,29 +21,18 @@ func newRootCmd() *cobra.Command {
 		Short: "q2o runs tenants' projects (main.py) on a worker fleet",
 		Long: "q2o runs tenants' projects on a worker fleet: an HTTP API takes RUN requests and puts\n" +
 			"tasks on Redis (asynq); workers run main.py for each project and record status in Postgres.\n" +
-			settingsHelp(),
+			configs.Usage(configs.API|configs.Worker),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&configPath, "config", "", "YAML settings file (environment variables override it)")
 	load := func() (configs.Config, error) { return configs.Load(configPath) }
 
-	dbOnly := []string{"Q2O_DATABASE_URL", "Q2O_LOG_FORMAT", "Q2O_LOG_LEVEL"}
-	// Settings only one side reads; each side's --help lists every other one.
-	workerOnly := []string{"Q2O_RUNNER", "Q2O_RUNNER_ARGS", "Q2O_RUNNER_PASS_ENV", "Q2O_SANDBOX", "Q2O_RUNNER_USER",
-		"Q2O_RUNNER_NETWORK", "Q2O_RUNNER_MEMORY", "Q2O_RUNNER_PROCESSES", "Q2O_RUNNER_OUTPUT_LIMIT", "Q2O_RUNNER_READONLY", "Q2O_KEEP_RUNS", "Q2O_RUN_TIMEOUT", "Q2O_RUN_KILL_GRACE",
-		"Q2O_RUN_WATCH_INTERVAL", "Q2O_PROGRESS_PATTERNS", "Q2O_WORKER_CONCURRENCY", "Q2O_WORKER_POLL_INTERVAL", "Q2O_QUEUE_WEIGHTS", "Q2O_WORKER_HEALTH_ADDR"}
-	apiOnly := []string{"Q2O_HTTP_ADDR", "Q2O_PUBLIC_URL", "Q2O_ADMIN_TOKEN", "Q2O_TRUSTED_PROXIES", "Q2O_MONITORING_READONLY",
-		"Q2O_STRIPE_SECRET_KEY", "Q2O_STRIPE_WEBHOOK_SECRET", "Q2O_STRIPE_REFETCH", "Q2O_STRIPE_PRORATION", "Q2O_STRIPE_PRICES",
-		"Q2O_BILLING_RETURN_URL", "Q2O_PAST_DUE_GRACE", "Q2O_SMTP_HOST", "Q2O_SMTP_PORT", "Q2O_SMTP_USERNAME",
-		"Q2O_SMTP_PASSWORD", "Q2O_SMTP_FROM", "Q2O_SMTP_TLS", "Q2O_SESSION_TTL"}
-	apiSettings, workerSettings := allBut(workerOnly), allBut(apiOnly)
-
 	var createDB bool
 	migrate := &cobra.Command{
 		Use:   "migrate",
 		Short: "Apply the database migrations (safe to run again)",
-		Long:  "Apply every pending migration embedded in this binary. Running it again does nothing.\n" + settingsHelp(dbOnly...),
+		Long:  "Apply every pending migration embedded in this binary. Running it again does nothing.\n" + configs.Usage(configs.Admin),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := load()
@@ -105,7 +62,7 @@ func newRootCmd() *cobra.Command {
 	api := &cobra.Command{
 		Use:   "api",
 		Short: "Serve the HTTP API and the web portal (and relay the outbox)",
-		Long:  "Serve the HTTP API and the web portal (the tenant portal at /, the client dashboard at /status) on Q2O_HTTP_ADDR. Refuses to start on a database that needs `q2o migrate`.\n" + settingsHelp(apiSettings...),
+		Long:  "Serve the HTTP API and the web portal (the tenant portal at /, the client dashboard at /status) on Q2O_HTTP_ADDR. Refuses to start on a database that needs `q2o migrate`.\n" + configs.Usage(configs.API),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := load()
@@ -118,7 +75,7 @@ func newRootCmd() *cobra.Command {
 	worker := &cobra.Command{
 		Use:   "worker",
 		Short: "Run tasks: main.py for each project run, zips, pauses",
-		Long:  "Take tasks from Redis and run them. Start as many as you like, on any machine that reaches\nPostgres, Redis and the output folder. Refuses to start on a database that needs `q2o migrate`.\n" + settingsHelp(workerSettings...),
+		Long:  "Take tasks from Redis and run them. Start as many as you like, on any machine that reaches\nPostgres, Redis and the output folder. Refuses to start on a database that needs `q2o migrate`.\n" + configs.Usage(configs.Worker),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := load()
@@ -131,7 +88,7 @@ func newRootCmd() *cobra.Command {
 	all := &cobra.Command{
 		Use:   "all",
 		Short: "Run the API and a worker in one process (for a laptop)",
-		Long:  "Run the API and a worker in one process.\n" + settingsHelp(),
+		Long:  "Run the API and a worker in one process.\n" + configs.Usage(configs.API|configs.Worker),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := load()
@@ -149,7 +106,7 @@ func newRootCmd() *cobra.Command {
 	createTenant := &cobra.Command{
 		Use:   "create-tenant",
 		Short: "Create a tenant (and optionally activation codes); prints its API key once, as JSON",
-		Long:  "Create a tenant with its subscription and API key, and --codes activation codes.\nPrints the same JSON as POST /api/admin/tenants, plus \"codes\".\n" + settingsHelp(dbOnly...),
+		Long:  "Create a tenant with its subscription and API key, and --codes activation codes.\nPrints the same JSON as POST /api/admin/tenants, plus \"codes\".\n" + configs.Usage(configs.Admin),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := load()
@@ -210,13 +167,13 @@ func newRootCmd() *cobra.Command {
 	createTenant.Flags().IntVar(&codes, "codes", 0, "activation codes to make")
 	createTenant.Flags().IntVar(&maxUses, "max-uses", 1, "uses of each activation code")
 	createTenant.Flags().BoolVar(&reuse, "reuse", false, "when a tenant with this email exists, print it with a new API key (and new codes) instead of failing")
-	admin.AddCommand(createTenant)
+	admin.AddCommand(createTenant, stripeEventCmd(load))
 
 	var statusJSON bool
 	migrateStatus := &cobra.Command{
 		Use:   "status",
 		Short: "List the migrations this binary holds, applied and pending",
-		Long:  "List every migration embedded in this binary with whether the database has it (and since when).\n" + settingsHelp(dbOnly...),
+		Long:  "List every migration embedded in this binary with whether the database has it (and since when).\n" + configs.Usage(configs.Admin),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := load()

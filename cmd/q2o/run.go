@@ -66,7 +66,7 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 	client := asynq.NewClient(redisOpt)
 	defer client.Close()
 	enq := &jobs.Enqueuer{DB: gdb, Client: client, Log: log,
-		Options: jobs.Options{RunTimeout: cfg.RunTimeout, KillGrace: cfg.KillGrace}}
+		Options: jobs.Options{RunTimeout: cfg.RunTimeout, KillGrace: cfg.KillGrace, Retention: cfg.TaskRetention}}
 	svc := service.New(gdb, enq, cfg.OutputRoot, log)
 	inspector := asynq.NewInspector(redisOpt)
 	defer inspector.Close()

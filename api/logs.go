@@ -33,6 +33,12 @@ const (
 	logMaxLine = 64 << 10
 )
 
+// logRoutes: a project's run log. A plain handler: the log is text, or a
+// stream of events as it grows, not one encoded value.
+func (s *Server) logRoutes(tenant *echo.Group) {
+	tenant.GET("/projects/:project_id/logs", s.projectLogs, s.requireTenant)
+}
+
 // projectLogs: GET /api/tenant/projects/:project_id/logs?tail&execution_id.
 // It answers the last tail lines of the execution's log as text/plain (an
 // empty body when the run has not written any yet), or, with Accept:

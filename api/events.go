@@ -42,6 +42,14 @@ const sseRetry = 2000
 var errEventsUnavailable = models.Errorf(models.KindUnavailable, "events_unavailable",
 	"live events are unavailable right now; try again shortly")
 
+// eventRoutes: the tenant's and a client's live events. Plain handlers: an
+// event stream writes its answer as it goes, which a typed endpoint's one
+// encoded value cannot.
+func (s *Server) eventRoutes(e *echo.Echo, tenant *echo.Group) {
+	tenant.GET("/events", s.tenantEvents, s.requireTenant)
+	e.GET("/api/public/projects/:project_id/events", s.publicProjectEvents, s.limitIP(ratelimit.PublicEvents))
+}
+
 // tenantEvents: GET /api/tenant/events.
 // The tenant's credential is checked again about every heartbeat: a
 // session ended (logout) or expired, or an API key revoked, ends the stream.
@@ -57,9 +65,6 @@ func (s *Server) tenantEvents(c echo.Context) error {
 // a project deleted meanwhile ends the stream, even while the project keeps
 // sending events.
 func (s *Server) publicProjectEvents(c echo.Context) error {
-	if err := s.limiter.Allow(c.Request().Context(), ratelimit.PublicEvents, c.RealIP()); err != nil {
-		return err
-	}
 	id, err := pathID(c, "project_id", service.ErrPublicNotFound)
 	if err != nil {
 		return err

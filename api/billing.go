@@ -32,6 +32,13 @@ type Billing interface {
 	Portal(ctx context.Context, tenantID uuid.UUID) (string, error)
 }
 
+// billingRoutes: the tenant's billing routes that need no Stripe call. The
+// Stripe webhook and the routes that call Stripe are added by EnableBilling.
+func (s *Server) billingRoutes(tenant *echo.Group) {
+	mount(tenant, post("/projects/resume-all", http.StatusOK), s.resumeAll, s.requireTenant)
+	mount(tenant, get("/billing", http.StatusOK), s.billing, s.requireTenant)
+}
+
 // EnableBilling turns on the Stripe routes: POST /api/webhooks/stripe when
 // the webhook has a signing secret (without it the route does not exist, a
 // 404, so an unconfigured server never takes billing changes), and the
@@ -42,36 +49,70 @@ func (s *Server) EnableBilling(b Billing) {
 		s.echo.POST("/api/webhooks/stripe", s.stripeWebhook(b))
 	}
 	tenant := s.echo.Group("/api/tenant")
-	tenant.POST("/billing/upgrade", s.upgradePlan(b), s.requireTenant)
-	tenant.POST("/billing/portal", s.billingPortal(b), s.requireTenant)
+	mount(tenant, post("/billing/upgrade", http.StatusOK), upgradePlan(b), s.requireTenant)
+	mount(tenant, post("/billing/portal", http.StatusOK), billingPortal(b), s.requireTenant)
 }
 
-// upgradePlan answers {"checkout_url"} for a first subscription, or the
-// billing page after the plan change.
-func (s *Server) upgradePlan(b Billing) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		var in struct {
-			Plan string `json:"plan"`
+// billing: GET /api/tenant/billing, the tenant's billing page.
+func (s *Server) billing(ctx context.Context, _ *none) (*service.BillingOverview, error) {
+	return answer(s.svc.Billing(ctx, tenantIn(ctx)))
+}
+
+// resumed is the answer of resume-all: how many projects run again, and
+// each paused project's result.
+type resumed struct {
+	Projects []service.ResumeResult `json:"projects"`
+	Resumed  int                    `json:"resumed"`
+}
+
+// resumeAll: POST /api/tenant/projects/resume-all runs every paused project
+// of the tenant again, each through the gates of RUN; a project they refuse
+// is listed with its error code.
+func (s *Server) resumeAll(ctx context.Context, _ *none) (*resumed, error) {
+	res, err := s.svc.ResumeAll(ctx, tenantIn(ctx))
+	if err != nil {
+		return nil, err
+	}
+	out := &resumed{Projects: res}
+	for _, r := range res {
+		if r.Error == nil {
+			out.Resumed++
 		}
-		if err := decode(c, &in); err != nil {
-			return err
-		}
-		res, err := b.Upgrade(c.Request().Context(), tenantID(c), in.Plan)
-		if err != nil {
-			return err
-		}
-		return c.JSON(http.StatusOK, res)
+	}
+	return out, nil
+}
+
+type upgradeReq struct {
+	Body struct {
+		Plan string `json:"plan"`
 	}
 }
 
-// billingPortal answers {"url"} of a Stripe Customer Portal session.
-func (s *Server) billingPortal(b Billing) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		u, err := b.Portal(c.Request().Context(), tenantID(c))
+func (r *upgradeReq) body() any { return &r.Body }
+
+// upgradePlan: POST /api/tenant/billing/upgrade {"plan"} answers
+// {"checkout_url"} for a first subscription, or the billing page after the
+// plan change.
+func upgradePlan(b Billing) func(ctx context.Context, req *upgradeReq) (*service.UpgradeResult, error) {
+	return func(ctx context.Context, req *upgradeReq) (*service.UpgradeResult, error) {
+		return answer(b.Upgrade(ctx, tenantIn(ctx), req.Body.Plan))
+	}
+}
+
+// portalSession is a Stripe Customer Portal session to send the tenant to.
+type portalSession struct {
+	URL string `json:"url"`
+}
+
+// billingPortal: POST /api/tenant/billing/portal answers {"url"} of a Stripe
+// Customer Portal session.
+func billingPortal(b Billing) func(ctx context.Context, _ *none) (*portalSession, error) {
+	return func(ctx context.Context, _ *none) (*portalSession, error) {
+		u, err := b.Portal(ctx, tenantIn(ctx))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return c.JSON(http.StatusOK, map[string]string{"url": u})
+		return &portalSession{URL: u}, nil
 	}
 }
 
@@ -96,10 +137,18 @@ func (s *Server) countStripeEvent(body []byte, res service.StripeEventResult, er
 	s.cfg.Metrics.StripeEvents.WithLabelValues(typ, result).Inc()
 }
 
+// webhookReceived is the answer to a recorded Stripe delivery.
+type webhookReceived struct {
+	Duplicate bool   `json:"duplicate"`
+	Outcome   string `json:"outcome"`
+	Received  bool   `json:"received"`
+}
+
 // stripeWebhook answers a Stripe delivery: 200 once the event is recorded
 // (applied, stale, ignored or a redelivery), 400 with a stable code for a bad
 // signature or body (nothing changed), 413 for a body over 64 KiB, 5xx when
-// the database fails (Stripe delivers it again later).
+// the database fails (Stripe delivers it again later). It is a plain
+// handler: the signature is over the raw body, which decode would not keep.
 func (s *Server) stripeWebhook(b Billing) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxWebhookBody))
@@ -115,6 +164,6 @@ func (s *Server) stripeWebhook(b Billing) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, map[string]any{"received": true, "outcome": res.Outcome, "duplicate": res.Duplicate})
+		return c.JSON(http.StatusOK, webhookReceived{Duplicate: res.Duplicate, Outcome: res.Outcome, Received: true})
 	}
 }
