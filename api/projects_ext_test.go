@@ -252,10 +252,7 @@ func TestProjectLists400(t *testing.T) {
 	for _, path := range []string{"/api/tenant/projects/status?", "/api/tenant/projects?"} {
 		for _, c := range cases {
 			r := a.Do("GET", path+c.query, tn.Key, nil)
-			apptest.WantError(t, r, http.StatusBadRequest, c.code, path+c.query)
-			if r.Status == http.StatusBadRequest && r.Err(t).Field != c.field {
-				t.Errorf("%s%s: field %q, want %q", path, c.query, r.Err(t).Field, c.field)
-			}
+			apptest.WantFieldError(t, r, http.StatusBadRequest, c.code, c.field, path+c.query)
 		}
 	}
 	for _, q := range []string{"page=0", "page=x", "page=-1"} {
@@ -299,10 +296,7 @@ func TestProjectUpdate(t *testing.T) {
 		{`[]`, "invalid_json", ""},
 	} {
 		r := a.Do("PATCH", path, tn.Key, c.body)
-		apptest.WantError(t, r, http.StatusBadRequest, c.code, "PATCH "+c.body)
-		if r.Status == http.StatusBadRequest && r.Err(t).Field != c.field {
-			t.Errorf("PATCH %s: field %q, want %q", c.body, r.Err(t).Field, c.field)
-		}
+		apptest.WantFieldError(t, r, http.StatusBadRequest, c.code, c.field, "PATCH "+c.body)
 	}
 
 	// Not while a run is pending (no worker here, so it stays pending).
@@ -549,10 +543,7 @@ func TestLogsTail(t *testing.T) {
 
 	for _, q := range []string{"tail=-1", "tail=abc", "tail=10001", "tail=1.5", "tail=99999999999999999999"} {
 		r := a.Do("GET", path+"/logs?"+q, tn.Key, nil)
-		apptest.WantError(t, r, http.StatusBadRequest, "invalid_tail", q)
-		if r.Status == http.StatusBadRequest && r.Err(t).Field != "tail" {
-			t.Errorf("%s: field %q", q, r.Err(t).Field)
-		}
+		apptest.WantFieldError(t, r, http.StatusBadRequest, "invalid_tail", "tail", q)
 	}
 	other := a.ReadyProject(tn, "other")
 	otherExec := a.Run(tn.Key, other)
