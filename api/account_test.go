@@ -8,15 +8,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
+	"github.com/q2o/q2o/service"
 )
-
-func errField(t *testing.T, r apptest.Response) string {
-	t.Helper()
-	f, _ := r.JSON(t)["error"].(map[string]any)["field"].(string)
-	return f
-}
 
 func TestAccount401(t *testing.T) {
 	t.Parallel()
@@ -41,13 +38,9 @@ func TestAccount401(t *testing.T) {
 			}
 		}
 	}
-	var n int64
-	a.DB.Table("activation_codes").Count(&n)
-	if n != 1 {
-		t.Errorf("%d codes after refused requests, want 1", n)
-	}
-	if p := a.Must(200, a.Do("GET", "/api/tenant/profile", tn.Key, nil)); p["name"] != "Tenant active" {
-		t.Errorf("profile changed by a refused request: %v", p)
+	apptest.RequireCount[models.ActivationCode](t, a.DB, 1, "codes after refused requests", "")
+	if p := a.Profile(tn.Key); p.Name != "Tenant active" {
+		t.Errorf("profile changed by a refused request: %+v", p)
 	}
 }
 
@@ -58,53 +51,52 @@ func TestProfileGet(t *testing.T) {
 	a.Must(201, a.Do("POST", "/api/admin/tenants/"+tn.ID+"/activation-codes", apptest.AdminToken, map[string]any{"count": 2}))
 	a.Must(201, a.Do("POST", "/api/tenant/activation-codes/generate", tn.Key, map[string]any{"count": 3}))
 
-	p := a.Must(200, a.Do("GET", "/api/tenant/profile", tn.Key, nil))
-	if p["id"] != tn.ID || p["name"] != "Tenant active" || !strings.HasSuffix(p["email"].(string), "@example.com") {
-		t.Errorf("profile: %v", p)
+	r := a.Do("GET", "/api/tenant/profile", tn.Key, nil)
+	p := apptest.Decode[service.Profile](t, 200, r)
+	if p.ID.String() != tn.ID || p.Name != "Tenant active" || !strings.HasSuffix(p.Email, "@example.com") {
+		t.Errorf("profile: %+v", p)
 	}
+	// The optional fields and the subscription's dates are there, as null.
+	raw := r.JSON(t)
 	for _, f := range []string{"phone", "logo_url", "primary_color", "domain"} {
-		if v, ok := p[f]; !ok || v != nil {
+		if v, ok := raw[f]; !ok || v != nil {
 			t.Errorf("%s: %v (present %v), want null", f, v, ok)
 		}
 	}
-	plan := p["plan"].(map[string]any)
-	if plan["code"] != "starter" || plan["name"] != "Starter" || plan["price_cents"] != 4900.0 || plan["currency"] != "usd" ||
-		plan["monthly_code_quota"] != 50.0 || plan["max_concurrent_runs"] != 3.0 {
-		t.Errorf("plan: %v", plan)
-	}
-	sub := p["subscription"].(map[string]any)
-	if sub["status"] != "active" || sub["cancel_at_period_end"] != false {
-		t.Errorf("subscription: %v", sub)
-	}
+	rawSub, _ := raw["subscription"].(map[string]any)
 	for _, f := range []string{"current_period_end", "trial_end"} {
-		if _, ok := sub[f]; !ok {
-			t.Errorf("subscription lacks %s: %v", f, sub)
+		if _, ok := rawSub[f]; !ok {
+			t.Errorf("subscription lacks %s: %v", f, raw["subscription"])
 		}
 	}
+	if plan := p.Plan; plan.Code != "starter" || plan.Name != "Starter" || plan.PriceCents != 4900 || plan.Currency != "usd" ||
+		plan.MonthlyCodeQuota != 50 || plan.MaxConcurrentRuns != 3 {
+		t.Errorf("plan: %+v", plan)
+	}
+	if sub := p.Subscription; sub.Status != models.SubActive || sub.CancelAtPeriodEnd {
+		t.Errorf("subscription: %+v", sub)
+	}
 	// Codes made by an operator count against the month too.
-	q := p["code_quota"].(map[string]any)
-	if q["monthly_limit"] != 50.0 || q["used_this_month"] != 5.0 || q["remaining"] != 45.0 {
-		t.Errorf("code_quota: %v", q)
+	if q := p.CodeQuota; q.MonthlyLimit != 50 || q.UsedThisMonth != 5 || q.Remaining != 45 {
+		t.Errorf("code_quota: %+v", q)
 	}
 	now := time.Now().UTC()
-	if want := time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC).Format(time.RFC3339); q["resets_at"] != want {
-		t.Errorf("resets_at %v, want %s", q["resets_at"], want)
+	if want := time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC).Format(time.RFC3339); !strings.Contains(string(r.Body), `"resets_at":"`+want+`"`) {
+		t.Errorf("resets_at %v, want %s", p.CodeQuota.ResetsAt, want)
 	}
 
 	// Codes of an earlier month do not count.
-	a.DB.Exec("UPDATE activation_codes SET month = month - interval '1 month' WHERE tenant_id = ?", tn.ID)
-	q = a.Must(200, a.Do("GET", "/api/tenant/profile", tn.Key, nil))["code_quota"].(map[string]any)
-	if q["used_this_month"] != 0.0 || q["remaining"] != 50.0 {
-		t.Errorf("code_quota after the month turned: %v", q)
+	apptest.Set[models.ActivationCode](t, a.DB, "month", gorm.Expr("month - interval '1 month'"), "tenant_id = ?", tn.ID)
+	if q := a.Profile(tn.Key).CodeQuota; q.UsedThisMonth != 0 || q.Remaining != 50 {
+		t.Errorf("code_quota after the month turned: %+v", q)
 	}
 
 	// A trial tenant sees its plan's quota; a suspended one still sees its profile.
-	m := a.Must(201, a.Do("POST", "/api/admin/tenants", apptest.AdminToken,
+	m := apptest.Decode[apptest.CreatedTenant](t, 201, a.Do("POST", "/api/admin/tenants", apptest.AdminToken,
 		map[string]any{"name": "Trial Co", "email": "trial@example.com", "plan": "trial", "subscription_status": "suspended"}))
-	p = a.Must(200, a.Do("GET", "/api/tenant/profile", m["api_key"].(string), nil))
-	if p["plan"].(map[string]any)["code"] != "trial" || p["code_quota"].(map[string]any)["remaining"] != 5.0 ||
-		p["subscription"].(map[string]any)["status"] != "suspended" {
-		t.Errorf("trial profile: %v", p)
+	p = a.Profile(m.APIKey)
+	if p.Plan.Code != "trial" || p.CodeQuota.Remaining != 5 || p.Subscription.Status != models.SubSuspended {
+		t.Errorf("trial profile: %+v", p)
 	}
 }
 
@@ -116,7 +108,7 @@ func TestProfileUpdate(t *testing.T) {
 		t.Helper()
 		return a.Must(200, a.Do("PUT", "/api/tenant/profile", tn.Key, body))
 	}
-	email := a.Must(200, a.Do("GET", "/api/tenant/profile", tn.Key, nil))["email"].(string)
+	email := a.Profile(tn.Key).Email
 	p := put(map[string]any{
 		"name": "  Acme Ltd ", "email": email, "phone": "+44 20 7946-0958",
 		"logo_url": "https://cdn.acme.example/logo.png", "primary_color": "#1a2b3c", "domain": "Portal.Acme.Example",
@@ -200,7 +192,7 @@ func TestProfileUpdate400(t *testing.T) {
 	}
 	for _, c := range cases {
 		r := a.Do("PUT", "/api/tenant/profile", tn.Key, c.body)
-		if r.Status != http.StatusBadRequest || r.ErrorCode(t) != c.code || errField(t, r) != c.field {
+		if r.Status != http.StatusBadRequest || r.ErrorCode(t) != c.code || r.Err(t).Field != c.field {
 			t.Errorf("%.80s: %d %s, want 400 %s/%s", c.body, r.Status, r.Body, c.code, c.field)
 		}
 	}
@@ -216,13 +208,13 @@ func TestProfileEmailTaken(t *testing.T) {
 	t.Parallel()
 	a := apptest.New(t, apptest.Options{})
 	first, second := a.NewTenant("active"), a.NewTenant("active")
-	taken := a.Must(200, a.Do("GET", "/api/tenant/profile", first.Key, nil))["email"].(string)
+	taken := a.Profile(first.Key).Email
 	r := a.Do("PUT", "/api/tenant/profile", second.Key, map[string]any{"name": "Second", "email": strings.ToUpper(taken)})
-	if r.Status != http.StatusConflict || r.ErrorCode(t) != "email_taken" || errField(t, r) != "email" {
+	if r.Status != http.StatusConflict || r.ErrorCode(t) != "email_taken" || r.Err(t).Field != "email" {
 		t.Fatalf("taken email: %d %s", r.Status, r.Body)
 	}
-	if p := a.Must(200, a.Do("GET", "/api/tenant/profile", second.Key, nil)); p["name"] == "Second" || p["pending_email"] != nil {
-		t.Errorf("a refused update changed the profile: %v", p)
+	if p := a.Profile(second.Key); p.Name == "Second" || p.PendingEmail != nil {
+		t.Errorf("a refused update changed the profile: %+v", p)
 	}
 }
 
@@ -234,14 +226,14 @@ func TestProfileEmailChange(t *testing.T) {
 	a := apptest.New(t, apptest.Options{})
 	old, key := otpTenant(t, a)
 	next := "New-" + uuid.NewString()[:13] + "@Example.com"
-	p := a.Must(200, a.Do("PUT", "/api/tenant/profile", key, map[string]any{"email": next, "phone": "+44 20 7946-0958"}))
-	pending, _ := p["pending_email"].(map[string]any)
-	if p["email"] != old || p["phone"] != "+442079460958" || pending == nil || pending["email"] != next {
-		t.Fatalf("PUT with a new email: email %v, phone %v, pending %v; want the old email kept, the phone changed, %s pending",
-			p["email"], p["phone"], p["pending_email"], next)
+	p := apptest.Decode[service.Profile](t, 200, a.Do("PUT", "/api/tenant/profile", key, map[string]any{"email": next, "phone": "+44 20 7946-0958"}))
+	pending := p.PendingEmail
+	if p.Email != old || apptest.Deref(p.Phone) != "+442079460958" || pending == nil || pending.Email != next {
+		t.Fatalf("PUT with a new email: email %v, phone %v, pending %+v; want the old email kept, the phone changed, %s pending",
+			p.Email, apptest.Deref(p.Phone), pending, next)
 	}
-	if exp, err := time.Parse(time.RFC3339, fmt.Sprint(pending["expires_at"])); err != nil || time.Until(exp) < 25*time.Minute {
-		t.Errorf("pending expires_at %v", pending["expires_at"])
+	if time.Until(pending.ExpiresAt) < 25*time.Minute {
+		t.Errorf("pending expires_at %v", pending.ExpiresAt)
 	}
 	code := mailedCode(t, next, 1)
 	if rowsHolding(t, a, "email_changes", code) != 0 {
@@ -249,9 +241,9 @@ func TestProfileEmailChange(t *testing.T) {
 	}
 	// The portal's form sends the current email with every save: the
 	// pending change stays.
-	p = a.Must(200, a.Do("PUT", "/api/tenant/profile", key, map[string]any{"email": old, "name": "Renamed"}))
-	if p["email"] != old || p["name"] != "Renamed" || p["pending_email"] == nil {
-		t.Errorf("saving the form again: %v", p)
+	p = apptest.Decode[service.Profile](t, 200, a.Do("PUT", "/api/tenant/profile", key, map[string]any{"email": old, "name": "Renamed"}))
+	if p.Email != old || p.Name != "Renamed" || p.PendingEmail == nil {
+		t.Errorf("saving the form again: %+v", p)
 	}
 	// The old email still signs in; the new one does not yet.
 	a.Must(http.StatusOK, verify(a, old, requestCode(t, a, old, 1)))
@@ -265,9 +257,9 @@ func TestProfileEmailChange(t *testing.T) {
 	}
 	wantError(t, confirm(wrong), http.StatusUnprocessableEntity, "invalid_email_code")
 	wantError(t, confirm("12ab"), http.StatusBadRequest, "invalid_code_format")
-	p = a.Must(200, confirm(code))
-	if p["email"] != next || p["pending_email"] != nil {
-		t.Fatalf("after confirming: email %v, pending %v", p["email"], p["pending_email"])
+	p = apptest.Decode[service.Profile](t, 200, confirm(code))
+	if p.Email != next || p.PendingEmail != nil {
+		t.Fatalf("after confirming: email %v, pending %+v", p.Email, p.PendingEmail)
 	}
 	wantError(t, confirm(code), http.StatusUnprocessableEntity, "invalid_email_code")
 	a.Must(http.StatusOK, verify(a, next, requestCode(t, a, next, 2)))
@@ -284,8 +276,8 @@ func TestProfileEmailChange(t *testing.T) {
 		wantError(t, confirm(wrong), http.StatusUnprocessableEntity, "invalid_email_code")
 	}
 	wantError(t, confirm(code), http.StatusUnprocessableEntity, "invalid_email_code")
-	if p := a.Must(200, a.Do("GET", "/api/tenant/profile", key, nil)); p["email"] != next || p["pending_email"] != nil {
-		t.Errorf("after five wrong codes: email %v, pending %v", p["email"], p["pending_email"])
+	if p := a.Profile(key); p.Email != next || p.PendingEmail != nil {
+		t.Errorf("after five wrong codes: email %v, pending %+v", p.Email, p.PendingEmail)
 	}
 
 	// A pending change can be dropped.
@@ -293,8 +285,8 @@ func TestProfileEmailChange(t *testing.T) {
 	if r := a.Do("DELETE", "/api/tenant/profile/email-change", key, nil); r.Status != http.StatusNoContent {
 		t.Fatalf("cancel: %d %s", r.Status, r.Body)
 	}
-	if p := a.Must(200, a.Do("GET", "/api/tenant/profile", key, nil)); p["pending_email"] != nil {
-		t.Errorf("after cancel: pending %v", p["pending_email"])
+	if p := a.Profile(key); p.PendingEmail != nil {
+		t.Errorf("after cancel: pending %+v", p.PendingEmail)
 	}
 }
 
@@ -306,11 +298,11 @@ func TestProfileDomainTaken(t *testing.T) {
 	first, second := a.NewTenant("active"), a.NewTenant("active")
 	a.Must(200, a.Do("PUT", "/api/tenant/profile", first.Key, map[string]any{"domain": "portal.acme.example"}))
 	r := a.Do("PUT", "/api/tenant/profile", second.Key, map[string]any{"name": "Second", "domain": "Portal.ACME.example"})
-	if r.Status != http.StatusConflict || r.ErrorCode(t) != "domain_taken" || errField(t, r) != "domain" {
+	if r.Status != http.StatusConflict || r.ErrorCode(t) != "domain_taken" || r.Err(t).Field != "domain" {
 		t.Fatalf("taken domain: %d %s, want 409 domain_taken", r.Status, r.Body)
 	}
-	if p := a.Must(200, a.Do("GET", "/api/tenant/profile", second.Key, nil)); p["name"] == "Second" || p["domain"] != nil {
-		t.Errorf("a refused update changed the profile: %v", p)
+	if p := a.Profile(second.Key); p.Name == "Second" || p.Domain != nil {
+		t.Errorf("a refused update changed the profile: %+v", p)
 	}
 	a.Must(200, a.Do("PUT", "/api/tenant/profile", first.Key, map[string]any{"domain": "portal.acme.example"}))
 	// Once the first lets it go, the second may take it.
@@ -429,7 +421,7 @@ func TestCodesGenerateAndList(t *testing.T) {
 		{"page=99999999999999999999", "invalid_page", "page"},
 	} {
 		r := a.Do("GET", "/api/tenant/activation-codes?"+c.query, tn.Key, nil)
-		if r.Status != 400 || r.ErrorCode(t) != c.code || errField(t, r) != c.field {
+		if r.Status != 400 || r.ErrorCode(t) != c.code || r.Err(t).Field != c.field {
 			t.Errorf("?%s: %d %s", c.query, r.Status, r.Body)
 		}
 	}
@@ -458,15 +450,11 @@ func TestCodesGenerate400(t *testing.T) {
 		{`{"expires_at":"2030-01-01T00:00:00Z"}`, "unknown_field", "expires_at"},
 	} {
 		r := a.Do("POST", "/api/tenant/activation-codes/generate", tn.Key, c.body)
-		if r.Status != 400 || r.ErrorCode(t) != c.code || errField(t, r) != c.field {
+		if r.Status != 400 || r.ErrorCode(t) != c.code || r.Err(t).Field != c.field {
 			t.Errorf("%s: %d %s, want 400 %s/%s", c.body, r.Status, r.Body, c.code, c.field)
 		}
 	}
-	var n int64
-	a.DB.Table("activation_codes").Count(&n)
-	if n != 0 {
-		t.Errorf("%d codes made by refused requests", n)
-	}
+	apptest.RequireCount[models.ActivationCode](t, a.DB, 0, "codes made by refused requests", "")
 }
 
 func TestCodesGenerateRefused(t *testing.T) {
@@ -484,7 +472,7 @@ func TestCodesGenerateRefused(t *testing.T) {
 	a.Must(201, a.Do("POST", "/api/tenant/activation-codes/generate", trial.Key, `{"count":48}`))
 	r := a.Do("POST", "/api/tenant/activation-codes/generate", trial.Key, `{"count":3}`)
 	if r.Status != http.StatusForbidden || r.ErrorCode(t) != "code_quota_exceeded" ||
-		!strings.Contains(r.JSON(t)["error"].(map[string]any)["message"].(string), "2 remain") {
+		!strings.Contains(r.Err(t).Message, "2 remain") {
 		t.Errorf("over the quota: %d %s", r.Status, r.Body)
 	}
 	a.Must(201, a.Do("POST", "/api/tenant/activation-codes/generate", trial.Key, `{"count":2}`))
@@ -492,11 +480,7 @@ func TestCodesGenerateRefused(t *testing.T) {
 		!strings.Contains(string(r.Body), "0 remain") {
 		t.Errorf("at the quota: %d %s", r.Status, r.Body)
 	}
-	var n int64
-	a.DB.Table("activation_codes").Where("tenant_id = ?", trial.ID).Count(&n)
-	if n != 50 {
-		t.Errorf("%d codes, want the quota of 50", n)
-	}
+	apptest.RequireCount[models.ActivationCode](t, a.DB, 50, "codes of the trial tenant (its quota)", "tenant_id = ?", trial.ID)
 }
 
 func TestCodesQuotaConcurrent(t *testing.T) {
@@ -511,14 +495,9 @@ func TestCodesQuotaConcurrent(t *testing.T) {
 	if statuses[http.StatusCreated] != left || statuses[http.StatusForbidden] != 50-left {
 		t.Errorf("50 concurrent generates with %d left: %v, want %d × 201 and %d × 403", left, statuses, left, 50-left)
 	}
-	var n int64
-	a.DB.Table("activation_codes").Where("tenant_id = ?", tn.ID).Count(&n)
-	if n != quota {
-		t.Errorf("%d codes in the database, want exactly the quota %d", n, quota)
-	}
-	q := a.Must(200, a.Do("GET", "/api/tenant/profile", tn.Key, nil))["code_quota"].(map[string]any)
-	if q["used_this_month"] != float64(quota) || q["remaining"] != 0.0 {
-		t.Errorf("quota: %v", q)
+	apptest.RequireCount[models.ActivationCode](t, a.DB, quota, "codes in the database (exactly the quota)", "tenant_id = ?", tn.ID)
+	if q := a.Profile(tn.Key).CodeQuota; q.UsedThisMonth != quota || q.Remaining != 0 {
+		t.Errorf("quota: %+v", q)
 	}
 }
 
@@ -526,9 +505,8 @@ func TestCodesRevoke(t *testing.T) {
 	t.Parallel()
 	a := apptest.New(t, apptest.Options{})
 	tn, other := a.NewTenant("active"), a.NewTenant("active")
-	m := a.Must(201, a.Do("POST", "/api/tenant/activation-codes/generate", tn.Key, `{"count":2}`))
-	c0 := m["codes"].([]any)[0].(map[string]any)
-	id, code := c0["id"].(string), c0["code"].(string)
+	m := apptest.Decode[service.GeneratedCodes](t, 201, a.Do("POST", "/api/tenant/activation-codes/generate", tn.Key, `{"count":2}`))
+	id, code := m.Codes[0].ID.String(), m.Codes[0].Code
 	otherID, _ := a.Code(other.ID, nil)
 
 	first := a.Must(200, a.Do("POST", "/api/tenant/activation-codes/"+id+"/revoke", tn.Key, nil))
@@ -559,9 +537,7 @@ func TestCodesRevoke(t *testing.T) {
 	if r.Status != 404 || strings.Contains(string(r.Body), id) {
 		t.Errorf("revoke as another tenant: %d %s", r.Status, r.Body)
 	}
-	var revoked int64
-	a.DB.Table("activation_codes").Where("id = ? AND revoked_at IS NOT NULL", otherID).Count(&revoked)
-	if revoked != 0 {
+	if apptest.Row[models.ActivationCode](t, a.DB, otherID).RevokedAt != nil {
 		t.Error("another tenant revoked a code it does not own")
 	}
 	if r := a.Do("GET", "/api/tenant/activation-codes/"+id+"/revoke", tn.Key, nil); r.Status != 405 {
@@ -580,19 +556,18 @@ func TestCodesListByStatus200(t *testing.T) {
 	pid := a.Project(tn.Key, "coded")
 	a.Must(200, a.Do("POST", "/api/tenant/projects/"+pid+"/assign-activation-code", tn.Key, map[string]any{"code": used}))
 	a.Must(200, a.Do("POST", "/api/tenant/activation-codes/"+revokedID+"/revoke", tn.Key, nil))
-	a.DB.Exec("UPDATE activation_codes SET expires_at = now() - interval '1 hour' WHERE id = ?", expiredID)
+	apptest.Set[models.ActivationCode](t, a.DB, "expires_at", gorm.Expr("now() - interval '1 hour'"), "id = ?", expiredID)
 
 	for status, want := range map[string]string{
 		"available": freeID, "assigned": usedID, "used_up": usedID, "revoked": revokedID, "expired": expiredID,
 	} {
-		m := a.Must(200, a.Do("GET", "/api/tenant/activation-codes?status="+status, tn.Key, nil))
-		items := m["items"].([]any)
-		if m["total"] != 1.0 || len(items) != 1 || items[0].(map[string]any)["id"] != want {
-			t.Errorf("?status=%s: %v, want only %s", status, m, want)
+		m := apptest.Decode[service.CodePage](t, 200, a.Do("GET", "/api/tenant/activation-codes?status="+status, tn.Key, nil))
+		if m.Total != 1 || len(m.Items) != 1 || m.Items[0].ID.String() != want {
+			t.Errorf("?status=%s: %+v, want only %s", status, m, want)
 		}
 	}
-	if m := a.Must(200, a.Do("GET", "/api/tenant/activation-codes?status=", tn.Key, nil)); m["total"] != 4.0 {
-		t.Errorf("an empty status is no filter: %v", m)
+	if m := apptest.Decode[service.CodePage](t, 200, a.Do("GET", "/api/tenant/activation-codes?status=", tn.Key, nil)); m.Total != 4 {
+		t.Errorf("an empty status is no filter: %+v", m)
 	}
 }
 
@@ -602,7 +577,7 @@ func TestCodesListByStatus400(t *testing.T) {
 	tn := a.NewTenant("active")
 	for _, bad := range []string{"bogus", "AVAILABLE", "unassigned", "pending"} {
 		r := a.Do("GET", "/api/tenant/activation-codes?status="+bad, tn.Key, nil)
-		if r.Status != 400 || r.ErrorCode(t) != "invalid_status" || errField(t, r) != "status" {
+		if r.Status != 400 || r.ErrorCode(t) != "invalid_status" || r.Err(t).Field != "status" {
 			t.Errorf("?status=%s: %d %s", bad, r.Status, r.Body)
 		}
 	}

@@ -13,10 +13,14 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stripe/stripe-go/v76"
+	"gorm.io/gorm"
 
 	"github.com/q2o/q2o/billing"
 	"github.com/q2o/q2o/billing/billingtest"
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/jobs"
+	"github.com/q2o/q2o/models"
+	"github.com/q2o/q2o/service"
 )
 
 func billingApp(t *testing.T, cfg billing.Config) *apptest.App {
@@ -57,14 +61,14 @@ func subscriptionOf(t *testing.T, a *apptest.App, tenantID string) subRow {
 // link gives the tenant a Stripe customer and subscription, as a checkout would.
 func link(t *testing.T, a *apptest.App, tenantID, customer, sub string) {
 	t.Helper()
-	a.DB.Exec("UPDATE tenants SET stripe_customer_id = ? WHERE id = ?", customer, tenantID)
-	a.DB.Exec("UPDATE subscriptions SET stripe_subscription_id = ? WHERE tenant_id = ?", sub, tenantID)
+	apptest.Set[models.Tenant](t, a.DB, "stripe_customer_id", customer, "id = ?", tenantID)
+	apptest.Set[models.Subscription](t, a.DB, "stripe_subscription_id", sub, "tenant_id = ?", tenantID)
 }
 
 func pauseRows(t *testing.T, a *apptest.App) (sent, waiting int64) {
 	t.Helper()
-	a.DB.Table("outbox").Where("task_type = 'tenant:pause' AND next_attempt_at <= now() + interval '1 second'").Count(&sent)
-	a.DB.Table("outbox").Where("task_type = 'tenant:pause' AND next_attempt_at > now() + interval '1 second'").Count(&waiting)
+	sent = int64(len(apptest.Outbox(t, a.DB, jobs.TypeTenantPause, "next_attempt_at <= now() + interval '1 second'")))
+	waiting = int64(len(apptest.Outbox(t, a.DB, jobs.TypeTenantPause, "next_attempt_at > now() + interval '1 second'")))
 	return sent, waiting
 }
 
@@ -124,9 +128,8 @@ func TestStripeWebhookRefusals(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d %s", c.name, r.Status, r.Raw, c.status, c.code)
 		}
 	}
-	var events, pauses int64
-	a.DB.Table("stripe_events").Count(&events)
-	a.DB.Table("outbox").Where("task_type = 'tenant:pause'").Count(&pauses)
+	events := apptest.CountTable(t, a.DB, "stripe_events", "")
+	pauses := len(apptest.Outbox(t, a.DB, jobs.TypeTenantPause, ""))
 	if s := subscriptionOf(t, a, tn.ID); events != 0 || pauses != 0 || s.Status != "active" {
 		t.Errorf("refused deliveries changed something: %d events, %d pauses, status %s", events, pauses, s.Status)
 	}
@@ -208,9 +211,7 @@ func TestStripeSubscriptionEvents(t *testing.T) {
 	if res.Body["outcome"] != "ignored" {
 		t.Errorf("customer.created: %s", res.Raw)
 	}
-	var n int64
-	a.DB.Table("stripe_events").Where("outcome = 'ignored' AND type = 'customer.created'").Count(&n)
-	if n != 1 {
+	if n := apptest.CountTable(t, a.DB, "stripe_events", "outcome = ? AND type = ?", service.StripeIgnored, "customer.created"); n != 1 {
 		t.Errorf("ignored event recorded %d times", n)
 	}
 }
@@ -231,9 +232,8 @@ func TestStripeRedeliveryHasNoSecondEffect(t *testing.T) {
 	if first.Body["duplicate"] != false || again.Body["duplicate"] != true || again.Body["outcome"] != "applied" {
 		t.Errorf("first %s, redelivery %s", first.Raw, again.Raw)
 	}
-	var events, pauses int64
-	a.DB.Table("stripe_events").Where("id = ?", ev.ID).Count(&events)
-	a.DB.Table("outbox").Where("task_type = 'tenant:pause'").Count(&pauses)
+	events := apptest.CountTable(t, a.DB, "stripe_events", "id = ?", ev.ID)
+	pauses := len(apptest.Outbox(t, a.DB, jobs.TypeTenantPause, ""))
 	if s := subscriptionOf(t, a, tn.ID); events != 1 || pauses != 1 || s.Status != "active" {
 		t.Errorf("after redelivery: %d event rows, %d pauses, status %s", events, pauses, s.Status)
 	}
@@ -380,7 +380,8 @@ func TestStripeRefetch(t *testing.T) {
 	a := billingApp(t, billing.Config{SecretKey: "sk_test_123", APIBase: mock, Refetch: true})
 	tn := a.NewTenant("active")
 	link(t, a, tn.ID, "cus_rf", "sub_rf")
-	a.DB.Exec("UPDATE subscriptions SET status = 'past_due', stripe_event_created = now() WHERE tenant_id = ?", tn.ID)
+	apptest.Set[models.Subscription](t, a.DB, "status", models.SubPastDue, "tenant_id = ?", tn.ID)
+	apptest.Set[models.Subscription](t, a.DB, "stripe_event_created", gorm.Expr("now()"), "tenant_id = ?", tn.ID)
 	res := mustDeliver(t, a, billingtest.Event{Type: "customer.subscription.updated", Created: time.Now().Add(-time.Hour),
 		Object: billingtest.Subscription{ID: "sub_rf", Customer: "cus_rf", Status: "past_due"}.Object()})
 	if r := subscriptionOf(t, a, tn.ID); res.Body["outcome"] != "applied" || r.Status != string(stripe.SubscriptionStatusActive) {
@@ -504,7 +505,7 @@ func TestStripeUnmatchedEventAppliedWhenResent(t *testing.T) {
 		t.Fatalf("before linking: %s", r.Raw)
 	}
 	link(t, a, tn.ID, "cus_late", "")
-	a.DB.Exec("UPDATE subscriptions SET stripe_subscription_id = NULL WHERE tenant_id = ?", tn.ID)
+	apptest.Set[models.Subscription](t, a.DB, "stripe_subscription_id", nil, "tenant_id = ?", tn.ID)
 	if r := mustDeliver(t, a, ev); r.Body["outcome"] != "applied" || r.Body["duplicate"] != false {
 		t.Fatalf("resent after linking: %s", r.Raw)
 	}
@@ -527,14 +528,14 @@ func TestSetPlanPrices(t *testing.T) {
 	if err := a.Svc.SetPlanPrices(ctx, map[string]string{"gold": "price_gold", "pro": "price_x"}); err == nil {
 		t.Error("unknown plan accepted")
 	}
-	var got []struct{ Code, StripePriceID string }
-	if err := a.DB.Raw("SELECT code, coalesce(stripe_price_id, '') AS stripe_price_id FROM plans ORDER BY code").Scan(&got).Error; err != nil {
+	var got []models.Plan
+	if err := a.DB.Order("code").Find(&got).Error; err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{"pro": "price_pro2", "starter": "price_pro", "trial": ""}
 	seen := map[string]string{}
 	for _, p := range got {
-		seen[p.Code] = p.StripePriceID
+		seen[p.Code] = apptest.Deref(p.StripePriceID)
 	}
 	for code, price := range want {
 		if p, ok := seen[code]; !ok || p != price {
@@ -592,8 +593,8 @@ func TestStripePastDueGraceRunsOut(t *testing.T) {
 	link(t, a, late.ID, "cus_late", "sub_late")
 	link(t, a, paid.ID, "cus_paid", "sub_paid")
 	latePID, paidPID := a.ReadyProject(late, "late"), a.ReadyProject(paid, "paid")
-	a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+latePID+"/run", late.Key, nil))
-	a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+paidPID+"/run", paid.Key, nil))
+	a.Run(late.Key, latePID)
+	a.Run(paid.Key, paidPID)
 	at := time.Now().Add(-time.Minute)
 	for _, s := range []string{"late", "paid"} {
 		mustDeliver(t, a, billingtest.Event{Type: "customer.subscription.updated", Created: at,
@@ -622,10 +623,10 @@ func TestStripePastDueGraceRunsOut(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if p := a.Must(200, a.Do("GET", "/api/tenant/projects/"+latePID, late.Key, nil)); p["execution_status"] != "paused" {
-		t.Errorf("the still past_due tenant's project: %v, want paused", p["execution_status"])
+	if s := apptest.StatusOf(a.GetProject(late.Key, latePID)); s != models.StatusPaused {
+		t.Errorf("the still past_due tenant's project: %v, want paused", s)
 	}
-	if p := a.Must(200, a.Do("GET", "/api/tenant/projects/"+paidPID, paid.Key, nil)); p["execution_status"] != "pending" {
-		t.Errorf("the tenant that paid within the grace: %v, want its run left alone", p["execution_status"])
+	if s := apptest.StatusOf(a.GetProject(paid.Key, paidPID)); s != models.StatusPending {
+		t.Errorf("the tenant that paid within the grace: %v, want its run left alone", s)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
 
 	"github.com/q2o/q2o/api"
 	"github.com/q2o/q2o/internal/apptest"
@@ -210,7 +211,7 @@ func TestClientCookie(t *testing.T) {
 		}
 	}
 	// An expired session opens nothing.
-	a.DB.Exec("UPDATE client_sessions SET expires_at = now() - interval '1 second'")
+	apptest.SetTable(t, a.DB, "client_sessions", "expires_at", gorm.Expr("now() - interval '1 second'"), "true")
 	if r := withCookie(t, "GET", dl, clientCookie, cs.Token, nil, ""); r.Status != http.StatusNotFound {
 		t.Errorf("an expired session: %d %s", r.Status, r.Body)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/q2o/q2o/api"
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 )
 
 func executionDownloadPath(pid, eid string) string {
@@ -127,7 +128,7 @@ func TestTenantDownloadZipPendingAndMissing(t *testing.T) {
 	if r.Status != http.StatusNotFound || r.ErrorCode(t) != "zip_missing" || r.Header.Get("Retry-After") != "" {
 		t.Errorf("an earlier run's lost zip: %d %v %s", r.Status, r.Header, r.Body)
 	}
-	if n := outboxZipRows(a, eid1); n != 1 {
+	if n := outboxZipRows(t, a, eid1); n != 1 {
 		t.Errorf("%d outbox rows for the earlier run's zip, want only the first", n)
 	}
 
@@ -160,7 +161,7 @@ func TestTenantDownload409(t *testing.T) {
 	pid := a.ReadyProject(tn, "not done")
 	eid := runProject(t, a, tn, pid) // no worker: it stays pending
 	for _, status := range []string{"pending", "running", "failed", "paused"} {
-		a.DB.Exec("UPDATE executions SET status = ? WHERE id = ?", status, eid)
+		apptest.Set[models.Execution](t, a.DB, "status", status, "id = ?", eid)
 		r := tenantDownload(t, a, "GET", tn.Key, pid, eid, nil)
 		if r.Status != http.StatusConflict || r.ErrorCode(t) != "execution_not_completed" {
 			t.Errorf("%s run: %d %s", status, r.Status, r.Body)
@@ -178,7 +179,7 @@ func TestTenantDownload404(t *testing.T) {
 	pid := a.ReadyProject(tn, "mine")
 	pid2 := a.ReadyProject(tn, "my other")
 	eid := runProject(t, a, tn, pid)
-	a.DB.Exec("UPDATE executions SET status = 'completed' WHERE id = ?", eid)
+	apptest.Set[models.Execution](t, a.DB, "status", models.StatusCompleted, "id = ?", eid)
 	for name, c := range map[string]struct{ key, pid, eid string }{
 		"another tenant":         {other.Key, pid, eid},
 		"another project's run":  {tn.Key, pid2, eid},

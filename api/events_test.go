@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/ratelimit"
 )
 
@@ -236,7 +237,7 @@ func liveProject(t *testing.T, a *apptest.App, tn apptest.Tenant, name string) (
 
 func startRun(t *testing.T, a *apptest.App, tn apptest.Tenant, pid string) string {
 	t.Helper()
-	return a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+pid+"/run", tn.Key, nil))["execution_id"].(string)
+	return a.Run(tn.Key, pid)
 }
 
 // TestEventsAcrossReplicas: runs started through replica A, executed by a
@@ -400,7 +401,7 @@ func TestEventsResume(t *testing.T) {
 			t.Errorf("%s: the next run starts with %s, want pending", c.name, last.Event)
 		}
 	}
-	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("completed"))
+	a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusCompleted))
 }
 
 // TestEventsPaused: a pause (subscription no longer active) reaches the
@@ -415,7 +416,7 @@ func TestEventsPaused(t *testing.T) {
 	public := openSSE(t, a.URL+"/api/public/projects/"+pid+"/events?code="+code, nil)
 	startRun(t, a, tn, pid)
 	tenantStream.until(func(ev sseEvent) bool { return ev.Event == "progress" })
-	a.Must(http.StatusOK, a.Do("PUT", "/api/admin/tenants/"+tn.ID+"/subscription", apptest.AdminToken, map[string]any{"status": "past_due"}))
+	a.SetSubscription(tn.ID, models.SubPastDue)
 	paused := tenantStream.until(func(ev sseEvent) bool { return ev.Event == "paused" })
 	d := paused[len(paused)-1].json(t)
 	if d["status"] != "paused" || d["progress"] != float64(5) || !strings.Contains(d["message"].(string), "past_due") {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/q2o/q2o/api"
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 )
 
 // Every tenant route that names a project, execution or code answers 404 to
@@ -17,7 +18,7 @@ func TestEveryTenantRouteIsolatesTenants(t *testing.T) {
 	a := apptest.New(t, apptest.Options{})
 	owner, other := a.NewTenant("active"), a.NewTenant("active")
 	pid := a.ReadyProject(owner, "owner-secret-project")
-	eid := a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+pid+"/run", owner.Key, nil))["execution_id"].(string)
+	eid := a.Run(owner.Key, pid)
 	codeID, _ := a.Code(owner.ID, nil)
 	a.Project(other.Key, "others-own")
 
@@ -56,9 +57,9 @@ func TestEveryTenantRouteIsolatesTenants(t *testing.T) {
 		t.Errorf("only %d tenant routes with ids checked", checked)
 	}
 	// The owner's data is untouched by all of that.
-	p := a.Must(200, a.Do("GET", "/api/tenant/projects/"+pid, owner.Key, nil))
-	if p["name"] != "owner-secret-project" || p["is_active"] != true || p["execution_status"] != "pending" {
-		t.Errorf("owner's project changed: %v", p)
+	p := a.GetProject(owner.Key, pid)
+	if p.Name != "owner-secret-project" || !p.IsActive || apptest.StatusOf(p) != models.StatusPending {
+		t.Errorf("owner's project changed: %+v", p)
 	}
 }
 

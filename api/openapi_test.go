@@ -18,6 +18,7 @@ import (
 	"github.com/q2o/q2o/billing"
 	"github.com/q2o/q2o/billing/billingtest"
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 )
 
 // openAPIMethods are the methods an OpenAPI 3.0 path item can describe.
@@ -263,8 +264,8 @@ func TestOpenAPIAnswersBeyondDo(t *testing.T) {
 	status(404, send(t, a, "GET", "/api/public/projects/"+pid+"/events", map[string]string{"X-Activation-Code": "wrong"}, ""))
 
 	a.StartWorker(a.WorkerConfig())
-	a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+pid+"/run", tn.Key, nil))
-	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("completed"))
+	a.Run(tn.Key, pid)
+	a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusCompleted))
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		r := send(t, a, "GET", "/api/public/projects/"+pid+"/download", byCode, "")

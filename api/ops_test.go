@@ -59,7 +59,7 @@ func TestMetrics(t *testing.T) {
 	a := apptest.New(t, apptest.Options{})
 	tn := a.NewTenant("active")
 	pid := a.ReadyProject(tn, "metrics")
-	a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+pid+"/run", tn.Key, nil))
+	a.Run(tn.Key, pid)
 	a.Do("GET", "/api/tenant/projects/not-a-uuid", tn.Key, nil)
 
 	if res, _ := get(t, a.URL+"/metrics", nil); res.StatusCode != http.StatusUnauthorized {

@@ -1,10 +1,9 @@
 package api_test
 
 import (
-	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,58 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
 	"github.com/q2o/q2o/internal/apptest"
 	"github.com/q2o/q2o/jobs"
+	"github.com/q2o/q2o/models"
 )
-
-// pjList gets a list route and checks the page shape.
-func pjList(t *testing.T, a *apptest.App, key, path string) map[string]any {
-	t.Helper()
-	m := a.Must(http.StatusOK, a.Do("GET", path, key, nil))
-	if m["per_page"] != float64(10) {
-		t.Fatalf("%s: per_page %v", path, m["per_page"])
-	}
-	if _, ok := m["items"].([]any); !ok {
-		t.Fatalf("%s: items is not an array: %v", path, m)
-	}
-	return m
-}
-
-func pjItems(m map[string]any) []map[string]any {
-	var out []map[string]any
-	for _, it := range m["items"].([]any) {
-		out = append(out, it.(map[string]any))
-	}
-	return out
-}
-
-func pjNames(m map[string]any) []string {
-	var out []string
-	for _, it := range pjItems(m) {
-		out = append(out, it["name"].(string))
-	}
-	return out
-}
-
-func pjCreate(t *testing.T, a *apptest.App, key, name, desc, obj string) string {
-	t.Helper()
-	return a.Must(http.StatusCreated, a.Do("POST", "/api/tenant/projects", key,
-		map[string]any{"name": name, "description": desc, "objectives": obj}))["id"].(string)
-}
-
-func pjRun(t *testing.T, a *apptest.App, key, pid string) string {
-	t.Helper()
-	return a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+pid+"/run", key, nil))["execution_id"].(string)
-}
-
-func pjWantError(t *testing.T, r apptest.Response, status int, code, what string) {
-	t.Helper()
-	if r.Status != status || r.ErrorCode(t) != code {
-		t.Errorf("%s: got %d %s, want %d %s", what, r.Status, r.Body, status, code)
-	}
-}
 
 func TestStatusPagePagination(t *testing.T) {
 	t.Parallel()
@@ -75,7 +29,7 @@ func TestStatusPagePagination(t *testing.T) {
 	tn := a.NewTenant("active")
 	var ids []string
 	for i := range 23 {
-		ids = append(ids, pjCreate(t, a, tn.Key, fmt.Sprintf("P%02d", i), "d", "o"))
+		ids = append(ids, a.CreateProject(tn.Key, fmt.Sprintf("P%02d", i), "d", "o"))
 	}
 	// A deleted project leaves the status page but stays in the full list.
 	if r := a.Do("DELETE", "/api/tenant/projects/"+ids[5], tn.Key, nil); r.Status != http.StatusNoContent {
@@ -83,13 +37,13 @@ func TestStatusPagePagination(t *testing.T) {
 	}
 	// Another tenant's projects never show.
 	other := a.NewTenant("active")
-	pjCreate(t, a, other.Key, "P99", "d", "o")
+	a.CreateProject(other.Key, "P99", "d", "o")
 
 	cases := []struct {
 		page       string
 		names      []string
-		total      float64
-		totalPages float64
+		total      int64
+		totalPages int64
 	}{
 		{"", []string{"P22", "P21", "P20", "P19", "P18", "P17", "P16", "P15", "P14", "P13"}, 22, 3},
 		{"1", []string{"P22", "P21", "P20", "P19", "P18", "P17", "P16", "P15", "P14", "P13"}, 22, 3},
@@ -99,28 +53,28 @@ func TestStatusPagePagination(t *testing.T) {
 		{"1000", nil, 22, 3},
 	}
 	for _, c := range cases {
-		m := pjList(t, a, tn.Key, "/api/tenant/projects/status?page="+c.page)
+		m := a.ProjectList(tn.Key, "/api/tenant/projects/status?page="+c.page)
 		want := c.page
 		if want == "" {
 			want = "1"
 		}
-		if got := strings.Join(pjNames(m), ","); got != strings.Join(c.names, ",") || m["total"] != c.total ||
-			m["total_pages"] != c.totalPages || fmt.Sprint(m["page"]) != want {
-			t.Errorf("page %q: names %s total %v pages %v page %v", c.page, got, m["total"], m["total_pages"], m["page"])
+		if got := strings.Join(apptest.Names(m.Items), ","); got != strings.Join(c.names, ",") || m.Total != c.total ||
+			m.TotalPages != c.totalPages || strconv.Itoa(m.Page) != want {
+			t.Errorf("page %q: names %s total %v pages %v page %v", c.page, got, m.Total, m.TotalPages, m.Page)
 		}
 	}
 
-	all := pjList(t, a, tn.Key, "/api/tenant/projects?page=3")
-	if all["total"] != float64(23) || all["total_pages"] != float64(3) || strings.Join(pjNames(all), ",") != "P02,P01,P00" {
+	all := a.ProjectList(tn.Key, "/api/tenant/projects?page=3")
+	if all.Total != 23 || all.TotalPages != 3 || strings.Join(apptest.Names(all.Items), ",") != "P02,P01,P00" {
 		t.Errorf("all projects, page 3: %v", all)
 	}
 	deleted := 0
 	for p := 1; p <= 3; p++ {
-		for _, it := range pjItems(pjList(t, a, tn.Key, "/api/tenant/projects?page="+strconv.Itoa(p))) {
-			if it["is_active"] == false {
+		for _, it := range a.ProjectList(tn.Key, "/api/tenant/projects?page="+strconv.Itoa(p)).Items {
+			if !it.IsActive {
 				deleted++
-				if it["id"] != ids[5] {
-					t.Errorf("inactive project %v", it["id"])
+				if it.ID.String() != ids[5] {
+					t.Errorf("inactive project %v", it.ID)
 				}
 			}
 		}
@@ -131,14 +85,14 @@ func TestStatusPagePagination(t *testing.T) {
 
 	// Newest activity first: an edit brings a project to the top.
 	a.Must(http.StatusOK, a.Do("PATCH", "/api/tenant/projects/"+ids[0], tn.Key, map[string]any{"description": "edited"}))
-	if first := pjNames(pjList(t, a, tn.Key, "/api/tenant/projects/status"))[0]; first != "P00" {
+	if first := apptest.Names(a.ProjectList(tn.Key, "/api/tenant/projects/status").Items)[0]; first != "P00" {
 		t.Errorf("after an edit the first project is %s, want P00", first)
 	}
 
 	// Empty tenant: no items, zero pages.
 	empty := a.NewTenant("active")
-	m := pjList(t, a, empty.Key, "/api/tenant/projects/status")
-	if m["total"] != float64(0) || m["total_pages"] != float64(0) || len(pjItems(m)) != 0 || !strings.Contains(string(a.Do("GET", "/api/tenant/projects/status", empty.Key, nil).Body), `"items":[]`) {
+	m := a.ProjectList(empty.Key, "/api/tenant/projects/status")
+	if m.Total != 0 || m.TotalPages != 0 || len(m.Items) != 0 || !strings.Contains(string(a.Do("GET", "/api/tenant/projects/status", empty.Key, nil).Body), `"items":[]`) {
 		t.Errorf("empty tenant: %v", m)
 	}
 }
@@ -147,27 +101,41 @@ func TestStatusPageItems(t *testing.T) {
 	t.Parallel()
 	a := apptest.New(t, apptest.Options{})
 	tn := a.NewTenant("active")
-	idle := pjCreate(t, a, tn.Key, "idle", "d", "o")
+	idle := a.CreateProject(tn.Key, "idle", "d", "o")
 	ran := a.ReadyProject(tn, "ran")
-	eid := pjRun(t, a, tn.Key, ran) // no worker: it stays pending
+	eid := a.Run(tn.Key, ran) // no worker: it stays pending
 
-	m := pjList(t, a, tn.Key, "/api/tenant/projects/status")
-	byID := map[string]map[string]any{}
-	for _, it := range pjItems(m) {
-		byID[it["id"].(string)] = it
+	m := a.ProjectList(tn.Key, "/api/tenant/projects/status")
+	byID := map[string]apptest.ProjectItem{}
+	for _, it := range m.Items {
+		byID[it.ID.String()] = it
 	}
-	if it := byID[idle]; it == nil || it["latest_execution"] != nil || it["progress"] != float64(0) || it["execution_status"] != nil {
-		t.Errorf("never-run project: %v", it)
+	if it, ok := byID[idle]; !ok || it.LatestExecution != nil || it.Progress != 0 || it.ExecutionStatus != nil {
+		t.Errorf("never-run project: %+v", it)
 	}
-	it := byID[ran]
-	le, _ := it["latest_execution"].(map[string]any)
-	if le == nil || le["id"] != eid || le["status"] != "pending" || le["attempt"] != float64(0) || le["queued_at"] == nil ||
-		it["execution_status"] != "pending" || it["progress_message"] != "queued" || it["name"] != "ran" || it["description"] == nil {
-		t.Errorf("project with a run: %v", it)
+	it, ok := byID[ran]
+	le := it.LatestExecution
+	if !ok || le == nil || le.ID.String() != eid || le.Status != models.StatusPending || le.Attempt != 0 || le.QueuedAt.IsZero() ||
+		apptest.StatusOf(it.Project) != models.StatusPending || it.ProgressMessage != "queued" || it.Name != "ran" || it.Description == "" {
+		t.Errorf("project with a run: %+v", it)
 	}
-	for _, k := range []string{"started_at", "finished_at", "exit_code", "error"} {
-		if _, ok := le[k]; !ok {
-			t.Errorf("latest_execution lacks %q: %v", k, le)
+	// A run's summary always names its times, exit code and error, null or not.
+	var raw struct {
+		Items []struct {
+			LatestExecution map[string]json.RawMessage `json:"latest_execution"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(a.Do("GET", "/api/tenant/projects/status", tn.Key, nil).Body, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, item := range raw.Items {
+		if item.LatestExecution == nil {
+			continue
+		}
+		for _, k := range []string{"started_at", "finished_at", "exit_code", "error"} {
+			if _, ok := item.LatestExecution[k]; !ok {
+				t.Errorf("latest_execution lacks %q: %v", k, item.LatestExecution)
+			}
 		}
 	}
 
@@ -176,13 +144,13 @@ func TestStatusPageItems(t *testing.T) {
 		status string
 		want   string
 	}{{"pending", "ran"}, {"running", ""}, {"completed", ""}, {"failed", ""}, {"paused", ""}, {"cancelled", ""}} {
-		got := strings.Join(pjNames(pjList(t, a, tn.Key, "/api/tenant/projects/status?status="+c.status)), ",")
+		got := strings.Join(apptest.Names(a.ProjectList(tn.Key, "/api/tenant/projects/status?status="+c.status).Items), ",")
 		if got != c.want {
 			t.Errorf("status=%s: %q, want %q", c.status, got, c.want)
 		}
 	}
-	a.Must(http.StatusOK, a.Do("POST", "/api/tenant/projects/"+ran+"/cancel", tn.Key, nil))
-	if got := pjNames(pjList(t, a, tn.Key, "/api/tenant/projects/status?status=cancelled")); len(got) != 1 || got[0] != "ran" {
+	a.Cancel(tn.Key, ran)
+	if got := apptest.Names(a.ProjectList(tn.Key, "/api/tenant/projects/status?status=cancelled").Items); len(got) != 1 || got[0] != "ran" {
 		t.Errorf("status=cancelled after cancel: %v", got)
 	}
 }
@@ -205,7 +173,7 @@ func TestStatusPageSearchIsLiteral(t *testing.T) {
 		{"ends with alpha", "beta starts here", "plain"},
 		{"Ünïcödé", "plain", "plain"},
 	} {
-		pjCreate(t, a, tn.Key, p[0], p[1], p[2])
+		a.CreateProject(tn.Key, p[0], p[1], p[2])
 	}
 	cases := []struct {
 		q    string
@@ -232,21 +200,21 @@ func TestStatusPageSearchIsLiteral(t *testing.T) {
 		{"nothing like this", nil},
 	}
 	for _, c := range cases {
-		m := pjList(t, a, tn.Key, "/api/tenant/projects/status?q="+url.QueryEscape(c.q))
-		got := pjNames(m)
+		m := a.ProjectList(tn.Key, "/api/tenant/projects/status?q="+url.QueryEscape(c.q))
+		got := apptest.Names(m.Items)
 		sortStrings(got)
-		if strings.Join(got, "|") != strings.Join(c.want, "|") || m["total"] != float64(len(c.want)) {
-			t.Errorf("q=%q: %q (total %v), want %q", c.q, got, m["total"], c.want)
+		if strings.Join(got, "|") != strings.Join(c.want, "|") || m.Total != int64(len(c.want)) {
+			t.Errorf("q=%q: %q (total %v), want %q", c.q, got, m.Total, c.want)
 		}
 		// The full list searches the same way.
-		got = pjNames(pjList(t, a, tn.Key, "/api/tenant/projects?q="+url.QueryEscape(c.q)))
+		got = apptest.Names(a.ProjectList(tn.Key, "/api/tenant/projects?q="+url.QueryEscape(c.q)).Items)
 		sortStrings(got)
 		if strings.Join(got, "|") != strings.Join(c.want, "|") {
 			t.Errorf("all projects, q=%q: %q, want %q", c.q, got, c.want)
 		}
 	}
 	// Search and status together.
-	if m := pjList(t, a, tn.Key, "/api/tenant/projects/status?q=snake&status=pending"); m["total"] != float64(0) {
+	if m := a.ProjectList(tn.Key, "/api/tenant/projects/status?q=snake&status=pending"); m.Total != 0 {
 		t.Errorf("q and status: %v", m)
 	}
 }
@@ -263,7 +231,7 @@ func TestProjectLists400(t *testing.T) {
 	t.Parallel()
 	a := apptest.New(t, apptest.Options{})
 	tn := a.NewTenant("active")
-	pid := pjCreate(t, a, tn.Key, "p", "d", "o")
+	pid := a.CreateProject(tn.Key, "p", "d", "o")
 	cases := []struct {
 		query, code, field string
 	}{
@@ -284,21 +252,12 @@ func TestProjectLists400(t *testing.T) {
 	for _, path := range []string{"/api/tenant/projects/status?", "/api/tenant/projects?"} {
 		for _, c := range cases {
 			r := a.Do("GET", path+c.query, tn.Key, nil)
-			pjWantError(t, r, http.StatusBadRequest, c.code, path+c.query)
-			if r.Status == http.StatusBadRequest && errFieldOf(t, r) != c.field {
-				t.Errorf("%s%s: field %q, want %q", path, c.query, errFieldOf(t, r), c.field)
-			}
+			apptest.WantFieldError(t, r, http.StatusBadRequest, c.code, c.field, path+c.query)
 		}
 	}
 	for _, q := range []string{"page=0", "page=x", "page=-1"} {
-		pjWantError(t, a.Do("GET", "/api/tenant/projects/"+pid+"/executions?"+q, tn.Key, nil), http.StatusBadRequest, "invalid_page", "executions "+q)
+		apptest.WantError(t, a.Do("GET", "/api/tenant/projects/"+pid+"/executions?"+q, tn.Key, nil), http.StatusBadRequest, "invalid_page", "executions "+q)
 	}
-}
-
-func errFieldOf(t *testing.T, r apptest.Response) string {
-	t.Helper()
-	f, _ := r.JSON(t)["error"].(map[string]any)["field"].(string)
-	return f
 }
 
 func TestProjectUpdate(t *testing.T) {
@@ -308,16 +267,16 @@ func TestProjectUpdate(t *testing.T) {
 	pid := a.ReadyProject(tn, "before")
 	path := "/api/tenant/projects/" + pid
 
-	p := a.Must(http.StatusOK, a.Do("PATCH", path, tn.Key, map[string]any{"name": "  after  "}))
-	if p["name"] != "after" || p["description"] != "a tool for before" || p["objectives"] != "ship it" {
-		t.Errorf("PATCH name: %v", p)
+	p := apptest.Decode[models.Project](t, http.StatusOK, a.Do("PATCH", path, tn.Key, map[string]any{"name": "  after  "}))
+	if p.Name != "after" || p.Description != "a tool for before" || p.Objectives != "ship it" {
+		t.Errorf("PATCH name: %+v", p)
 	}
-	p = a.Must(http.StatusOK, a.Do("PATCH", path, tn.Key, map[string]any{"description": "new d", "objectives": "new o"}))
-	if p["name"] != "after" || p["description"] != "new d" || p["objectives"] != "new o" {
-		t.Errorf("PATCH description and objectives: %v", p)
+	p = apptest.Decode[models.Project](t, http.StatusOK, a.Do("PATCH", path, tn.Key, map[string]any{"description": "new d", "objectives": "new o"}))
+	if p.Name != "after" || p.Description != "new d" || p.Objectives != "new o" {
+		t.Errorf("PATCH description and objectives: %+v", p)
 	}
-	if g := a.Must(http.StatusOK, a.Do("GET", path, tn.Key, nil)); g["description"] != "new d" {
-		t.Errorf("GET after PATCH: %v", g)
+	if g := a.GetProject(tn.Key, pid); g.Description != "new d" {
+		t.Errorf("GET after PATCH: %+v", g)
 	}
 
 	for _, c := range []struct {
@@ -337,43 +296,40 @@ func TestProjectUpdate(t *testing.T) {
 		{`[]`, "invalid_json", ""},
 	} {
 		r := a.Do("PATCH", path, tn.Key, c.body)
-		pjWantError(t, r, http.StatusBadRequest, c.code, "PATCH "+c.body)
-		if r.Status == http.StatusBadRequest && errFieldOf(t, r) != c.field {
-			t.Errorf("PATCH %s: field %q, want %q", c.body, errFieldOf(t, r), c.field)
-		}
+		apptest.WantFieldError(t, r, http.StatusBadRequest, c.code, c.field, "PATCH "+c.body)
 	}
 
 	// Not while a run is pending (no worker here, so it stays pending).
-	pjRun(t, a, tn.Key, pid)
-	pjWantError(t, a.Do("PATCH", path, tn.Key, map[string]any{"name": "during"}), http.StatusConflict, "run_in_progress", "PATCH while pending")
-	pjWantError(t, a.Do("DELETE", path, tn.Key, nil), http.StatusConflict, "run_in_progress", "DELETE while pending")
-	if g := a.Must(http.StatusOK, a.Do("GET", path, tn.Key, nil)); g["name"] != "after" || g["is_active"] != true {
-		t.Errorf("refused PATCH/DELETE changed the project: %v", g)
+	a.Run(tn.Key, pid)
+	apptest.WantError(t, a.Do("PATCH", path, tn.Key, map[string]any{"name": "during"}), http.StatusConflict, "run_in_progress", "PATCH while pending")
+	apptest.WantError(t, a.Do("DELETE", path, tn.Key, nil), http.StatusConflict, "run_in_progress", "DELETE while pending")
+	if g := a.GetProject(tn.Key, pid); g.Name != "after" || !g.IsActive {
+		t.Errorf("refused PATCH/DELETE changed the project: %+v", g)
 	}
 	// Once cancelled it may be edited and deleted.
-	a.Must(http.StatusOK, a.Do("POST", path+"/cancel", tn.Key, nil))
+	a.Cancel(tn.Key, pid)
 	a.Must(http.StatusOK, a.Do("PATCH", path, tn.Key, map[string]any{"name": "paused"}))
 	for range 2 { // deleting twice is fine
 		if r := a.Do("DELETE", path, tn.Key, nil); r.Status != http.StatusNoContent || len(r.Body) != 0 {
 			t.Errorf("DELETE: %d %s", r.Status, r.Body)
 		}
 	}
-	if g := a.Must(http.StatusOK, a.Do("GET", path, tn.Key, nil)); g["is_active"] != false {
-		t.Errorf("deleted project: %v", g)
+	if g := a.GetProject(tn.Key, pid); g.IsActive {
+		t.Errorf("deleted project: %+v", g)
 	}
-	pjWantError(t, a.Do("PATCH", path, tn.Key, map[string]any{"name": "zombie"}), http.StatusConflict, "project_inactive", "PATCH deleted")
-	pjWantError(t, a.Do("POST", path+"/run", tn.Key, nil), http.StatusConflict, "project_inactive", "RUN deleted")
-	pjWantError(t, a.Do("POST", path+"/resume", tn.Key, nil), http.StatusConflict, "project_inactive", "resume deleted")
-	if m := pjList(t, a, tn.Key, "/api/tenant/projects/status"); m["total"] != float64(0) {
+	apptest.WantError(t, a.Do("PATCH", path, tn.Key, map[string]any{"name": "zombie"}), http.StatusConflict, "project_inactive", "PATCH deleted")
+	apptest.WantError(t, a.Do("POST", path+"/run", tn.Key, nil), http.StatusConflict, "project_inactive", "RUN deleted")
+	apptest.WantError(t, a.Do("POST", path+"/resume", tn.Key, nil), http.StatusConflict, "project_inactive", "resume deleted")
+	if m := a.ProjectList(tn.Key, "/api/tenant/projects/status"); m.Total != 0 {
 		t.Errorf("deleted project on the status page: %v", m)
 	}
 	// A trialing tenant's deleted project frees its one project slot.
 	trial := a.NewTenant("trialing")
-	first := pjCreate(t, a, trial.Key, "one", "d", "o")
-	pjWantError(t, a.Do("POST", "/api/tenant/projects", trial.Key, map[string]any{"name": "two", "description": "d", "objectives": "o"}),
+	first := a.CreateProject(trial.Key, "one", "d", "o")
+	apptest.WantError(t, a.Do("POST", "/api/tenant/projects", trial.Key, map[string]any{"name": "two", "description": "d", "objectives": "o"}),
 		http.StatusForbidden, "trial_project_limit", "second trial project")
 	a.Do("DELETE", "/api/tenant/projects/"+first, trial.Key, nil)
-	pjCreate(t, a, trial.Key, "two", "d", "o")
+	a.CreateProject(trial.Key, "two", "d", "o")
 }
 
 func TestCancelAndResumeQueued(t *testing.T) {
@@ -385,60 +341,62 @@ func TestCancelAndResumeQueued(t *testing.T) {
 	inspector := asynq.NewInspector(a.RedisOpt)
 	defer inspector.Close()
 
-	pjWantError(t, a.Do("POST", path+"/cancel", tn.Key, nil), http.StatusConflict, "nothing_to_cancel", "cancel never-run")
-	pjWantError(t, a.Do("POST", path+"/resume", tn.Key, nil), http.StatusConflict, "not_paused", "resume never-run")
+	apptest.WantError(t, a.Do("POST", path+"/cancel", tn.Key, nil), http.StatusConflict, "nothing_to_cancel", "cancel never-run")
+	apptest.WantError(t, a.Do("POST", path+"/resume", tn.Key, nil), http.StatusConflict, "not_paused", "resume never-run")
 
-	eid := pjRun(t, a, tn.Key, pid)
-	pjWantError(t, a.Do("POST", path+"/resume", tn.Key, nil), http.StatusConflict, "not_paused", "resume pending")
+	eid := a.Run(tn.Key, pid)
+	apptest.WantError(t, a.Do("POST", path+"/resume", tn.Key, nil), http.StatusConflict, "not_paused", "resume pending")
 	if _, err := inspector.GetTaskInfo(jobs.QueueRuns, eid); err != nil {
 		t.Fatalf("the run's task is not queued: %v", err)
 	}
-	p := a.Must(http.StatusOK, a.Do("POST", path+"/cancel", tn.Key, nil))
-	if p["execution_status"] != "cancelled" || p["execution_error"] != "cancelled by the tenant" || p["id"] != pid {
-		t.Errorf("cancelled project: %v", p)
+	p := a.Cancel(tn.Key, pid)
+	if apptest.StatusOf(p) != models.StatusCancelled || apptest.Deref(p.ExecutionError) != "cancelled by the tenant" || p.ID.String() != pid {
+		t.Errorf("cancelled project: %+v", p)
 	}
 	// The queued task is gone from Redis.
 	if _, err := inspector.GetTaskInfo(jobs.QueueRuns, eid); !errors.Is(err, asynq.ErrTaskNotFound) {
 		t.Errorf("the cancelled run's task is still queued (err %v)", err)
 	}
-	e := a.Must(http.StatusOK, a.Do("GET", path+"/executions/"+eid, tn.Key, nil))
-	evs := e["events"].([]any)
-	last := evs[len(evs)-1].(map[string]any)
-	if e["status"] != "cancelled" || e["error"] != "cancelled by the tenant" || e["finished_at"] == nil ||
-		last["kind"] != "cancelled" || last["message"] != "cancelled by the tenant" {
-		t.Errorf("cancelled execution: %v", e)
+	e := a.GetExecution(tn.Key, pid, eid)
+	if len(e.Events) == 0 {
+		t.Fatalf("cancelled execution without events: %+v", e)
 	}
-	pjWantError(t, a.Do("POST", path+"/cancel", tn.Key, nil), http.StatusConflict, "nothing_to_cancel", "cancel twice")
+	last := e.Events[len(e.Events)-1]
+	if e.Status != models.StatusCancelled || apptest.Deref(e.Error) != "cancelled by the tenant" || e.FinishedAt == nil ||
+		last.Kind != models.EventCancelled || last.Message != "cancelled by the tenant" {
+		t.Errorf("cancelled execution: %+v", e)
+	}
+	apptest.WantError(t, a.Do("POST", path+"/cancel", tn.Key, nil), http.StatusConflict, "nothing_to_cancel", "cancel twice")
 
 	// Resume: a new execution, the old one kept.
-	r := a.Must(http.StatusAccepted, a.Do("POST", path+"/resume", tn.Key, nil))
-	eid2, _ := r["execution_id"].(string)
-	if eid2 == "" || eid2 == eid || r["status"] != "pending" || r["output_folder_path"] == nil {
-		t.Errorf("resume: %v", r)
+	r := apptest.Decode[apptest.RunAccepted](t, http.StatusAccepted, a.Do("POST", path+"/resume", tn.Key, nil))
+	eid2 := r.ExecutionID.String()
+	if r.ExecutionID == uuid.Nil || eid2 == eid || r.Status != models.StatusPending || r.OutputFolderPath == "" {
+		t.Errorf("resume: %+v", r)
 	}
-	pjWantError(t, a.Do("POST", path+"/resume", tn.Key, nil), http.StatusConflict, "not_paused", "resume twice")
-	a.Must(http.StatusOK, a.Do("POST", path+"/cancel", tn.Key, nil))
+	apptest.WantError(t, a.Do("POST", path+"/resume", tn.Key, nil), http.StatusConflict, "not_paused", "resume twice")
+	a.Cancel(tn.Key, pid)
 	// A paused project may also simply be RUN again.
-	eid3 := pjRun(t, a, tn.Key, pid)
-	a.Must(http.StatusOK, a.Do("POST", path+"/cancel", tn.Key, nil))
+	eid3 := a.Run(tn.Key, pid)
+	a.Cancel(tn.Key, pid)
 
 	// Resume obeys RUN's gates: not with an inactive subscription.
-	a.Must(http.StatusOK, a.Do("PUT", "/api/admin/tenants/"+tn.ID+"/subscription", apptest.AdminToken, map[string]any{"status": "past_due"}))
-	pjWantError(t, a.Do("POST", path+"/resume", tn.Key, nil), http.StatusPaymentRequired, "subscription_inactive", "resume past_due")
+	a.SetSubscription(tn.ID, models.SubPastDue)
+	apptest.WantError(t, a.Do("POST", path+"/resume", tn.Key, nil), http.StatusPaymentRequired, "subscription_inactive", "resume past_due")
 
 	// Every run is listed, newest first.
-	m := pjList(t, a, tn.Key, path+"/executions")
+	m := a.ExecutionList(tn.Key, path+"/executions")
 	var got []string
-	for _, it := range pjItems(m) {
-		got = append(got, it["id"].(string))
-		if it["status"] != "cancelled" || it["project_id"] != pid {
-			t.Errorf("execution in list: %v", it)
+	for _, it := range m.Items {
+		got = append(got, it.ID.String())
+		if it.Status != models.StatusCancelled || it.ProjectID.String() != pid {
+			t.Errorf("execution in list: %+v", it)
 		}
 	}
-	if strings.Join(got, ",") != strings.Join([]string{eid3, eid2, eid}, ",") || m["total"] != float64(3) || m["total_pages"] != float64(1) {
+	if strings.Join(got, ",") != strings.Join([]string{eid3, eid2, eid}, ",") || m.Total != 3 || m.TotalPages != 1 {
 		t.Errorf("executions: %v", m)
 	}
-	if m := pjList(t, a, tn.Key, path+"/executions?page=2"); len(pjItems(m)) != 0 || m["total"] != float64(3) || m["page"] != float64(2) {
+	if m := a.ExecutionList(tn.Key, path+"/executions?page=2"); len(m.Items) != 0 || m.Total != 3 || m.Page != 2 {
 		t.Errorf("executions page 2: %v", m)
 	}
 }
@@ -450,18 +408,18 @@ func TestExecutionsPagination(t *testing.T) {
 	pid := a.ReadyProject(tn, "many runs")
 	var ids []string
 	for range 12 {
-		ids = append(ids, pjRun(t, a, tn.Key, pid))
-		a.Must(http.StatusOK, a.Do("POST", "/api/tenant/projects/"+pid+"/cancel", tn.Key, nil))
+		ids = append(ids, a.Run(tn.Key, pid))
+		a.Cancel(tn.Key, pid)
 	}
-	p1 := pjList(t, a, tn.Key, "/api/tenant/projects/"+pid+"/executions")
-	p2 := pjList(t, a, tn.Key, "/api/tenant/projects/"+pid+"/executions?page=2")
+	p1 := a.ExecutionList(tn.Key, "/api/tenant/projects/"+pid+"/executions")
+	p2 := a.ExecutionList(tn.Key, "/api/tenant/projects/"+pid+"/executions?page=2")
 	var got []string
-	for _, m := range []map[string]any{p1, p2} {
-		if m["total"] != float64(12) || m["total_pages"] != float64(2) {
+	for _, m := range []apptest.Page[apptest.Execution]{p1, p2} {
+		if m.Total != 12 || m.TotalPages != 2 {
 			t.Errorf("executions page: %v", m)
 		}
-		for _, it := range pjItems(m) {
-			got = append(got, it["id"].(string))
+		for _, it := range m.Items {
+			got = append(got, it.ID.String())
 		}
 	}
 	var want []string
@@ -473,21 +431,6 @@ func TestExecutionsPagination(t *testing.T) {
 	}
 }
 
-// pjWaitFile waits until path exists with content and returns it.
-func pjWaitFile(t *testing.T, path string, timeout time.Duration) string {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
-			return string(b)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not appear within %s", path, timeout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func TestCancelRunningKillsMainPyThenResumeCompletes(t *testing.T) {
 	t.Parallel()
 	a := apptest.New(t, apptest.Options{})
@@ -496,14 +439,14 @@ func TestCancelRunningKillsMainPyThenResumeCompletes(t *testing.T) {
 	tn := a.NewTenant("active")
 	pid := a.ReadyProject(tn, "long run")
 	path := "/api/tenant/projects/" + pid
-	eid := pjRun(t, a, tn.Key, pid)
-	p := a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("running"))
-	dir := p["output_folder_path"].(string)
-	childPID, err := strconv.Atoi(strings.TrimSpace(pjWaitFile(t, filepath.Join(dir, "child.pid"), 30*time.Second)))
+	eid := a.Run(tn.Key, pid)
+	p := a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusRunning))
+	dir := apptest.Deref(p.OutputFolderPath)
+	childPID, err := strconv.Atoi(strings.TrimSpace(apptest.WaitFile(t, filepath.Join(dir, "child.pid"), 30*time.Second)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	mainPID, err := strconv.Atoi(strings.Fields(pjWaitFile(t, counter, 30*time.Second))[0])
+	mainPID, err := strconv.Atoi(strings.Fields(apptest.WaitFile(t, counter, 30*time.Second))[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -511,11 +454,11 @@ func TestCancelRunningKillsMainPyThenResumeCompletes(t *testing.T) {
 		t.Fatalf("main.py (%d) or its child (%d) is not running before the cancel", mainPID, childPID)
 	}
 	// Its live log shows the run so far.
-	pjWaitLog(t, a, tn.Key, path+"/logs", "PROGRESS 5 sleeping")
+	a.WaitLog(tn.Key, path+"/logs", "PROGRESS 5 sleeping")
 
-	p = a.Must(http.StatusOK, a.Do("POST", path+"/cancel", tn.Key, nil))
-	if p["execution_status"] != "cancelled" || p["execution_error"] != "cancelled by the tenant" {
-		t.Errorf("cancel: %v", p)
+	p = a.Cancel(tn.Key, pid)
+	if apptest.StatusOf(p) != models.StatusCancelled || apptest.Deref(p.ExecutionError) != "cancelled by the tenant" {
+		t.Errorf("cancel: %+v", p)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for (apptest.Alive(mainPID) || apptest.Alive(childPID)) && time.Now().Before(deadline) {
@@ -526,65 +469,39 @@ func TestCancelRunningKillsMainPyThenResumeCompletes(t *testing.T) {
 			mainPID, apptest.Alive(mainPID), childPID, apptest.Alive(childPID))
 	}
 	// The worker keeps the cancelled run's log.
-	var e map[string]any
+	var e apptest.Execution
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if e = a.Must(http.StatusOK, a.Do("GET", path+"/executions/"+eid, tn.Key, nil)); a.Paths(eid).Log != "" {
+		if e = a.GetExecution(tn.Key, pid, eid); a.Paths(eid).Log != "" {
 			break
 		}
 	}
-	if e["status"] != "cancelled" || e["error"] != "cancelled by the tenant" || a.Paths(eid).Log == "" {
-		t.Errorf("cancelled execution: %v", e)
+	if e.Status != models.StatusCancelled || apptest.Deref(e.Error) != "cancelled by the tenant" || a.Paths(eid).Log == "" {
+		t.Errorf("cancelled execution: %+v", e)
 	}
-	if p := a.Must(http.StatusOK, a.Do("GET", path, tn.Key, nil)); p["execution_status"] != "cancelled" {
-		t.Errorf("project after the cancel: %v", p)
+	if p := a.GetProject(tn.Key, pid); apptest.StatusOf(p) != models.StatusCancelled {
+		t.Errorf("project after the cancel: %+v", p)
 	}
 	stop()
 
 	// Resume, on a worker whose main.py finishes quickly.
 	a.StartWorker(a.WorkerConfig())
-	eid2 := a.Must(http.StatusAccepted, a.Do("POST", path+"/resume", tn.Key, nil))["execution_id"].(string)
-	p = a.WaitProject(tn.Key, pid, 60*time.Second, apptest.StatusIs("completed"))
-	if p["progress"] != float64(100) || p["latest_execution_id"] != eid2 {
-		t.Errorf("resumed project: %v", p)
+	eid2 := a.Resume(tn.Key, pid)
+	p = a.AwaitProject(tn.Key, pid, 60*time.Second, apptest.HasStatus(models.StatusCompleted))
+	if p.Progress != 100 || p.LatestExecutionID == nil || p.LatestExecutionID.String() != eid2 {
+		t.Errorf("resumed project: %+v", p)
 	}
 	// Each run's log stays its own.
-	cur := pjLogs(t, a, tn.Key, path+"/logs?tail=10000")
-	old := pjLogs(t, a, tn.Key, path+"/logs?tail=10000&execution_id="+eid)
+	cur := a.Logs(tn.Key, path+"/logs?tail=10000")
+	old := a.Logs(tn.Key, path+"/logs?tail=10000&execution_id="+eid)
 	if !strings.Contains(cur, "execution "+eid2) || !strings.Contains(cur, "PROGRESS 100 done") || strings.Contains(cur, "sleeping") {
 		t.Errorf("current log:\n%s", cur)
 	}
 	if !strings.Contains(old, "execution "+eid) || !strings.Contains(old, "PROGRESS 5 sleeping") || strings.Contains(old, "done") {
 		t.Errorf("cancelled run's log:\n%s", old)
 	}
-	m := pjList(t, a, tn.Key, path+"/executions")
-	if items := pjItems(m); len(items) != 2 || items[0]["id"] != eid2 || items[0]["status"] != "completed" || items[1]["status"] != "cancelled" {
-		t.Errorf("executions: %v", m)
-	}
-}
-
-// pjLogs gets a log as text.
-func pjLogs(t *testing.T, a *apptest.App, key, path string) string {
-	t.Helper()
-	r := a.Do("GET", path, key, nil)
-	if r.Status != http.StatusOK || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain") {
-		t.Fatalf("GET %s: %d %s %s", path, r.Status, r.Header.Get("Content-Type"), r.Body)
-	}
-	return string(r.Body)
-}
-
-// pjWaitLog waits until the log at path holds want.
-func pjWaitLog(t *testing.T, a *apptest.App, key, path, want string) string {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		got := pjLogs(t, a, key, path)
-		if strings.Contains(got, want) {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %q did not appear; log:\n%s", path, want, got)
-		}
-		time.Sleep(50 * time.Millisecond)
+	m := a.ExecutionList(tn.Key, path+"/executions")
+	if items := m.Items; len(items) != 2 || items[0].ID.String() != eid2 || items[0].Status != models.StatusCompleted || items[1].Status != models.StatusCancelled {
+		t.Errorf("executions: %+v", m)
 	}
 }
 
@@ -595,10 +512,10 @@ func TestLogsTail(t *testing.T) {
 	tn := a.NewTenant("active")
 	pid := a.ReadyProject(tn, "logged")
 	path := "/api/tenant/projects/" + pid
-	pjWantError(t, a.Do("GET", path+"/logs", tn.Key, nil), http.StatusNotFound, "log_not_found", "logs of a project that never ran")
+	apptest.WantError(t, a.Do("GET", path+"/logs", tn.Key, nil), http.StatusNotFound, "log_not_found", "logs of a project that never ran")
 
-	eid := pjRun(t, a, tn.Key, pid)
-	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("completed"))
+	eid := a.Run(tn.Key, pid)
+	a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusCompleted))
 	r := a.Do("GET", path+"/logs", tn.Key, nil)
 	full := string(r.Body)
 	if r.Status != http.StatusOK || r.Header.Get("Content-Type") != "text/plain; charset=utf-8" || r.Header.Get("X-Execution-Id") != eid ||
@@ -606,35 +523,32 @@ func TestLogsTail(t *testing.T) {
 		t.Fatalf("logs: %d %v\n%s", r.Status, r.Header, full)
 	}
 	lines := strings.SplitAfter(strings.TrimSuffix(full, "\n"), "\n")
-	if got := pjLogs(t, a, tn.Key, path+"/logs?tail=2"); got != strings.Join(lines[len(lines)-2:], "")+"\n" {
+	if got := a.Logs(tn.Key, path+"/logs?tail=2"); got != strings.Join(lines[len(lines)-2:], "")+"\n" {
 		t.Errorf("tail=2: %q, want the last two of %q", got, lines)
 	}
-	if got := pjLogs(t, a, tn.Key, path+"/logs?tail=0"); got != "" {
+	if got := a.Logs(tn.Key, path+"/logs?tail=0"); got != "" {
 		t.Errorf("tail=0: %q", got)
 	}
-	if got := pjLogs(t, a, tn.Key, path+"/logs?tail=10000&execution_id="+eid); got != full {
+	if got := a.Logs(tn.Key, path+"/logs?tail=10000&execution_id="+eid); got != full {
 		t.Errorf("by execution id: %q, want %q", got, full)
 	}
 	// The ended run's log is kept apart from run.log.
-	e := a.Must(http.StatusOK, a.Do("GET", path+"/executions/"+eid, tn.Key, nil))
+	e := a.GetExecution(tn.Key, pid, eid)
 	if lp := a.Paths(eid).Log; lp != filepath.Join(a.OutputRoot, "_artifacts", pid, eid+".log") {
 		t.Errorf("log_path %v", lp)
 	}
-	if u := e["log_url"]; u != path+"/logs?execution_id="+eid {
+	if u := e.LogURL; u != path+"/logs?execution_id="+eid {
 		t.Errorf("log_url %v", u)
 	}
 
 	for _, q := range []string{"tail=-1", "tail=abc", "tail=10001", "tail=1.5", "tail=99999999999999999999"} {
 		r := a.Do("GET", path+"/logs?"+q, tn.Key, nil)
-		pjWantError(t, r, http.StatusBadRequest, "invalid_tail", q)
-		if r.Status == http.StatusBadRequest && errFieldOf(t, r) != "tail" {
-			t.Errorf("%s: field %q", q, errFieldOf(t, r))
-		}
+		apptest.WantFieldError(t, r, http.StatusBadRequest, "invalid_tail", "tail", q)
 	}
 	other := a.ReadyProject(tn, "other")
-	otherExec := pjRun(t, a, tn.Key, other)
+	otherExec := a.Run(tn.Key, other)
 	for _, id := range []string{"nope", "00000000-0000-0000-0000-000000000000", eid + "0", otherExec} {
-		pjWantError(t, a.Do("GET", path+"/logs?execution_id="+id, tn.Key, nil), http.StatusNotFound, "execution_not_found", "execution_id="+id)
+		apptest.WantError(t, a.Do("GET", path+"/logs?execution_id="+id, tn.Key, nil), http.StatusNotFound, "execution_not_found", "execution_id="+id)
 	}
 }
 
@@ -644,7 +558,7 @@ func TestLogsOfAPendingRunAndHostileFiles(t *testing.T) {
 	tn := a.NewTenant("active")
 	pid := a.ReadyProject(tn, "pending")
 	path := "/api/tenant/projects/" + pid
-	eid := pjRun(t, a, tn.Key, pid)
+	eid := a.Run(tn.Key, pid)
 	dir := filepath.Join(a.OutputRoot, pid)
 	runLog := filepath.Join(dir, "run.log")
 
@@ -656,13 +570,13 @@ func TestLogsOfAPendingRunAndHostileFiles(t *testing.T) {
 	if err := os.WriteFile(runLog, []byte("=== q2o execution 0190a6e2-0000-7000-8000-000000000000, attempt 1, started x ===\nold run\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if got := pjLogs(t, a, tn.Key, path+"/logs"); got != "" {
+	if got := a.Logs(tn.Key, path+"/logs"); got != "" {
 		t.Errorf("an earlier run's log shown for this one: %q", got)
 	}
 	if err := os.WriteFile(runLog, []byte("=== q2o execution "+eid+", attempt 1, started x ===\nthis run\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if got := pjLogs(t, a, tn.Key, path+"/logs?tail=1"); got != "this run\n" {
+	if got := a.Logs(tn.Key, path+"/logs?tail=1"); got != "this run\n" {
 		t.Errorf("this run's log: %q", got)
 	}
 
@@ -682,71 +596,11 @@ func TestLogsOfAPendingRunAndHostileFiles(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		r := a.Do("GET", path+"/logs", tn.Key, nil)
-		pjWantError(t, r, http.StatusNotFound, "log_not_found", name)
+		apptest.WantError(t, r, http.StatusNotFound, "log_not_found", name)
 		if strings.Contains(string(r.Body), "SECRET") {
 			t.Errorf("%s: the linked file was served", name)
 		}
 	}
-}
-
-// pjSSE opens a followed log.
-func pjSSE(t *testing.T, a *apptest.App, key, path, lastEventID string) *http.Response {
-	t.Helper()
-	req, err := http.NewRequest("GET", a.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Accept", "text/event-stream")
-	if lastEventID != "" {
-		req.Header.Set("Last-Event-ID", lastEventID)
-	}
-	res, err := (&http.Client{Timeout: 90 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { res.Body.Close() })
-	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" {
-		b, _ := io.ReadAll(res.Body)
-		apptest.CheckOpenAPI(t, req, apptest.Response{Status: res.StatusCode, Header: res.Header, Body: b})
-		t.Fatalf("SSE %s: %d %s %s", path, res.StatusCode, res.Header.Get("Content-Type"), b)
-	}
-	apptest.CheckOpenAPI(t, req, apptest.Response{Status: res.StatusCode, Header: res.Header})
-	return res
-}
-
-type pjEvent struct{ id, event, data string }
-
-// pjReadEvents reads events until the "end" event or the stream's end.
-func pjReadEvents(t *testing.T, body io.Reader) []pjEvent {
-	t.Helper()
-	var evs []pjEvent
-	var cur pjEvent
-	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "":
-			if cur != (pjEvent{}) {
-				evs = append(evs, cur)
-				if cur.event == "end" {
-					return evs
-				}
-			}
-			cur = pjEvent{}
-		case strings.HasPrefix(line, ":"):
-		case strings.HasPrefix(line, "id: "):
-			cur.id = strings.TrimPrefix(line, "id: ")
-		case strings.HasPrefix(line, "event: "):
-			cur.event = strings.TrimPrefix(line, "event: ")
-		case strings.HasPrefix(line, "data: "):
-			cur.data = strings.TrimPrefix(line, "data: ")
-		default:
-			t.Errorf("unexpected SSE line %q", line)
-		}
-	}
-	return evs
 }
 
 func TestLogsFollow(t *testing.T) {
@@ -755,23 +609,23 @@ func TestLogsFollow(t *testing.T) {
 	tn := a.NewTenant("active")
 	pid := a.ReadyProject(tn, "followed")
 	path := "/api/tenant/projects/" + pid
-	eid := pjRun(t, a, tn.Key, pid)
+	eid := a.Run(tn.Key, pid)
 
 	// Follow from before the run starts until it ends.
-	res := pjSSE(t, a, tn.Key, path+"/logs", "")
+	res := a.SSE(tn.Key, path+"/logs", "")
 	if res.Header.Get("X-Execution-Id") != eid {
 		t.Errorf("X-Execution-Id %q", res.Header.Get("X-Execution-Id"))
 	}
 	a.StartWorker(a.WorkerConfig("--seconds 2"))
-	evs := pjReadEvents(t, res.Body)
-	if len(evs) == 0 || evs[len(evs)-1].event != "end" || evs[len(evs)-1].data != "completed" {
+	evs := apptest.ReadEvents(t, res.Body)
+	if len(evs) == 0 || evs[len(evs)-1].Event != "end" || evs[len(evs)-1].Data != "completed" {
 		t.Fatalf("stream did not end with the run: %v", evs)
 	}
 	var data []string
 	for _, ev := range evs[:len(evs)-1] {
-		data = append(data, ev.data)
-		if !strings.HasPrefix(ev.id, eid+"/") {
-			t.Errorf("event id %q", ev.id)
+		data = append(data, ev.Data)
+		if !strings.HasPrefix(ev.ID, eid+"/") {
+			t.Errorf("event id %q", ev.ID)
 		}
 	}
 	joined := strings.Join(data, "\n")
@@ -780,29 +634,29 @@ func TestLogsFollow(t *testing.T) {
 			t.Errorf("followed log lacks %q:\n%s", want, joined)
 		}
 	}
-	if full := pjLogs(t, a, tn.Key, path+"/logs?tail=10000"); joined+"\n" != full {
+	if full := a.Logs(tn.Key, path+"/logs?tail=10000"); joined+"\n" != full {
 		t.Errorf("followed lines differ from the log:\n%s\n---\n%s", joined, full)
 	}
 
 	// An ended run: the tail, then the end at once.
-	evs = pjReadEvents(t, pjSSE(t, a, tn.Key, path+"/logs?tail=1", "").Body)
-	if len(evs) != 2 || evs[0].data != data[len(data)-1] || evs[1].event != "end" {
+	evs = apptest.ReadEvents(t, a.SSE(tn.Key, path+"/logs?tail=1", "").Body)
+	if len(evs) != 2 || evs[0].Data != data[len(data)-1] || evs[1].Event != "end" {
 		t.Errorf("tail=1 of an ended run: %v", evs)
 	}
 	// Last-Event-ID resumes after the line it names.
-	var mid pjEvent
-	for i, ev := range pjReadEvents(t, pjSSE(t, a, tn.Key, path+"/logs?tail=10000", "").Body) {
+	var mid apptest.Event
+	for i, ev := range apptest.ReadEvents(t, a.SSE(tn.Key, path+"/logs?tail=10000", "").Body) {
 		if i == 1 {
 			mid = ev
 		}
 	}
-	evs = pjReadEvents(t, pjSSE(t, a, tn.Key, path+"/logs?tail=1", mid.id).Body)
+	evs = apptest.ReadEvents(t, a.SSE(tn.Key, path+"/logs?tail=1", mid.ID).Body)
 	var rest []string
 	for _, ev := range evs[:len(evs)-1] {
-		rest = append(rest, ev.data)
+		rest = append(rest, ev.Data)
 	}
 	if want := data[2:]; strings.Join(rest, "\n") != strings.Join(want, "\n") {
-		t.Errorf("resumed after %q: %q, want %q", mid.id, rest, want)
+		t.Errorf("resumed after %q: %q, want %q", mid.ID, rest, want)
 	}
 }
 
@@ -811,7 +665,7 @@ func TestProjectRoutesOtherTenant404(t *testing.T) {
 	a := apptest.New(t, apptest.Options{})
 	owner := a.NewTenant("active")
 	pid := a.ReadyProject(owner, "owned")
-	eid := pjRun(t, a, owner.Key, pid)
+	eid := a.Run(owner.Key, pid)
 	intruder := a.NewTenant("active")
 	mine := a.ReadyProject(intruder, "mine")
 	base := "/api/tenant/projects/" + pid
@@ -830,26 +684,26 @@ func TestProjectRoutesOtherTenant404(t *testing.T) {
 		{"GET", "/api/tenant/projects/" + mine + "/logs?execution_id=" + eid, nil, "execution_not_found"},
 	}
 	for _, rt := range routes {
-		pjWantError(t, a.Do(rt.method, rt.path, intruder.Key, rt.body), http.StatusNotFound, rt.code, "intruder "+rt.method+" "+rt.path)
+		apptest.WantError(t, a.Do(rt.method, rt.path, intruder.Key, rt.body), http.StatusNotFound, rt.code, "intruder "+rt.method+" "+rt.path)
 		// And without a key: 401.
-		pjWantError(t, a.Do(rt.method, rt.path, "", rt.body), http.StatusUnauthorized, "unauthorized", "no key "+rt.method+" "+rt.path)
+		apptest.WantError(t, a.Do(rt.method, rt.path, "", rt.body), http.StatusUnauthorized, "unauthorized", "no key "+rt.method+" "+rt.path)
 	}
 	for _, p := range []string{"/api/tenant/projects/status", "/api/tenant/projects"} {
-		pjWantError(t, a.Do("GET", p, "", nil), http.StatusUnauthorized, "unauthorized", "no key "+p)
-		m := pjList(t, a, intruder.Key, p+"?q=owned")
-		if m["total"] != float64(0) {
+		apptest.WantError(t, a.Do("GET", p, "", nil), http.StatusUnauthorized, "unauthorized", "no key "+p)
+		m := a.ProjectList(intruder.Key, p+"?q=owned")
+		if m.Total != 0 {
 			t.Errorf("%s shows another tenant's project: %v", p, m)
 		}
 	}
 	// Malformed ids are 404 too.
 	for _, rt := range routes[:6] {
 		path := strings.Replace(rt.path, pid, "not-a-uuid", 1)
-		pjWantError(t, a.Do(rt.method, path, owner.Key, rt.body), http.StatusNotFound, "project_not_found", "malformed "+rt.method+" "+path)
+		apptest.WantError(t, a.Do(rt.method, path, owner.Key, rt.body), http.StatusNotFound, "project_not_found", "malformed "+rt.method+" "+path)
 	}
 	// Nothing changed for the owner.
-	p := a.Must(http.StatusOK, a.Do("GET", base, owner.Key, nil))
-	if p["name"] != "owned" || p["is_active"] != true || p["execution_status"] != "pending" {
-		t.Errorf("owner's project after the intruder: %v", p)
+	p := a.GetProject(owner.Key, pid)
+	if p.Name != "owned" || !p.IsActive || apptest.StatusOf(p) != models.StatusPending {
+		t.Errorf("owner's project after the intruder: %+v", p)
 	}
 }
 
@@ -859,7 +713,7 @@ func TestCancelAndResumeConcurrent(t *testing.T) {
 	tn := a.NewTenant("active")
 	pid := a.ReadyProject(tn, "raced")
 	path := "/api/tenant/projects/" + pid
-	eid := pjRun(t, a, tn.Key, pid)
+	eid := a.Run(tn.Key, pid)
 
 	race := func(verb string) map[string]int {
 		statuses := make(chan string, 10)
@@ -885,10 +739,10 @@ func TestCancelAndResumeConcurrent(t *testing.T) {
 	if got := race("cancel"); got["200"] != 1 || got["409 nothing_to_cancel"] != 9 {
 		t.Errorf("10 concurrent cancels: %v", got)
 	}
-	e := a.Must(http.StatusOK, a.Do("GET", path+"/executions/"+eid, tn.Key, nil))
+	e := a.GetExecution(tn.Key, pid, eid)
 	paused := 0
-	for _, ev := range e["events"].([]any) {
-		if ev.(map[string]any)["kind"] == "cancelled" {
+	for _, ev := range e.Events {
+		if ev.Kind == models.EventCancelled {
 			paused++
 		}
 	}
@@ -898,7 +752,7 @@ func TestCancelAndResumeConcurrent(t *testing.T) {
 	if got := race("resume"); got["202"] != 1 || got["409 not_paused"]+got["409 run_in_progress"] != 9 {
 		t.Errorf("10 concurrent resumes: %v", got)
 	}
-	if m := pjList(t, a, tn.Key, path+"/executions"); m["total"] != float64(2) {
+	if m := a.ExecutionList(tn.Key, path+"/executions"); m.Total != 2 {
 		t.Errorf("executions after the races: %v", m)
 	}
 }
@@ -912,16 +766,16 @@ func TestStatusPagePerPage(t *testing.T) {
 		a.Project(tn.Key, fmt.Sprintf("paged %d", i))
 	}
 	for _, path := range []string{"/api/tenant/projects/status", "/api/tenant/projects"} {
-		m := a.Must(http.StatusOK, a.Do("GET", path, tn.Key, nil))
-		if len(m["items"].([]any)) != 10 || m["per_page"] != float64(10) || m["total_pages"] != float64(2) {
-			t.Errorf("%s: %d items, per_page %v, %v pages", path, len(m["items"].([]any)), m["per_page"], m["total_pages"])
+		m := apptest.Decode[apptest.Page[apptest.ProjectItem]](t, http.StatusOK, a.Do("GET", path, tn.Key, nil))
+		if len(m.Items) != 10 || m.PerPage != 10 || m.TotalPages != 2 {
+			t.Errorf("%s: %d items, per_page %v, %v pages", path, len(m.Items), m.PerPage, m.TotalPages)
 		}
-		m = a.Must(http.StatusOK, a.Do("GET", path+"?per_page=50", tn.Key, nil))
-		if len(m["items"].([]any)) != 12 || m["per_page"] != float64(50) || m["total_pages"] != float64(1) {
-			t.Errorf("%s?per_page=50: %d items, %v pages", path, len(m["items"].([]any)), m["total_pages"])
+		m = apptest.Decode[apptest.Page[apptest.ProjectItem]](t, http.StatusOK, a.Do("GET", path+"?per_page=50", tn.Key, nil))
+		if len(m.Items) != 12 || m.PerPage != 50 || m.TotalPages != 1 {
+			t.Errorf("%s?per_page=50: %d items, %v pages", path, len(m.Items), m.TotalPages)
 		}
 		for _, bad := range []string{"0", "51", "ten"} {
-			pjWantError(t, a.Do("GET", path+"?per_page="+bad, tn.Key, nil), http.StatusBadRequest, "invalid_per_page", "per_page="+bad)
+			apptest.WantError(t, a.Do("GET", path+"?per_page="+bad, tn.Key, nil), http.StatusBadRequest, "invalid_per_page", "per_page="+bad)
 		}
 	}
 }

@@ -15,10 +15,13 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"gorm.io/gorm"
 
 	"github.com/q2o/q2o/internal/apptest"
 	"github.com/q2o/q2o/jobs"
+	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/ratelimit"
+	"github.com/q2o/q2o/service"
 )
 
 // pubDo sends a request with extra headers (a.Do sets only Authorization).
@@ -70,7 +73,7 @@ func clientProject(t *testing.T, a *apptest.App, tn apptest.Tenant, name string)
 
 func runProject(t *testing.T, a *apptest.App, tn apptest.Tenant, pid string) string {
 	t.Helper()
-	return a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+pid+"/run", tn.Key, nil))["execution_id"].(string)
+	return a.Run(tn.Key, pid)
 }
 
 // waitZipped waits until the execution's zip is recorded and returns the
@@ -124,10 +127,10 @@ func TestPublicActivate(t *testing.T) {
 		if got := keys(m); !slices.Equal(got, publicProjectKeys) {
 			t.Errorf("code %q: keys %v, want exactly %v", c, got, publicProjectKeys)
 		}
-		if m["id"] != pid || m["name"] != "Client app" || m["description"] != "a tool for Client app" ||
-			m["execution_status"] != nil || m["progress"] != float64(0) || m["download_ready"] != false ||
-			m["latest_execution_id"] != nil || m["latest_execution_status"] != nil {
-			t.Errorf("code %q: %v", c, m)
+		if p := apptest.Decode[service.PublicProject](t, http.StatusOK, r); p.ID.String() != pid || p.Name != "Client app" ||
+			p.Description != "a tool for Client app" || p.ExecutionStatus != nil || p.Progress != 0 || p.DownloadReady ||
+			p.LatestExecutionID != nil || p.LatestExecutionStatus != nil {
+			t.Errorf("code %q: %+v", c, p)
 		}
 		for _, secret := range []string{tn.ID, other, codeID, otherCodeID, "Other project", "ship it"} {
 			if bytes.Contains(r.Body, []byte(secret)) {
@@ -148,9 +151,9 @@ func TestPublicActivateNotFound(t *testing.T) {
 	_, revokedID, revoked := clientProject(t, a, tn, "revoked")
 	a.Must(http.StatusOK, a.Do("POST", "/api/admin/activation-codes/"+revokedID+"/revoke", apptest.AdminToken, nil))
 	_, expiredID, expired := clientProject(t, a, tn, "expired")
-	a.DB.Exec("UPDATE activation_codes SET expires_at = now() - interval '1 minute' WHERE id = ?", expiredID)
+	apptest.Set[models.ActivationCode](t, a.DB, "expires_at", gorm.Expr("now() - interval '1 minute'"), "id = ?", expiredID)
 	deletedPID, _, deleted := clientProject(t, a, tn, "deleted")
-	a.DB.Exec("UPDATE projects SET is_active = false WHERE id = ?", deletedPID)
+	apptest.Set[models.Project](t, a.DB, "is_active", false, "id = ?", deletedPID)
 
 	want := activate(t, a, "ZZZZZ-ZZZZZ-ZZZZZ-ZZZZZ")
 	if want.Status != http.StatusNotFound || want.ErrorCode(t) != "not_found" {
@@ -227,10 +230,10 @@ func TestPublicDownload(t *testing.T) {
 	e := waitZipped(t, a, tn, pid, eid)
 	waitZipped(t, a, tn, pid2, eid2)
 
-	m := a.Must(http.StatusOK, activate(t, a, code))
-	if m["download_ready"] != true || m["execution_status"] != "completed" || m["latest_execution_status"] != "completed" ||
-		m["latest_execution_id"] != eid || m["progress"] != float64(100) || m["execution_completed_at"] == nil {
-		t.Errorf("activate after the run: %v", m)
+	m := apptest.Decode[service.PublicProject](t, http.StatusOK, activate(t, a, code))
+	if !m.DownloadReady || apptest.Deref(m.ExecutionStatus) != models.StatusCompleted || apptest.Deref(m.LatestExecutionStatus) != models.StatusCompleted ||
+		m.LatestExecutionID == nil || m.LatestExecutionID.String() != eid || m.Progress != 100 || m.ExecutionCompletedAt == nil {
+		t.Errorf("activate after the run: %+v", m)
 	}
 
 	r := download(t, a, pid, code, nil)
@@ -365,22 +368,22 @@ func TestPublicDownloadNotCompleted(t *testing.T) {
 	notCompleted("before any run")
 
 	eid := runProject(t, a, tn, pid)
-	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("running"))
+	a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusRunning))
 	notCompleted("while running")
-	m := a.Must(http.StatusOK, activate(t, a, code))
-	if m["execution_status"] != "running" || m["latest_execution_status"] != "running" || m["latest_execution_id"] != eid ||
-		m["download_ready"] != false || m["execution_started_at"] == nil {
-		t.Errorf("activate while running: %v", m)
+	m := apptest.Decode[service.PublicProject](t, http.StatusOK, activate(t, a, code))
+	if apptest.Deref(m.ExecutionStatus) != models.StatusRunning || apptest.Deref(m.LatestExecutionStatus) != models.StatusRunning ||
+		m.LatestExecutionID == nil || m.LatestExecutionID.String() != eid || m.DownloadReady || m.ExecutionStartedAt == nil {
+		t.Errorf("activate while running: %+v", m)
 	}
 
 	// The subscription lapses: the run is paused, still nothing to download.
-	a.Must(http.StatusOK, a.Do("PUT", "/api/admin/tenants/"+tn.ID+"/subscription", apptest.AdminToken, map[string]any{"status": "past_due"}))
-	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("paused"))
+	a.SetSubscription(tn.ID, models.SubPastDue)
+	a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusPaused))
 	notCompleted("after a pause")
 
 	// A failed run has no download either.
-	a.DB.Exec("UPDATE executions SET status = 'failed' WHERE id = ?", eid)
-	a.DB.Exec("UPDATE projects SET execution_status = 'failed' WHERE id = ?", pid)
+	apptest.Set[models.Execution](t, a.DB, "status", models.StatusFailed, "id = ?", eid)
+	apptest.Set[models.Project](t, a.DB, "execution_status", models.StatusFailed, "id = ?", pid)
 	notCompleted("after a failure")
 }
 
@@ -397,10 +400,9 @@ func zipTaskState(t *testing.T, a *apptest.App, eid string) string {
 	return info.State.String()
 }
 
-func outboxZipRows(a *apptest.App, eid string) int64 {
-	var n int64
-	a.DB.Table("outbox").Where("task_id = ?", "zip:"+eid).Count(&n)
-	return n
+func outboxZipRows(t *testing.T, a *apptest.App, eid string) int {
+	t.Helper()
+	return len(apptest.Outbox(t, a.DB, jobs.TypeProjectZip, "task_id = ?", "zip:"+eid))
 }
 
 // waitDownload polls the download until it answers 200 and returns it.
@@ -431,8 +433,12 @@ func TestPublicDownloadZipPending(t *testing.T) {
 
 	// The zip's record and its outbox row are lost; Redis still holds the
 	// finished task (retention), whose TaskID would refuse a new one.
-	a.DB.Exec("UPDATE executions SET zip_path = NULL, zip_size = NULL, zip_sha256 = NULL WHERE id = ?", eid)
-	a.DB.Exec("DELETE FROM outbox WHERE task_type = ?", jobs.TypeProjectZip)
+	for _, col := range []string{"zip_path", "zip_size", "zip_sha256"} {
+		apptest.Set[models.Execution](t, a.DB, col, nil, "id = ?", eid)
+	}
+	if err := a.DB.Where("task_type = ?", jobs.TypeProjectZip).Delete(&models.OutboxMessage{}).Error; err != nil {
+		t.Fatal(err)
+	}
 	if s := zipTaskState(t, a, eid); s != "completed" {
 		t.Fatalf("zip task state %q, want completed", s)
 	}
@@ -441,20 +447,20 @@ func TestPublicDownloadZipPending(t *testing.T) {
 	if r.Status != http.StatusAccepted || r.JSON(t)["code"] != "zip_pending" || r.Header.Get("Retry-After") != "5" {
 		t.Fatalf("download of an unzipped run: %d %v %s", r.Status, r.Header, r.Body)
 	}
-	if n := outboxZipRows(a, eid); n != 1 {
+	if n := outboxZipRows(t, a, eid); n != 1 {
 		t.Errorf("%d outbox rows for the zip task, want 1", n)
 	}
 	if s := zipTaskState(t, a, eid); s != "pending" {
 		t.Errorf("zip task state %q, want pending", s)
 	}
-	if m := a.Must(http.StatusOK, activate(t, a, code)); m["download_ready"] != false || m["execution_status"] != "completed" {
-		t.Errorf("activate: %v", m)
+	if m := apptest.Decode[service.PublicProject](t, http.StatusOK, activate(t, a, code)); m.DownloadReady || apptest.Deref(m.ExecutionStatus) != models.StatusCompleted {
+		t.Errorf("activate: %+v", m)
 	}
 	// Asking again while the task waits adds nothing.
 	if r := download(t, a, pid, code, nil); r.Status != http.StatusAccepted {
 		t.Errorf("second download: %d %s", r.Status, r.Body)
 	}
-	if n := outboxZipRows(a, eid); n != 1 {
+	if n := outboxZipRows(t, a, eid); n != 1 {
 		t.Errorf("%d outbox rows for the zip task after a second try, want 1", n)
 	}
 
@@ -484,9 +490,7 @@ func TestPublicDownloadZipVanished(t *testing.T) {
 	if r.Status != http.StatusNotFound || r.ErrorCode(t) != "zip_missing" || r.Header.Get("Retry-After") != "5" {
 		t.Fatalf("download of a vanished zip: %d %v %s", r.Status, r.Header, r.Body)
 	}
-	var zipPath *string
-	a.DB.Raw("SELECT zip_path FROM executions WHERE id = ?", eid).Scan(&zipPath)
-	if zipPath != nil {
+	if zipPath := apptest.Row[models.Execution](t, a.DB, eid).ZipPath; zipPath != nil {
 		t.Errorf("zip_path still %q", *zipPath)
 	}
 	if s := zipTaskState(t, a, eid); s != "pending" {

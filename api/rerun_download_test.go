@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
+	"github.com/q2o/q2o/service"
 )
 
 // A re-run does not take the client's download away: while the project runs
@@ -25,20 +27,21 @@ func TestRerunKeepsTheClientsDownload(t *testing.T) {
 	}
 
 	runProject(t, a, tn, pid)
-	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("running"))
+	a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusRunning))
 	if r := download(t, a, pid, code, nil); r.Status != http.StatusOK || r.Header.Get("ETag") != etag || len(r.Body) != len(got.Body) {
 		t.Errorf("download while the project runs again: %d %s", r.Status, r.Header.Get("ETag"))
 	}
-	m := a.Must(http.StatusOK, activate(t, a, code))
-	if m["download_ready"] != true || m["download_url"] != "/api/public/projects/"+pid+"/download" || m["execution_status"] != "running" {
-		t.Errorf("activate while the project runs again: %v", m)
+	answer := activate(t, a, code)
+	m := apptest.Decode[service.PublicProject](t, http.StatusOK, answer)
+	if !m.DownloadReady || apptest.Deref(m.DownloadURL) != "/api/public/projects/"+pid+"/download" || apptest.Deref(m.ExecutionStatus) != models.StatusRunning {
+		t.Errorf("activate while the project runs again: %+v", m)
 	}
-	a.Must(http.StatusOK, a.Do("POST", "/api/tenant/projects/"+pid+"/cancel", tn.Key, nil))
+	a.Cancel(tn.Key, pid)
 	if r := download(t, a, pid, code, nil); r.Status != http.StatusOK || r.Header.Get("ETag") != etag {
 		t.Errorf("download after the re-run was cancelled: %d %s", r.Status, r.Header.Get("ETag"))
 	}
 	for _, k := range []string{"output_folder_path", "zip_path", "log_path"} {
-		if _, ok := m[k]; ok {
+		if _, ok := answer.JSON(t)[k]; ok {
 			t.Errorf("the client's answer shows the server path %s", k)
 		}
 	}

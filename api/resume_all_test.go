@@ -1,11 +1,11 @@
 package api_test
 
 import (
-	"net/http"
 	"testing"
 	"time"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 )
 
 // resume-all after billing is restored resumes what billing paused, never
@@ -17,20 +17,19 @@ func TestResumeAllLeavesCancelledRuns(t *testing.T) {
 	tn := a.NewTenant("active")
 	cancelled, paused := a.ReadyProject(tn, "cancelled by me"), a.ReadyProject(tn, "paused by billing")
 	for _, pid := range []string{cancelled, paused} {
-		a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+pid+"/run", tn.Key, nil))
-		a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("running"))
+		a.Run(tn.Key, pid)
+		a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusRunning))
 	}
-	a.Must(http.StatusOK, a.Do("POST", "/api/tenant/projects/"+cancelled+"/cancel", tn.Key, nil))
-	a.Must(http.StatusOK, a.Do("PUT", "/api/admin/tenants/"+tn.ID+"/subscription", apptest.AdminToken, map[string]any{"status": "past_due"}))
-	a.WaitProject(tn.Key, paused, 30*time.Second, apptest.StatusIs("paused"))
-	a.Must(http.StatusOK, a.Do("PUT", "/api/admin/tenants/"+tn.ID+"/subscription", apptest.AdminToken, map[string]any{"status": "active"}))
+	a.Cancel(tn.Key, cancelled)
+	a.SetSubscription(tn.ID, models.SubPastDue)
+	a.AwaitProject(tn.Key, paused, 30*time.Second, apptest.HasStatus(models.StatusPaused))
+	a.SetSubscription(tn.ID, models.SubActive)
 
-	r := a.Must(http.StatusOK, a.Do("POST", "/api/tenant/projects/resume-all", tn.Key, nil))
-	if r["resumed"] != float64(1) {
-		t.Fatalf("resume-all: %v", r)
+	if r := a.ResumeAll(tn.Key); r.Resumed != 1 {
+		t.Fatalf("resume-all: %+v", r)
 	}
-	if p := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/projects/"+cancelled, tn.Key, nil)); p["execution_status"] != "cancelled" {
-		t.Errorf("the cancelled project is %v after resume-all", p["execution_status"])
+	if s := apptest.StatusOf(a.GetProject(tn.Key, cancelled)); s != models.StatusCancelled {
+		t.Errorf("the cancelled project is %v after resume-all", s)
 	}
-	a.WaitProject(tn.Key, paused, 30*time.Second, apptest.StatusIs("running"))
+	a.AwaitProject(tn.Key, paused, 30*time.Second, apptest.HasStatus(models.StatusRunning))
 }

@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 )
 
 // TestStreamsEndWithTheirCredential: an event stream or a followed log
@@ -37,8 +40,8 @@ func TestStreamsEndWithTheirCredential(t *testing.T) {
 	if r := a.Do("POST", "/api/auth/logout", token1, nil); r.Status != http.StatusNoContent {
 		t.Fatalf("logout: %d %s", r.Status, r.Body)
 	}
-	a.DB.Exec("UPDATE sessions SET expires_at = now() - interval '1 second' WHERE tenant_id = ?", expired.ID)
-	a.DB.Exec("UPDATE api_keys SET revoked_at = now() WHERE tenant_id = ?", revoked.ID)
+	apptest.SetTable(t, a.DB, "sessions", "expires_at", gorm.Expr("now() - interval '1 second'"), "tenant_id = ?", expired.ID)
+	apptest.Set[models.APIKey](t, a.DB, "revoked_at", gorm.Expr("now()"), "tenant_id = ?", revoked.ID)
 	for name, s := range streams {
 		if !s.ended(5 * time.Second) {
 			t.Errorf("%s: /api/tenant/events goes on after its credential ended", name)
@@ -52,8 +55,8 @@ func TestStreamsEndWithTheirCredential(t *testing.T) {
 	// event: the run has not ended.
 	tn := a.NewTenant("active")
 	pid := a.ReadyProject(tn, "followed by a revoked key")
-	pjRun(t, a, tn.Key, pid)
-	res := pjSSE(t, a, tn.Key, "/api/tenant/projects/"+pid+"/logs", "")
+	a.Run(tn.Key, pid)
+	res := a.SSE(tn.Key, "/api/tenant/projects/"+pid+"/logs", "")
 	done := make(chan struct{})
 	go func() {
 		_, _ = io.Copy(io.Discard, res.Body)
@@ -64,7 +67,7 @@ func TestStreamsEndWithTheirCredential(t *testing.T) {
 		t.Fatal("the followed log ended before its key was revoked")
 	case <-time.After(1500 * time.Millisecond):
 	}
-	a.DB.Exec("UPDATE api_keys SET revoked_at = now() WHERE tenant_id = ?", tn.ID)
+	apptest.Set[models.APIKey](t, a.DB, "revoked_at", gorm.Expr("now()"), "tenant_id = ?", tn.ID)
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/web"
 )
 
@@ -22,12 +23,12 @@ func TestEveryPortalPageIsolates(t *testing.T) {
 	a := apptest.New(t, apptest.Options{})
 	owner := a.NewTenant("active")
 	pid := a.ReadyProject(owner, "owner-secret-project")
-	run := a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+pid+"/run", owner.Key, nil))["execution_id"].(string)
+	run := a.Run(owner.Key, pid)
 	codeID, _ := a.Code(owner.ID, nil)
 
 	_, email, otherKey := newTenant(t, a, "active")
 	otherPID := a.Project(otherKey, "others-own")
-	_, otherCode := a.Code(a.Must(200, a.Do("GET", "/api/tenant/profile", otherKey, nil))["id"].(string), nil)
+	_, otherCode := a.Code(a.Profile(otherKey).ID.String(), nil)
 	a.Must(http.StatusOK, a.Do("POST", "/api/tenant/projects/"+otherPID+"/assign-activation-code", otherKey, map[string]any{"code": otherCode}))
 	tenant := newClient(t, a.URL)
 	tenant.session(a, email)
@@ -87,13 +88,11 @@ func TestEveryPortalPageIsolates(t *testing.T) {
 	if checked < 10 {
 		t.Errorf("only %d portal routes with ids checked", checked)
 	}
-	p := a.Must(200, a.Do("GET", "/api/tenant/projects/"+pid, owner.Key, nil))
-	if p["name"] != "owner-secret-project" || p["is_active"] != true || p["execution_status"] != "pending" {
-		t.Errorf("the owner's project changed: %v", p)
+	p := a.GetProject(owner.Key, pid)
+	if p.Name != "owner-secret-project" || !p.IsActive || apptest.StatusOf(p) != models.StatusPending {
+		t.Errorf("the owner's project changed: %+v", p)
 	}
-	var revoked int64
-	a.DB.Raw("SELECT count(*) FROM activation_codes WHERE id = ? AND revoked_at IS NOT NULL", codeID).Scan(&revoked)
-	if revoked != 0 {
+	if apptest.Row[models.ActivationCode](t, a.DB, codeID).RevokedAt != nil {
 		t.Error("the owner's code was revoked by another tenant")
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/q2o/q2o/billing"
 	"github.com/q2o/q2o/billing/billingtest"
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/web"
 )
 
@@ -256,7 +257,7 @@ func TestFormsNeedTheirCSRFToken(t *testing.T) {
 	if p := b.do("POST", "/projects", form, map[string]string{"Sec-Fetch-Site": "same-origin"}); p.Status != 403 {
 		t.Errorf("same-origin without its token: %d", p.Status)
 	}
-	if n := a.Must(200, a.Do("GET", "/api/tenant/projects?q=forged", key, nil))["total"].(float64); n != 0 {
+	if n := a.ProjectList(key, "/api/tenant/projects?q=forged").Total; n != 0 {
 		t.Fatalf("forged forms made %v projects", n)
 	}
 	form.Del("_csrf")
@@ -276,8 +277,8 @@ func TestAnotherTenantsPagesAre404(t *testing.T) {
 	a.StartWorker(a.WorkerConfig())
 	owner := a.NewTenant("active")
 	pid := a.ReadyProject(owner, "theirs")
-	exec := a.Must(202, a.Do("POST", "/api/tenant/projects/"+pid+"/run", owner.Key, nil))["execution_id"].(string)
-	a.WaitProject(owner.Key, pid, 30*time.Second, apptest.StatusIs("completed"))
+	exec := a.Run(owner.Key, pid)
+	a.AwaitProject(owner.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusCompleted))
 
 	_, email, _ := newTenant(t, a, "active")
 	b := newClient(t, a.URL)
@@ -294,8 +295,8 @@ func TestAnotherTenantsPagesAre404(t *testing.T) {
 			t.Errorf("POST %s of another tenant's project: %d", action, p.Status)
 		}
 	}
-	if r := a.Must(200, a.Do("GET", "/api/tenant/projects/"+pid, owner.Key, nil)); r["name"] != "theirs" {
-		t.Errorf("the project changed: %v", r["name"])
+	if r := a.GetProject(owner.Key, pid); r.Name != "theirs" {
+		t.Errorf("the project changed: %v", r.Name)
 	}
 }
 
@@ -350,7 +351,7 @@ func TestRunButtonFollowsTheRules(t *testing.T) {
 		t.Error("with a code the project page does not offer RUN")
 	}
 	// The subscription stops: RUN is shown disabled with the API's reason.
-	a.Must(200, a.Do("PUT", "/api/admin/tenants/"+tid+"/subscription", apptest.AdminToken, map[string]any{"status": "past_due"}))
+	a.SetSubscription(tid, models.SubPastDue)
 	p = b.get("/projects/" + pid)
 	if !strings.Contains(p.Body, `data-run-blocked="subscription_inactive"`) {
 		t.Error("with a past_due subscription RUN is not disabled with subscription_inactive")
@@ -403,7 +404,7 @@ func TestClientCodeLeavesTheAddressBar(t *testing.T) {
 		t.Errorf("the project page without a session: %d", p.Status)
 	}
 	// A revoked code ends the session.
-	codeID := a.Must(200, a.Do("GET", "/api/tenant/projects/"+pid, tn.Key, nil))["activation_code_id"].(string)
+	codeID := apptest.Deref(a.GetProject(tn.Key, pid).ActivationCodeID).String()
 	a.Must(200, a.Do("POST", "/api/admin/activation-codes/"+codeID+"/revoke", apptest.AdminToken, nil))
 	if p := b.get("/status/projects/" + pid); p.Status != 404 {
 		t.Errorf("after revocation the client page answers %d", p.Status)
@@ -504,7 +505,7 @@ func TestStatusPageMissesNoChangeBeforeItsStream(t *testing.T) {
 	t.Parallel()
 	a := apptest.New(t, apptest.Options{})
 	_, email, key := newTenant(t, a, "active")
-	tid := a.Must(200, a.Do("GET", "/api/tenant/profile", key, nil))["id"].(string)
+	tid := a.Profile(key).ID.String()
 	pid := a.Project(key, "watched")
 	_, code := a.Code(tid, nil)
 	a.Must(200, a.Do("POST", "/api/tenant/projects/"+pid+"/assign-activation-code", key, map[string]any{"code": code}))
@@ -516,7 +517,7 @@ func TestStatusPageMissesNoChangeBeforeItsStream(t *testing.T) {
 		t.Fatalf("the status page follows no stream position: %v", m)
 	}
 	// The run is queued after the page was read and before its stream opens.
-	a.Must(202, a.Do("POST", "/api/tenant/projects/"+pid+"/run", key, nil))
+	a.Run(key, pid)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -565,7 +566,7 @@ func TestProfileEmailChangeIsConfirmed(t *testing.T) {
 	if !strings.Contains(page.Body, "We sent a code to "+next) || !strings.Contains(page.Body, `id="email-code"`) {
 		t.Fatal("the profile does not ask for the code sent to the new address")
 	}
-	if got := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/profile", key, nil))["email"]; got != email {
+	if got := a.Profile(key).Email; got != email {
 		t.Errorf("the sign-in email changed before it was confirmed: %v", got)
 	}
 	if p := b.post("/profile", "/profile/email/confirm", url.Values{"code": {"000000"}}); p.Status != 422 || !strings.Contains(p.Body, `id="email-code-error"`) {
@@ -575,7 +576,7 @@ func TestProfileEmailChangeIsConfirmed(t *testing.T) {
 	if p := b.post("/profile", "/profile/email/confirm", url.Values{"code": {code}}); p.Status != http.StatusSeeOther {
 		t.Fatalf("the right code: %d %s", p.Status, p.Body)
 	}
-	if got := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/profile", key, nil))["email"]; got != next {
+	if got := a.Profile(key).Email; got != next {
 		t.Errorf("after confirming, the email is %v", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 )
 
 // A cancel that lands as main.py ends: whichever comes first, the run has
@@ -27,7 +28,7 @@ func TestCancelRacingExit(t *testing.T) {
 	for i := 0; i < rounds; i++ {
 		pid := a.ReadyProject(tn, fmt.Sprintf("race %d", i))
 		eid := run(t, a, tn, pid)
-		a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("running"))
+		a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusRunning))
 		// Around the end of main.py's 0.4 s, earlier and later by turns.
 		time.Sleep(time.Duration(300+40*i) * time.Millisecond)
 		if r := a.Do("POST", "/api/tenant/projects/"+pid+"/cancel", tn.Key, nil); r.Status != http.StatusOK && r.Status != http.StatusConflict {
@@ -36,35 +37,34 @@ func TestCancelRacingExit(t *testing.T) {
 		// main.py has ended or been stopped by now (its 0.4 s, the kill
 		// grace of 0.5 s); a completed one then gets its zip.
 		time.Sleep(1500 * time.Millisecond)
-		var e map[string]any
+		var e apptest.Execution
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			e = a.Must(200, a.Do("GET", "/api/tenant/projects/"+pid+"/executions/"+eid, tn.Key, nil))
-			if e["status"] == "cancelled" || e["status"] == "completed" && e["zip_sha256"] != nil {
+			e = execution(t, a, tn, pid, eid)
+			if e.Status == models.StatusCancelled || e.Status == models.StatusCompleted && e.ZipSHA256 != nil {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("round %d: execution did not settle: %v", i, e)
+				t.Fatalf("round %d: execution did not settle: %+v", i, e)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		p := a.Must(200, a.Do("GET", "/api/tenant/projects/"+pid, tn.Key, nil))
-		if p["execution_status"] != e["status"] {
-			t.Errorf("round %d: project %v, execution %v", i, p["execution_status"], e["status"])
+		if s := apptest.StatusOf(a.GetProject(tn.Key, pid)); s != e.Status {
+			t.Errorf("round %d: project %v, execution %v", i, s, e.Status)
 		}
-		if e["attempt"] != float64(1) {
-			t.Errorf("round %d: attempt %v: main.py ran more than once", i, e["attempt"])
+		if e.Attempt != 1 {
+			t.Errorf("round %d: attempt %v: main.py ran more than once", i, e.Attempt)
 		}
-		switch e["status"] {
-		case "completed":
+		switch e.Status {
+		case models.StatusCompleted:
 			completed++
-			if e["exit_code"] != float64(0) {
-				t.Errorf("round %d: completed with exit code %v", i, e["exit_code"])
+			if e.ExitCode == nil || *e.ExitCode != 0 {
+				t.Errorf("round %d: completed with exit code %v", i, e.ExitCode)
 			}
-		case "cancelled":
+		case models.StatusCancelled:
 			cancelled++
-			if e["exit_code"] != nil {
-				t.Errorf("round %d: cancelled, yet an exit code %v is recorded", i, e["exit_code"])
+			if e.ExitCode != nil {
+				t.Errorf("round %d: cancelled, yet an exit code %v is recorded", i, *e.ExitCode)
 			}
 		}
 	}

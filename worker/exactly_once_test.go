@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/q2o/q2o/internal/apptest"
 	"github.com/q2o/q2o/internal/testenv"
+	"github.com/q2o/q2o/models"
 )
 
 // Postgres goes away around main.py's exit (a private server, stopped and
@@ -43,19 +43,20 @@ func TestOutcomeSurvivesPostgresOutage(t *testing.T) {
 	time.Sleep(3 * time.Second) // the worker fails to record it, and keeps trying
 	pg.Start()
 
-	p := a.WaitProject(tn.Key, pid, 60*time.Second, func(p map[string]any) bool {
-		return p["execution_status"] == "completed" || p["execution_status"] == "failed"
+	p := a.AwaitProject(tn.Key, pid, 60*time.Second, func(p models.Project) bool {
+		s := apptest.StatusOf(p)
+		return s == models.StatusCompleted || s == models.StatusFailed
 	})
-	if p["execution_status"] != "completed" {
-		t.Fatalf("after the outage the run is %v: %v", p["execution_status"], p["execution_error"])
+	if apptest.StatusOf(p) != models.StatusCompleted {
+		t.Fatalf("after the outage the run is %v: %v", apptest.StatusOf(p), apptest.Deref(p.ExecutionError))
 	}
 	time.Sleep(time.Second) // a second start, were there one, would show by now
 	if n := strings.Count(apptest.ReadFile(t, counter), "\n"); n != 1 {
 		t.Errorf("main.py started %d times, want once", n)
 	}
-	e := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/projects/"+pid+"/executions/"+p["latest_execution_id"].(string), tn.Key, nil))
-	if e["attempt"] != float64(1) || e["exit_code"] != float64(0) {
-		t.Errorf("execution: attempt %v, exit code %v", e["attempt"], e["exit_code"])
+	e := a.GetExecution(tn.Key, pid, apptest.Deref(p.LatestExecutionID).String())
+	if e.Attempt != 1 || e.ExitCode == nil || *e.ExitCode != 0 {
+		t.Errorf("execution: attempt %v, exit code %v", e.Attempt, e.ExitCode)
 	}
 }
 
@@ -76,7 +77,7 @@ func TestNextAttemptRecordsTheSavedOutcome(t *testing.T) {
 	}
 	counter := filepath.Join(t.TempDir(), "starts")
 	a.StartWorker(a.WorkerConfig("--counter " + counter))
-	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("completed"))
+	a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusCompleted))
 	if _, err := os.Stat(counter); err == nil {
 		t.Error("main.py ran although its outcome was saved")
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 )
 
 // waitWorkers waits until n workers have said they are there, so that
@@ -16,8 +17,7 @@ func waitWorkers(t *testing.T, a *apptest.App, n int64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		var got int64
-		a.DB.Raw("SELECT count(*) FROM workers").Scan(&got)
+		got := apptest.CountTable(t, a.DB, "workers", "")
 		if got >= n {
 			return
 		}
@@ -46,9 +46,8 @@ func TestPlanConcurrencyLimit(t *testing.T) {
 	most := int64(0)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		var running, done int64
-		a.DB.Raw("SELECT count(*) FROM executions WHERE tenant_id = ? AND status = 'running'", tn.ID).Scan(&running)
-		a.DB.Raw("SELECT count(*) FROM executions WHERE tenant_id = ? AND status = 'completed'", tn.ID).Scan(&done)
+		running := apptest.Count[models.Execution](t, a.DB, "tenant_id = ? AND status = ?", tn.ID, models.StatusRunning)
+		done := apptest.Count[models.Execution](t, a.DB, "tenant_id = ? AND status = ?", tn.ID, models.StatusCompleted)
 		most = max(most, running)
 		if done == 5 {
 			break
@@ -75,7 +74,7 @@ func TestFairShareBetweenTenants(t *testing.T) {
 	a.StartWorker(a.WorkerConfig("--mode sleep --seconds 0.8"))
 	waitWorkers(t, a, 1)
 	ta, tb := a.NewTenant("active"), a.NewTenant("active")
-	a.DB.Exec("UPDATE tenants SET plan_code = 'pro' WHERE id = ?", ta.ID) // 10 at once: more than the slots
+	apptest.Set[models.Tenant](t, a.DB, "plan_code", "pro", "id = ?", ta.ID) // 10 at once: more than the slots
 	var pa []string
 	for i := 0; i < 30; i++ {
 		pa = append(pa, a.ReadyProject(ta, fmt.Sprintf("a %d", i)))
@@ -93,20 +92,16 @@ func TestFairShareBetweenTenants(t *testing.T) {
 	}
 	wg.Wait()
 	eb := run(t, a, tb, pb)
-	a.WaitProject(tb.Key, pb, 60*time.Second, apptest.StatusIs("completed"))
+	a.AwaitProject(tb.Key, pb, 60*time.Second, apptest.HasStatus(models.StatusCompleted))
 	// Once B's run waits, the next free slot is B's: no run of A's is
 	// dispatched between B's RUN and B's dispatch, however many A has queued.
-	var cut, before int64
-	a.DB.Raw(`SELECT count(*) FROM executions WHERE tenant_id = ? AND dispatched_at > (SELECT queued_at FROM executions WHERE id = ?)
-		AND dispatched_at < (SELECT dispatched_at FROM executions WHERE id = ?)`, ta.ID, eb, eb).Scan(&cut)
-	a.DB.Raw(`SELECT count(*) FROM executions WHERE tenant_id = ? AND dispatched_at <= (SELECT dispatched_at FROM executions WHERE id = ?)`,
-		ta.ID, eb).Scan(&before)
+	b := apptest.Row[models.Execution](t, a.DB, eb)
+	cut := apptest.Count[models.Execution](t, a.DB, "tenant_id = ? AND dispatched_at > ? AND dispatched_at < ?", ta.ID, b.QueuedAt, b.DispatchedAt)
+	before := apptest.Count[models.Execution](t, a.DB, "tenant_id = ? AND dispatched_at <= ?", ta.ID, b.DispatchedAt)
 	if cut > 0 {
 		t.Errorf("%d of A's runs took a slot while B's run waited", cut)
 	}
-	var waiting int64
-	a.DB.Raw(`SELECT count(*) FROM executions WHERE tenant_id = ? AND (dispatched_at IS NULL OR dispatched_at > (SELECT dispatched_at FROM executions WHERE id = ?))`,
-		ta.ID, eb).Scan(&waiting)
+	waiting := apptest.Count[models.Execution](t, a.DB, "tenant_id = ? AND (dispatched_at IS NULL OR dispatched_at > ?)", ta.ID, b.DispatchedAt)
 	if waiting == 0 {
 		t.Error("A had no run left waiting when B's was dispatched: the test proved nothing")
 	}

@@ -2,13 +2,13 @@ package worker_test
 
 import (
 	"bytes"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 )
 
 // syncBuffer is a bytes.Buffer safe for the app's concurrent loggers.
@@ -41,8 +41,8 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	pid := a.Project(tn.Key, "secret-free")
 	_, code := a.Code(tn.ID, nil)
 	a.Must(200, a.Do("POST", "/api/tenant/projects/"+pid+"/assign-activation-code", tn.Key, map[string]any{"code": code}))
-	eid := a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+pid+"/run", tn.Key, nil))["execution_id"].(string)
-	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("failed"))
+	eid := a.Run(tn.Key, pid)
+	a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusFailed))
 	a.Do("GET", "/api/tenant/projects/"+pid, tn.Key+"x", nil)         // a bad key
 	a.Do("POST", "/api/admin/tenants", "not-the-admin-token-1", "{}") // a bad admin token
 

@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -29,8 +28,8 @@ func TestResumeWaitsForTheCancelledRunToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.Must(http.StatusOK, a.Do("POST", "/api/tenant/projects/"+pid+"/cancel", tn.Key, nil))
-	a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+pid+"/resume", tn.Key, nil))
+	a.Cancel(tn.Key, pid)
+	a.Resume(tn.Key, pid)
 
 	// Watch the old main.py until it is gone, and the counter for the new one.
 	var oldGone time.Time
@@ -51,5 +50,5 @@ func TestResumeWaitsForTheCancelledRunToEnd(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	a.Must(http.StatusOK, a.Do("POST", "/api/tenant/projects/"+pid+"/cancel", tn.Key, nil))
+	a.Cancel(tn.Key, pid)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/q2o/q2o/internal/apptest"
 	"github.com/q2o/q2o/jobs"
+	"github.com/q2o/q2o/models"
 )
 
 // waitUntil polls cond until it holds or timeout passes.
@@ -72,26 +73,26 @@ func TestPauseStopsRunningAndQueued(t *testing.T) {
 	tn := a.NewTenant("active")
 	p1, p2 := a.ReadyProject(tn, "running"), a.ReadyProject(tn, "queued")
 	e1 := run(t, a, tn, p1)
-	pr := a.WaitProject(tn.Key, p1, 20*time.Second, apptest.StatusIs("running"))
+	pr := a.AwaitProject(tn.Key, p1, 20*time.Second, apptest.HasStatus(models.StatusRunning))
 	e2 := run(t, a, tn, p2)
-	dir := pr["output_folder_path"].(string)
+	dir := apptest.Deref(pr.OutputFolderPath)
 	mainPID, childPID := pidIn(t, dir, "main.pid"), pidIn(t, dir, "child.pid")
 	insp := asynq.NewInspector(a.RedisOpt)
 	defer insp.Close()
 	// The worker's one slot is taken: the second run waits in q2o's queue
 	// (not yet on Redis).
 	waitUntil(t, "second run waiting for a slot", 5*time.Second, func() (bool, any) {
-		p := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/projects/"+p2, tn.Key, nil))
-		return p["queue_position"] == float64(1) && taskState(insp, e2) == "gone", p["queue_position"]
+		p := a.GetProject(tn.Key, p2)
+		return apptest.Deref(p.QueuePosition) == 1 && taskState(insp, e2) == "gone", p.QueuePosition
 	})
 
-	a.Must(http.StatusOK, a.Do("PUT", "/api/admin/tenants/"+tn.ID+"/subscription", apptest.AdminToken, map[string]any{"status": "unpaid"}))
+	a.SetSubscription(tn.ID, models.SubUnpaid)
 	waitUntil(t, "main.py and its child gone", 10*time.Second, func() (bool, any) {
 		return !apptest.Alive(mainPID) && !apptest.Alive(childPID), []bool{apptest.Alive(mainPID), apptest.Alive(childPID)}
 	})
 	for _, pid := range []string{p1, p2} {
-		p := a.WaitProject(tn.Key, pid, 10*time.Second, apptest.StatusIs("paused"))
-		if msg, _ := p["execution_error"].(string); !strings.Contains(msg, "unpaid") {
+		p := a.AwaitProject(tn.Key, pid, 10*time.Second, apptest.HasStatus(models.StatusPaused))
+		if msg := apptest.Deref(p.ExecutionError); !strings.Contains(msg, "unpaid") {
 			t.Errorf("project %s: execution_error %q", pid, msg)
 		}
 	}
@@ -101,8 +102,8 @@ func TestPauseStopsRunningAndQueued(t *testing.T) {
 	})
 	events := func() int {
 		n := 0
-		for _, ev := range execution(t, a, tn, p1, e1)["events"].([]any) {
-			if ev.(map[string]any)["kind"] == "paused" {
+		for _, kind := range execution(t, a, tn, p1, e1).Kinds() {
+			if kind == models.EventPaused {
 				n++
 			}
 		}
@@ -116,8 +117,8 @@ func TestPauseStopsRunningAndQueued(t *testing.T) {
 	if err != nil || len(again) != 0 || events() != 1 {
 		t.Errorf("second pause: %d paused, err %v, events %d", len(again), err, events())
 	}
-	if e := execution(t, a, tn, p1, e1); e["attempt"] != float64(1) || e["status"] != "paused" {
-		t.Errorf("execution after pause: %v", e)
+	if e := execution(t, a, tn, p1, e1); e.Attempt != 1 || e.Status != models.StatusPaused {
+		t.Errorf("execution after pause: %+v", e)
 	}
 }
 
@@ -130,10 +131,10 @@ func TestPauseWithoutCancelMessage(t *testing.T) {
 	tn := a.NewTenant("active")
 	pid := a.ReadyProject(tn, "deaf worker")
 	eid := run(t, a, tn, pid)
-	dir := a.WaitProject(tn.Key, pid, 20*time.Second, apptest.StatusIs("running"))["output_folder_path"].(string)
+	dir := apptest.Deref(a.AwaitProject(tn.Key, pid, 20*time.Second, apptest.HasStatus(models.StatusRunning)).OutputFolderPath)
 	mainPID, childPID := pidIn(t, dir, "main.pid"), pidIn(t, dir, "child.pid")
 
-	a.DB.Exec("UPDATE subscriptions SET status = 'past_due' WHERE tenant_id = ?", tn.ID)
+	apptest.Set[models.Subscription](t, a.DB, "status", models.SubPastDue, "tenant_id = ?", tn.ID)
 	paused, err := a.Svc.PauseTenant(context.Background(), uuid.MustParse(tn.ID), "subscription past_due")
 	if err != nil || len(paused) != 1 {
 		t.Fatalf("PauseTenant: %d, %v", len(paused), err)
@@ -145,8 +146,8 @@ func TestPauseWithoutCancelMessage(t *testing.T) {
 	defer insp.Close()
 	// Stopped by its own worker, the task ends as done, not as a retry.
 	waitUntil(t, "task completed", 10*time.Second, func() (bool, any) { s := taskState(insp, eid); return s == "completed", s })
-	if e := execution(t, a, tn, pid, eid); e["status"] != "paused" || e["attempt"] != float64(1) {
-		t.Errorf("execution: %v", e)
+	if e := execution(t, a, tn, pid, eid); e.Status != models.StatusPaused || e.Attempt != 1 {
+		t.Errorf("execution: %+v", e)
 	}
 }
 
@@ -162,8 +163,8 @@ func TestPauseSkipsTenantActiveAgain(t *testing.T) {
 	if err != nil || len(paused) != 0 {
 		t.Fatalf("pause of an active tenant: %d paused, %v", len(paused), err)
 	}
-	if p := a.Must(200, a.Do("GET", "/api/tenant/projects/"+pid, tn.Key, nil)); p["execution_status"] != "pending" {
-		t.Errorf("project: %v", p["execution_status"])
+	if s := apptest.StatusOf(a.GetProject(tn.Key, pid)); s != models.StatusPending {
+		t.Errorf("project: %v", s)
 	}
 }
 
@@ -176,35 +177,34 @@ func TestResumeAllAfterReactivation(t *testing.T) {
 	tn := a.NewTenant("active")
 	p1, p2 := a.ReadyProject(tn, "one"), a.ReadyProject(tn, "two")
 	e1, e2 := run(t, a, tn, p1), run(t, a, tn, p2)
-	a.WaitProject(tn.Key, p1, 20*time.Second, apptest.StatusIs("running"))
-	a.Must(http.StatusOK, a.Do("PUT", "/api/admin/tenants/"+tn.ID+"/subscription", apptest.AdminToken, map[string]any{"status": "canceled"}))
-	a.WaitProject(tn.Key, p1, 10*time.Second, apptest.StatusIs("paused"))
-	a.WaitProject(tn.Key, p2, 10*time.Second, apptest.StatusIs("paused"))
+	a.AwaitProject(tn.Key, p1, 20*time.Second, apptest.HasStatus(models.StatusRunning))
+	a.SetSubscription(tn.ID, models.SubCanceled)
+	a.AwaitProject(tn.Key, p1, 10*time.Second, apptest.HasStatus(models.StatusPaused))
+	a.AwaitProject(tn.Key, p2, 10*time.Second, apptest.HasStatus(models.StatusPaused))
 	if r := a.Do("POST", "/api/tenant/projects/resume-all", tn.Key, nil); r.Status != http.StatusPaymentRequired || r.ErrorCode(t) != "subscription_inactive" {
 		t.Errorf("resume-all while canceled: %d %s", r.Status, r.Body)
 	}
 
-	a.Must(http.StatusOK, a.Do("PUT", "/api/admin/tenants/"+tn.ID+"/subscription", apptest.AdminToken, map[string]any{"status": "active"}))
+	a.SetSubscription(tn.ID, models.SubActive)
 	time.Sleep(300 * time.Millisecond) // a moment in which nothing may resume by itself
 	for _, pid := range []string{p1, p2} {
-		if p := a.Must(200, a.Do("GET", "/api/tenant/projects/"+pid, tn.Key, nil)); p["execution_status"] != "paused" {
-			t.Errorf("project %s resumed by itself: %v", pid, p["execution_status"])
+		if s := apptest.StatusOf(a.GetProject(tn.Key, pid)); s != models.StatusPaused {
+			t.Errorf("project %s resumed by itself: %v", pid, s)
 		}
 	}
-	res := a.Must(http.StatusOK, a.Do("POST", "/api/tenant/projects/resume-all", tn.Key, nil))
-	if res["resumed"] != float64(2) {
-		t.Fatalf("resume-all: %v", res)
+	res := a.ResumeAll(tn.Key)
+	if res.Resumed != 2 {
+		t.Fatalf("resume-all: %+v", res)
 	}
-	for _, item := range res["projects"].([]any) {
-		m := item.(map[string]any)
-		if eid, _ := m["execution_id"].(string); eid == "" || eid == e1 || eid == e2 {
-			t.Errorf("resumed project: %v", m)
+	for _, m := range res.Projects {
+		if eid := m.ExecutionID; eid == nil || eid.String() == e1 || eid.String() == e2 {
+			t.Errorf("resumed project: %+v", m)
 		}
 	}
-	a.WaitProject(tn.Key, p1, 20*time.Second, apptest.StatusIs("running"))
+	a.AwaitProject(tn.Key, p1, 20*time.Second, apptest.HasStatus(models.StatusRunning))
 	// Nothing is paused any more: a second resume-all resumes nothing.
-	if res := a.Must(http.StatusOK, a.Do("POST", "/api/tenant/projects/resume-all", tn.Key, nil)); res["resumed"] != float64(0) {
-		t.Errorf("second resume-all: %v", res)
+	if res := a.ResumeAll(tn.Key); res.Resumed != 0 {
+		t.Errorf("second resume-all: %+v", res)
 	}
 }
 
@@ -217,20 +217,30 @@ func TestResumeAllTrialLimit(t *testing.T) {
 	p1, p2 := a.ReadyProject(tn, "one"), a.ReadyProject(tn, "two")
 	run(t, a, tn, p1)
 	run(t, a, tn, p2)
-	a.DB.Exec("UPDATE subscriptions SET status = 'past_due' WHERE tenant_id = ?", tn.ID)
+	apptest.Set[models.Subscription](t, a.DB, "status", models.SubPastDue, "tenant_id = ?", tn.ID)
 	if _, err := a.Svc.PauseTenant(context.Background(), uuid.MustParse(tn.ID), "subscription past_due"); err != nil {
 		t.Fatal(err)
 	}
-	a.DB.Exec("UPDATE subscriptions SET status = 'trialing' WHERE tenant_id = ?", tn.ID)
-	res := a.Must(http.StatusOK, a.Do("POST", "/api/tenant/projects/resume-all", tn.Key, nil))
-	if res["resumed"] != float64(2) {
-		t.Fatalf("resume-all on trial: %v", res)
+	apptest.Set[models.Subscription](t, a.DB, "status", models.SubTrialing, "tenant_id = ?", tn.ID)
+	if res := a.ResumeAll(tn.Key); res.Resumed != 2 {
+		t.Fatalf("resume-all on trial: %+v", res)
 	}
-	positions := map[any]int{}
+	var dispatched, firstInLine int
+	var positions []any
 	for _, pid := range []string{p1, p2} {
-		positions[a.Must(http.StatusOK, a.Do("GET", "/api/tenant/projects/"+pid, tn.Key, nil))["queue_position"]]++
+		q := a.GetProject(tn.Key, pid).QueuePosition
+		switch {
+		case q == nil:
+			dispatched++
+			positions = append(positions, nil)
+		case *q == 1:
+			firstInLine++
+			positions = append(positions, *q)
+		default:
+			positions = append(positions, *q)
+		}
 	}
-	if positions[nil] != 1 || positions[float64(1)] != 1 {
+	if dispatched != 1 || firstInLine != 1 {
 		t.Errorf("queue positions after resume-all on trial: %v, want one dispatched and one first in line", positions)
 	}
 }

@@ -6,13 +6,16 @@ import (
 	"time"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/worker/runner"
 )
 
-// progressIs is a WaitProject condition: the run is going and its progress
-// is percent.
-func progressIs(percent float64) func(map[string]any) bool {
-	return func(p map[string]any) bool { return p["execution_status"] == "running" && p["progress"] == percent }
+// progressIs is an AwaitProject condition: the run is going and its
+// progress is percent.
+func progressIs(percent int) func(models.Project) bool {
+	return func(p models.Project) bool {
+		return apptest.StatusOf(p) == models.StatusRunning && p.Progress == percent
+	}
 }
 
 // A main.py that prints only the Q2O report's "Completion: 12.5%" line, on
@@ -32,9 +35,9 @@ func TestProgressFromAPattern(t *testing.T) {
 	tn := a.NewTenant("active")
 	pid := a.ReadyProject(tn, "patterns")
 	run(t, a, tn, pid)
-	a.WaitProject(tn.Key, pid, 30*time.Second, progressIs(12))
-	if p := a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("completed")); p["progress"] != float64(100) {
-		t.Errorf("completed with progress %v", p["progress"])
+	a.AwaitProject(tn.Key, pid, 30*time.Second, progressIs(12))
+	if p := a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusCompleted)); p.Progress != 100 {
+		t.Errorf("completed with progress %v", p.Progress)
 	}
 }
 
@@ -59,11 +62,11 @@ put({"percent": 90, "message": "almost"}); time.sleep(2)'`
 	tn := a.NewTenant("active")
 	pid := a.ReadyProject(tn, "progress file")
 	eid := run(t, a, tn, pid)
-	if p := a.WaitProject(tn.Key, pid, 30*time.Second, progressIs(37)); p["progress_message"] != "task 3" {
-		t.Errorf("progress message %v", p["progress_message"])
+	if p := a.AwaitProject(tn.Key, pid, 30*time.Second, progressIs(37)); p.ProgressMessage != "task 3" {
+		t.Errorf("progress message %v", p.ProgressMessage)
 	}
-	a.WaitProject(tn.Key, pid, 30*time.Second, progressIs(90))
-	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("completed"))
+	a.AwaitProject(tn.Key, pid, 30*time.Second, progressIs(90))
+	a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusCompleted))
 
 	deadline := time.Now().Add(20 * time.Second)
 	for a.Paths(eid).Zip == "" && time.Now().Before(deadline) {

@@ -1,13 +1,13 @@
 package worker_test
 
 import (
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 )
 
 // A main.py that prints 300,000 PROGRESS lines: every line reaches run.log,
@@ -22,22 +22,25 @@ func TestProgressFloodIsCoalesced(t *testing.T) {
 	tn := a.NewTenant("active")
 	pid := a.ReadyProject(tn, "flood")
 	eid := run(t, a, tn, pid)
-	p := a.WaitProject(tn.Key, pid, 60*time.Second, apptest.StatusIs("completed"))
-	if p["progress"] != float64(100) {
-		t.Errorf("final progress %v, want 100", p["progress"])
+	p := a.AwaitProject(tn.Key, pid, 60*time.Second, apptest.HasStatus(models.StatusCompleted))
+	if p.Progress != 100 {
+		t.Errorf("final progress %v, want 100", p.Progress)
 	}
-	e := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/projects/"+pid+"/executions/"+eid, tn.Key, nil))
-	started, _ := time.Parse(time.RFC3339Nano, e["started_at"].(string))
-	finished, _ := time.Parse(time.RFC3339Nano, e["finished_at"].(string))
-	var events int64
-	a.DB.Raw("SELECT count(*) FROM execution_events WHERE execution_id = ? AND kind = 'progress'", eid).Scan(&events)
+	e := a.GetExecution(tn.Key, pid, eid)
+	if e.StartedAt == nil || e.FinishedAt == nil {
+		t.Fatalf("execution without its times: %+v", e)
+	}
+	started, finished := *e.StartedAt, *e.FinishedAt
+	events := apptest.Count[models.ExecutionEvent](t, a.DB, "execution_id = ? AND kind = ?", eid, models.EventProgress)
 	limit := int64(finished.Sub(started)/(250*time.Millisecond)) + 3
 	if events > limit {
 		t.Errorf("%d progress events in %s: more than one per 250 ms", events, finished.Sub(started))
 	}
-	var last string
-	a.DB.Raw("SELECT message FROM execution_events WHERE execution_id = ? AND kind = 'progress' ORDER BY id DESC LIMIT 1", eid).Scan(&last)
-	if last != "step 299999" {
+	var lastEvent models.ExecutionEvent
+	if err := a.DB.Where("execution_id = ? AND kind = ?", eid, models.EventProgress).Order("id DESC").Take(&lastEvent).Error; err != nil {
+		t.Fatal(err)
+	}
+	if last := lastEvent.Message; last != "step 299999" {
 		t.Errorf("the last progress stored is %q, want the final line's", last)
 	}
 	log := apptest.ReadFile(t, filepath.Join(a.OutputRoot, pid, "run.log"))

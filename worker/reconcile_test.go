@@ -2,11 +2,11 @@ package worker_test
 
 import (
 	"context"
-	"net/http"
 	"testing"
 	"time"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 )
 
 // Redis loses its data after RUN (a restart without persistence, a
@@ -25,14 +25,14 @@ func TestRunSurvivesRedisLosingItsData(t *testing.T) {
 	a.StartWorker(a.WorkerConfig())
 	// Nothing runs: the task is gone.
 	time.Sleep(500 * time.Millisecond)
-	if p := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/projects/"+pid, tn.Key, nil)); p["execution_status"] != "pending" {
-		t.Fatalf("before reconciling: %v", p["execution_status"])
+	if s := apptest.StatusOf(a.GetProject(tn.Key, pid)); s != models.StatusPending {
+		t.Fatalf("before reconciling: %v", s)
 	}
 	n, err := a.Svc.Reconcile(context.Background())
 	if err != nil || n != 1 {
 		t.Fatalf("Reconcile: %d, %v; want 1 task sent", n, err)
 	}
-	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("completed"))
+	a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusCompleted))
 	// Once the run has its task, reconciling again sends nothing.
 	if n, err := a.Svc.Reconcile(context.Background()); err != nil || n != 0 {
 		t.Errorf("Reconcile after the run: %d, %v", n, err)

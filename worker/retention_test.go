@@ -45,10 +45,10 @@ func TestKeepRuns(t *testing.T) {
 		}
 	}
 	for i, eid := range eids {
-		e := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/projects/"+pid+"/executions/"+eid, tn.Key, nil))
+		e := a.GetExecution(tn.Key, pid, eid)
 		kept := i >= len(eids)-2
-		if (e["download_url"] != nil) != kept {
-			t.Errorf("run %d: download_url %v, kept %v", i, e["download_url"], kept)
+		if (e.DownloadURL != nil) != kept {
+			t.Errorf("run %d: download_url %v, kept %v", i, apptest.Deref(e.DownloadURL), kept)
 		}
 		if !kept && a.Paths(eid) != (apptest.ExecPaths{Worker: a.Paths(eid).Worker}) {
 			t.Errorf("run %d keeps its paths: %+v", i, a.Paths(eid))

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/worker"
 )
 
@@ -31,8 +32,7 @@ func sandboxedWorker(t *testing.T, a *apptest.App, flags string) worker.Config {
 // readyNamed is ReadyProject with a name of the test's choosing.
 func readyNamed(t *testing.T, a *apptest.App, tn apptest.Tenant, name string) string {
 	t.Helper()
-	pid := a.Must(http.StatusCreated, a.Do("POST", "/api/tenant/projects", tn.Key, map[string]any{
-		"name": name, "description": "d", "objectives": "o"}))["id"].(string)
+	pid := a.CreateProject(tn.Key, name, "d", "o")
 	_, code := a.Code(tn.ID, nil)
 	a.Must(http.StatusOK, a.Do("POST", "/api/tenant/projects/"+pid+"/assign-activation-code", tn.Key, map[string]any{"code": code}))
 	return pid
@@ -66,13 +66,14 @@ func TestSandboxedRunReachesOnlyItsFolder(t *testing.T) {
 	tn := a.NewTenant("active")
 	pid := readyNamed(t, a, tn, "--help")
 	run(t, a, tn, pid)
-	p := a.WaitProject(tn.Key, pid, 60*time.Second, func(p map[string]any) bool {
-		return p["execution_status"] == "completed" || p["execution_status"] == "failed"
+	p := a.AwaitProject(tn.Key, pid, 60*time.Second, func(p models.Project) bool {
+		s := apptest.StatusOf(p)
+		return s == models.StatusCompleted || s == models.StatusFailed
 	})
-	if p["execution_status"] != "completed" {
-		t.Fatalf("the run %s: %v", p["execution_status"], p["execution_error"])
+	if apptest.StatusOf(p) != models.StatusCompleted {
+		t.Fatalf("the run %s: %v", apptest.StatusOf(p), apptest.Deref(p.ExecutionError))
 	}
-	dir := p["output_folder_path"].(string)
+	dir := apptest.Deref(p.OutputFolderPath)
 	var r struct {
 		UID           int               `json:"uid"`
 		Cwd           string            `json:"cwd"`
@@ -120,7 +121,7 @@ func TestSandboxedRunReachesOnlyItsFolder(t *testing.T) {
 		t.Error("main.py wrote outside every project")
 	}
 	// The client's zip holds the project's own files only.
-	eid := p["latest_execution_id"].(string)
+	eid := apptest.Deref(p.LatestExecutionID).String()
 	var res apptest.Response
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -148,9 +149,10 @@ func TestSandboxedRunReachesOnlyItsFolder(t *testing.T) {
 func TestSandboxedRunsLeaveNoProcess(t *testing.T) {
 	t.Parallel()
 	type ending struct {
-		name, flags, status string
-		setup               func(cfg *worker.Config)
-		end                 func(a *apptest.App, tn apptest.Tenant, pid string)
+		name, flags string
+		status      models.ExecutionStatus
+		setup       func(cfg *worker.Config)
+		end         func(a *apptest.App, tn apptest.Tenant, pid string)
 	}
 	endings := []ending{
 		{name: "completed", status: "completed"},
@@ -159,11 +161,11 @@ func TestSandboxedRunsLeaveNoProcess(t *testing.T) {
 			setup: func(cfg *worker.Config) { cfg.RunTimeout = 4 * time.Second }},
 		{name: "cancelled", flags: "--sleep=60 --stubborn", status: "cancelled",
 			end: func(a *apptest.App, tn apptest.Tenant, pid string) {
-				a.Must(200, a.Do("POST", "/api/tenant/projects/"+pid+"/cancel", tn.Key, nil))
+				a.Cancel(tn.Key, pid)
 			}},
 		{name: "paused by billing", flags: "--sleep=60 --stubborn", status: "paused",
 			end: func(a *apptest.App, tn apptest.Tenant, _ string) {
-				a.Must(200, a.Do("PUT", "/api/admin/tenants/"+tn.ID+"/subscription", apptest.AdminToken, map[string]any{"status": "past_due"}))
+				a.SetSubscription(tn.ID, models.SubPastDue)
 			}},
 	}
 	for _, e := range endings {
@@ -184,14 +186,14 @@ func TestSandboxedRunsLeaveNoProcess(t *testing.T) {
 			if e.end != nil {
 				e.end(a, tn, pid)
 			}
-			p := a.WaitProject(tn.Key, pid, 60*time.Second, apptest.StatusIs(e.status))
+			p := a.AwaitProject(tn.Key, pid, 60*time.Second, apptest.HasStatus(e.status))
 			// Within the kill grace, nothing of the run is left.
 			deadline := time.Now().Add(cfg.KillGrace + 2*time.Second)
 			for len(apptest.ProcessesWith(marker)) > 0 && time.Now().Before(deadline) {
 				time.Sleep(50 * time.Millisecond)
 			}
 			if pids := apptest.ProcessesWith(marker); len(pids) > 0 {
-				t.Fatalf("%s run (%v): main.py's daemon %v is still alive", e.name, p["execution_error"], pids)
+				t.Fatalf("%s run (%v): main.py's daemon %v is still alive", e.name, apptest.Deref(p.ExecutionError), pids)
 			}
 			before, _ := os.ReadFile(filepath.Join(dir, "daemon.txt"))
 			time.Sleep(300 * time.Millisecond)
@@ -213,8 +215,8 @@ func TestSandboxedRunOverItsOutputLimitFails(t *testing.T) {
 	tn := a.NewTenant("active")
 	pid := readyNamed(t, a, tn, "filler")
 	run(t, a, tn, pid)
-	p := a.WaitProject(tn.Key, pid, 60*time.Second, apptest.StatusIs("failed"))
-	if msg, _ := p["execution_error"].(string); !strings.Contains(msg, "Q2O_RUNNER_OUTPUT_LIMIT (8MiB)") {
+	p := a.AwaitProject(tn.Key, pid, 60*time.Second, apptest.HasStatus(models.StatusFailed))
+	if msg := apptest.Deref(p.ExecutionError); !strings.Contains(msg, "Q2O_RUNNER_OUTPUT_LIMIT (8MiB)") {
 		t.Errorf("execution_error: %q", msg)
 	}
 	// The folder is measured every second (runner.DefaultOutputCheck); at

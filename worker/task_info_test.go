@@ -9,6 +9,7 @@ import (
 
 	"github.com/q2o/q2o/internal/apptest"
 	"github.com/q2o/q2o/jobs"
+	"github.com/q2o/q2o/models"
 )
 
 // What an operator sees of a run's task in the monitoring UI: whose it is
@@ -20,7 +21,7 @@ func TestRunTaskSaysWhoseItIsAndHowItEnded(t *testing.T) {
 	tn := a.NewTenant("active")
 	pid := a.ReadyProject(tn, "inspected")
 	eid := run(t, a, tn, pid)
-	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("completed"))
+	a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusCompleted))
 	insp := asynq.NewInspector(a.RedisOpt)
 	defer insp.Close()
 	var info *asynq.TaskInfo

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,20 +17,22 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"gorm.io/gorm"
 
 	"github.com/q2o/q2o/internal/apptest"
 	"github.com/q2o/q2o/jobs"
+	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/service"
 )
 
 func run(t *testing.T, a *apptest.App, tn apptest.Tenant, pid string) string {
 	t.Helper()
-	return a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+pid+"/run", tn.Key, nil))["execution_id"].(string)
+	return a.Run(tn.Key, pid)
 }
 
-func execution(t *testing.T, a *apptest.App, tn apptest.Tenant, pid, eid string) map[string]any {
+func execution(t *testing.T, a *apptest.App, tn apptest.Tenant, pid, eid string) apptest.Execution {
 	t.Helper()
-	return a.Must(200, a.Do("GET", "/api/tenant/projects/"+pid+"/executions/"+eid, tn.Key, nil))
+	return a.GetExecution(tn.Key, pid, eid)
 }
 
 func TestRunCompletes(t *testing.T) {
@@ -42,11 +43,11 @@ func TestRunCompletes(t *testing.T) {
 	pid := a.ReadyProject(tn, "Todo app")
 	eid := run(t, a, tn, pid)
 
-	p := a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("completed"))
-	if p["progress"] != float64(100) || p["execution_completed_at"] == nil || p["execution_started_at"] == nil || p["execution_error"] != nil {
-		t.Errorf("completed project: %v", p)
+	p := a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusCompleted))
+	if p.Progress != 100 || p.ExecutionCompletedAt == nil || p.ExecutionStartedAt == nil || p.ExecutionError != nil {
+		t.Errorf("completed project: %+v", p)
 	}
-	dir := p["output_folder_path"].(string)
+	dir := apptest.Deref(p.OutputFolderPath)
 	if got := apptest.ReadFile(t, filepath.Join(dir, "src", "app.py")); !strings.Contains(got, "Todo app") {
 		t.Errorf("output file: %q", got)
 	}
@@ -58,17 +59,17 @@ func TestRunCompletes(t *testing.T) {
 	}
 
 	// The zip follows the run.
-	var e map[string]any
+	var e apptest.Execution
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		e = execution(t, a, tn, pid, eid)
-		if e["download_url"] != nil || time.Now().After(deadline) {
+		if e.DownloadURL != nil || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if e["status"] != "completed" || e["exit_code"] != float64(0) || e["attempt"] != float64(1) || e["download_url"] == nil {
-		t.Fatalf("execution: %v", e)
+	if e.Status != models.StatusCompleted || e.ExitCode == nil || *e.ExitCode != 0 || e.Attempt != 1 || e.DownloadURL == nil {
+		t.Fatalf("execution: %+v", e)
 	}
 	zr, err := zip.OpenReader(a.Paths(eid).Zip)
 	if err != nil {
@@ -82,14 +83,10 @@ func TestRunCompletes(t *testing.T) {
 	if !names["src/app.py"] || !names["README.md"] || names["run.log"] || names[".env"] {
 		t.Errorf("zip entries: %v", names)
 	}
-	if int64(e["zip_size"].(float64)) <= 0 {
-		t.Errorf("zip size: %v", e["zip_size"])
+	if apptest.Deref(e.ZipSize) <= 0 {
+		t.Errorf("zip size: %v", e.ZipSize)
 	}
-	var kinds []string
-	for _, ev := range e["events"].([]any) {
-		kinds = append(kinds, ev.(map[string]any)["kind"].(string))
-	}
-	joined := strings.Join(kinds, ",")
+	joined := strings.Join(e.Kinds(), ",")
 	if !strings.HasPrefix(joined, "queued,started,progress") || !strings.Contains(joined, "completed") || !strings.HasSuffix(joined, "zipped") {
 		t.Errorf("events: %s", joined)
 	}
@@ -105,8 +102,8 @@ func TestRunFails(t *testing.T) {
 	tn := a.NewTenant("active")
 	pid := a.ReadyProject(tn, "doomed")
 	eid := run(t, a, tn, pid)
-	p := a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("failed"))
-	msg, _ := p["execution_error"].(string)
+	p := a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusFailed))
+	msg := apptest.Deref(p.ExecutionError)
 	if !strings.Contains(msg, "exited with code 1") || !strings.Contains(msg, "RuntimeError: the agents could not agree") {
 		t.Errorf("execution_error: %q", msg)
 	}
@@ -114,8 +111,8 @@ func TestRunFails(t *testing.T) {
 		t.Errorf("execution_error holds the head of stderr, want its tail: %q", msg)
 	}
 	e := execution(t, a, tn, pid, eid)
-	if e["exit_code"] != float64(1) || e["attempt"] != float64(1) {
-		t.Errorf("execution: %v", e)
+	if apptest.Deref(e.ExitCode) != 1 || e.Attempt != 1 {
+		t.Errorf("execution: %+v", e)
 	}
 	// A failed run is not retried: its task is archived at once (SkipRetry),
 	// not scheduled for a retry (asynq's retry delay is 15 s or more, so
@@ -136,8 +133,8 @@ func TestRunFails(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if e := execution(t, a, tn, pid, eid); e["attempt"] != float64(1) || e["status"] != "failed" {
-		t.Errorf("failed run retried: %v", e)
+	if e := execution(t, a, tn, pid, eid); e.Attempt != 1 || e.Status != models.StatusFailed {
+		t.Errorf("failed run retried: %+v", e)
 	}
 	// And it can be RUN again, as a new execution.
 	if eid2 := run(t, a, tn, pid); eid2 == eid {
@@ -157,8 +154,8 @@ func TestRunTimeout(t *testing.T) {
 	tn := a.NewTenant("active")
 	pid := a.ReadyProject(tn, "slow")
 	run(t, a, tn, pid)
-	p := a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("failed"))
-	if msg, _ := p["execution_error"].(string); !strings.Contains(msg, "timed out") {
+	p := a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusFailed))
+	if msg := apptest.Deref(p.ExecutionError); !strings.Contains(msg, "timed out") {
 		t.Errorf("execution_error: %q", msg)
 	}
 	if n := testutil.ToFloat64(a.Metrics.RunsFinished.WithLabelValues("timed_out")); n != 1 {
@@ -166,7 +163,7 @@ func TestRunTimeout(t *testing.T) {
 	}
 	// main.py ignored SIGTERM and had a child: both must be gone.
 	for _, name := range []string{"main.pid", "child.pid"} {
-		pid, err := strconv.Atoi(strings.TrimSpace(apptest.ReadFile(t, filepath.Join(p["output_folder_path"].(string), name))))
+		pid, err := strconv.Atoi(strings.TrimSpace(apptest.ReadFile(t, filepath.Join(apptest.Deref(p.OutputFolderPath), name))))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -183,19 +180,17 @@ func TestHostileNameIsOneArgument(t *testing.T) {
 	tn := a.NewTenant("active")
 	marker := filepath.Join(t.TempDir(), "pwned")
 	name := `x"; touch ` + marker + `; echo "`
-	pid := a.Must(http.StatusCreated, a.Do("POST", "/api/tenant/projects", tn.Key, map[string]any{
-		"name": name, "description": "$(touch " + marker + ")", "objectives": "`touch " + marker + "`",
-	}))["id"].(string)
+	pid := a.CreateProject(tn.Key, name, "$(touch "+marker+")", "`touch "+marker+"`")
 	_, code := a.Code(tn.ID, nil)
 	a.Must(200, a.Do("POST", "/api/tenant/projects/"+pid+"/assign-activation-code", tn.Key, map[string]any{"code": code}))
 	run(t, a, tn, pid)
-	p := a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("completed"))
+	p := a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusCompleted))
 	var got struct {
 		Argv []string          `json:"argv"`
 		Env  map[string]string `json:"env"`
 		Cwd  string            `json:"cwd"`
 	}
-	dir := p["output_folder_path"].(string)
+	dir := apptest.Deref(p.OutputFolderPath)
 	if err := json.Unmarshal([]byte(apptest.ReadFile(t, filepath.Join(dir, "argv.json"))), &got); err != nil {
 		t.Fatal(err)
 	}
@@ -220,9 +215,7 @@ func TestRedisDownRunStillAccepted(t *testing.T) {
 	pid := a.ReadyProject(tn, "outbox")
 	eid := run(t, a, tn, pid)
 
-	var unsent int64
-	a.DB.Table("outbox").Where("task_id = ? AND enqueued_at IS NULL", eid).Count(&unsent)
-	if unsent != 1 {
+	if unsent := len(apptest.Outbox(t, a.DB, jobs.TypeProjectRun, "task_id = ? AND enqueued_at IS NULL", eid)); unsent != 1 {
 		t.Fatalf("want the run's task waiting in the outbox, got %d rows", unsent)
 	}
 	// Redis is back: a relay with a working Redis sends it, a worker runs it.
@@ -230,28 +223,31 @@ func TestRedisDownRunStillAccepted(t *testing.T) {
 	client := asynq.NewClient(a.RedisOpt)
 	defer client.Close()
 	relay := &jobs.Enqueuer{DB: a.DB, Client: client, Log: a.Log, Options: jobs.Options{RunTimeout: time.Minute, KillGrace: time.Second}}
-	a.DB.Exec("UPDATE outbox SET next_attempt_at = now()")
+	apptest.Set[models.OutboxMessage](t, a.DB, "next_attempt_at", gorm.Expr("now()"), "true")
 	if n, err := relay.RelayOnce(context.Background(), 100); err != nil || n != 1 {
 		t.Fatalf("relay sent %d, err %v", n, err)
 	}
-	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("completed"))
+	a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusCompleted))
 
 	// The worker's enqueuer still cannot reach Redis, so the completed run's
 	// zip task waits in the outbox too (once its failed send is recorded);
 	// the next relay pass sends it and nothing else, the one after nothing.
-	var zipRow struct {
-		TaskType string
-		Attempts int
-	}
+	var zipRow models.OutboxMessage
 	deadline := time.Now().Add(10 * time.Second)
 	for zipRow.Attempts == 0 && time.Now().Before(deadline) {
-		a.DB.Raw("SELECT task_type, attempts FROM outbox WHERE enqueued_at IS NULL").Scan(&zipRow)
+		var unsent []models.OutboxMessage
+		if err := a.DB.Where("enqueued_at IS NULL").Order("id").Find(&unsent).Error; err != nil {
+			t.Fatal(err)
+		}
+		if len(unsent) > 0 {
+			zipRow = unsent[0]
+		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	if zipRow.TaskType != jobs.TypeProjectZip || zipRow.Attempts != 1 {
 		t.Fatalf("unsent outbox row: %+v, want the zip task after one failed send", zipRow)
 	}
-	a.DB.Exec("UPDATE outbox SET next_attempt_at = now()")
+	apptest.Set[models.OutboxMessage](t, a.DB, "next_attempt_at", gorm.Expr("now()"), "true")
 	if n, err := relay.RelayOnce(context.Background(), 100); err != nil || n != 1 {
 		t.Errorf("second relay sent %d, err %v", n, err)
 	}
@@ -260,7 +256,7 @@ func TestRedisDownRunStillAccepted(t *testing.T) {
 	}
 	var zipped int64
 	for zipped == 0 && time.Now().Before(deadline.Add(10*time.Second)) {
-		a.DB.Table("executions").Where("id = ? AND zip_path IS NOT NULL", eid).Count(&zipped)
+		zipped = apptest.Count[models.Execution](t, a.DB, "id = ? AND zip_path IS NOT NULL", eid)
 		time.Sleep(50 * time.Millisecond)
 	}
 	if zipped != 1 {
@@ -303,8 +299,8 @@ func TestDeliveredTwiceRunsOnce(t *testing.T) {
 	if held != 1 {
 		t.Errorf("want the concurrent duplicate refused as held elsewhere, got errors %v", errs)
 	}
-	if e := execution(t, a, tn, pid, eid); e["status"] != "completed" || e["attempt"] != float64(1) {
-		t.Errorf("execution: %v", e)
+	if e := execution(t, a, tn, pid, eid); e.Status != models.StatusCompleted || e.Attempt != 1 {
+		t.Errorf("execution: %+v", e)
 	}
 }
 
@@ -321,8 +317,8 @@ func TestShutdownHandsRunToAnotherWorker(t *testing.T) {
 	tn := a.NewTenant("active")
 	pid := a.ReadyProject(tn, "handover")
 	eid := run(t, a, tn, pid)
-	p := a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("running"))
-	dir := p["output_folder_path"].(string)
+	p := a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusRunning))
+	dir := apptest.Deref(p.OutputFolderPath)
 	childFile := filepath.Join(dir, "child.pid")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -347,16 +343,12 @@ func TestShutdownHandsRunToAnotherWorker(t *testing.T) {
 		t.Errorf("worker-a's main.py child %d outlived the shutdown", firstChild)
 	}
 
-	p = a.WaitProject(tn.Key, pid, 60*time.Second, apptest.StatusIs("completed"))
+	a.AwaitProject(tn.Key, pid, 60*time.Second, apptest.HasStatus(models.StatusCompleted))
 	e := execution(t, a, tn, pid, eid)
-	if e["attempt"] != float64(2) || a.Paths(eid).Worker != "worker-b" || e["status"] != "completed" {
-		t.Errorf("execution after hand-over: attempt %v on %v, %v", e["attempt"], a.Paths(eid).Worker, e["status"])
+	if e.Attempt != 2 || a.Paths(eid).Worker != "worker-b" || e.Status != models.StatusCompleted {
+		t.Errorf("execution after hand-over: attempt %v on %v, %v", e.Attempt, a.Paths(eid).Worker, e.Status)
 	}
-	var kinds []string
-	for _, ev := range e["events"].([]any) {
-		kinds = append(kinds, ev.(map[string]any)["kind"].(string))
-	}
-	if j := strings.Join(kinds, ","); !strings.Contains(j, "retrying,started") || !strings.HasSuffix(strings.TrimSuffix(j, ",zipped"), "started,progress,progress,completed") {
+	if j := strings.Join(e.Kinds(), ","); !strings.Contains(j, "retrying,started") || !strings.HasSuffix(strings.TrimSuffix(j, ",zipped"), "started,progress,progress,completed") {
 		t.Errorf("events: %s", j)
 	}
 	if log := apptest.ReadFile(t, filepath.Join(dir, "run.log")); !strings.Contains(log, "attempt 2") {

@@ -25,6 +25,7 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 )
 
 // cliBin is q2o-cli, built once for the package by TestMain.
@@ -303,7 +304,7 @@ func followSleeper(t *testing.T, name string) *following {
 	if err := f.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	a.WaitProject(f.tn.Key, f.id, 30*time.Second, apptest.StatusIs("running"))
+	a.AwaitProject(f.tn.Key, f.id, 30*time.Second, apptest.HasStatus(models.StatusRunning))
 	return f
 }
 
@@ -320,7 +321,7 @@ func TestCancelExits2(t *testing.T) {
 	}
 	// resume starts a new run; cancelled too, follow tells so by exiting 2.
 	eid := strings.TrimSpace(c.run("", "resume", id).must(t, 0).stdout)
-	a.WaitProject(tn.Key, id, 30*time.Second, apptest.StatusIs("running"))
+	a.AwaitProject(tn.Key, id, 30*time.Second, apptest.HasStatus(models.StatusRunning))
 	c.run("", "cancel", id).must(t, 0)
 	c.run("", "follow", id).must(t, 2)
 	var runs struct {
@@ -607,7 +608,7 @@ func (w *cutWriter) Flush() {
 func TestLoginThroughMailpit(t *testing.T) {
 	a := apptest.New(t, apptest.Options{})
 	tn := a.NewTenant("active")
-	email := a.Must(200, a.Do("GET", "/api/tenant/profile", tn.Key, nil))["email"].(string)
+	email := a.Profile(tn.Key).Email
 	c := newCLI(t, a, "") // no API key: the stored session only
 
 	// login reads the email, then the emailed code, from stdin.
@@ -804,14 +805,15 @@ func TestRunFollowOnATerminalDrawsAProgressBar(t *testing.T) {
 
 func TestLogsFollowResumesAfterADroppedStream(t *testing.T) {
 	a, tn, id := readyToRun(t, "--mode ok --seconds 1.5", "flaky log")
-	a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+id+"/run", tn.Key, nil))
-	a.WaitProject(tn.Key, id, 30*time.Second, func(p map[string]any) bool { return p["progress"].(float64) >= 10 })
+	a.Run(tn.Key, id)
+	a.AwaitProject(tn.Key, id, 30*time.Second, func(p models.Project) bool { return p.Progress >= 10 })
 	p := newDroppingProxy(t, a.URL, "/api/tenant/projects/"+id+"/logs")
 	c := newCLI(t, a, tn.Key)
 	c.url = p.url
 
 	r := c.run("", "logs", id, "-f").must(t, 0)
-	want := apptest.ReadFile(t, a.Paths(a.WaitProject(tn.Key, id, 30*time.Second, apptest.StatusIs("completed"))["latest_execution_id"].(string)).Log)
+	done := a.AwaitProject(tn.Key, id, 30*time.Second, apptest.HasStatus(models.StatusCompleted))
+	want := apptest.ReadFile(t, a.Paths(apptest.Deref(done.LatestExecutionID).String()).Log)
 	if r.stdout != want {
 		t.Errorf("the followed log, across a dropped stream, is not the run's log:\n%q\nwant\n%q", r.stdout, want)
 	}
@@ -831,7 +833,7 @@ func TestInterruptedFollowExits130(t *testing.T) {
 		t.Errorf("stderr: %q", r.stderr)
 	}
 	// The run goes on: ^C stops watching, not the run.
-	if p := f.a.Must(http.StatusOK, f.a.Do("GET", "/api/tenant/projects/"+f.id, f.tn.Key, nil)); p["execution_status"] != "running" {
-		t.Errorf("the run after ^C: %v", p["execution_status"])
+	if s := apptest.StatusOf(f.a.GetProject(f.tn.Key, f.id)); s != models.StatusRunning {
+		t.Errorf("the run after ^C: %v", s)
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/q2o/q2o/internal/apptest"
 	"github.com/q2o/q2o/internal/testenv"
 	"github.com/q2o/q2o/jobs"
+	"github.com/q2o/q2o/models"
 )
 
 const adminToken = "e2e-admin-token-0123456789"
@@ -110,7 +111,9 @@ type client struct {
 	base string
 }
 
-func (c client) do(method, path, token string, body any, want int) map[string]any {
+// do sends a request, fails the test unless the answer has status want,
+// and returns the body.
+func (c client) do(method, path, token string, body any, want int) []byte {
 	c.t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -131,30 +134,41 @@ func (c client) do(method, path, token string, body any, want int) map[string]an
 	if res.StatusCode != want {
 		c.t.Fatalf("%s %s: %d %s (want %d)", method, path, res.StatusCode, raw, want)
 	}
-	var m map[string]any
-	_ = json.Unmarshal(raw, &m)
-	return m
+	return raw
+}
+
+// call is do that decodes the answer as a T.
+func call[T any](c client, method, path, token string, body any, want int) T {
+	c.t.Helper()
+	raw := c.do(method, path, token, body, want)
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		c.t.Fatalf("%s %s: the answer is not a %T: %v: %s", method, path, v, err, raw)
+	}
+	return v
 }
 
 type tenant struct{ id, key string }
 
 func (c client) tenant(name string) tenant {
-	m := c.do("POST", "/api/admin/tenants", adminToken, map[string]any{"name": name,
+	m := call[apptest.CreatedTenant](c, "POST", "/api/admin/tenants", adminToken, map[string]any{"name": name,
 		"email": fmt.Sprintf("%s-%d@example.com", strings.ToLower(name), time.Now().UnixNano()), "plan": "pro",
 		"subscription_status": "active"}, http.StatusCreated)
-	return tenant{m["id"].(string), m["api_key"].(string)}
+	return tenant{m.ID.String(), m.APIKey}
 }
 
 // run creates a project with a code and presses RUN; it returns the
 // project and execution ids.
 func (c client) run(tn tenant, name string) (projectID, executionID string) {
-	p := c.do("POST", "/api/tenant/projects", tn.key, map[string]any{"name": name, "description": "d", "objectives": "o"}, http.StatusCreated)
-	projectID = p["id"].(string)
-	codes := c.do("POST", "/api/admin/tenants/"+tn.id+"/activation-codes", adminToken, map[string]any{"count": 1}, http.StatusCreated)
-	code := codes["codes"].([]any)[0].(map[string]any)["code"].(string)
-	c.do("POST", "/api/tenant/projects/"+projectID+"/assign-activation-code", tn.key, map[string]any{"code": code}, http.StatusOK)
-	r := c.do("POST", "/api/tenant/projects/"+projectID+"/run", tn.key, nil, http.StatusAccepted)
-	return projectID, r["execution_id"].(string)
+	p := call[models.Project](c, "POST", "/api/tenant/projects", tn.key, map[string]any{"name": name, "description": "d", "objectives": "o"}, http.StatusCreated)
+	projectID = p.ID.String()
+	codes := call[apptest.IssuedCodes](c, "POST", "/api/admin/tenants/"+tn.id+"/activation-codes", adminToken, map[string]any{"count": 1}, http.StatusCreated)
+	if len(codes.Codes) != 1 {
+		c.t.Fatalf("codes: %+v, want one", codes)
+	}
+	c.do("POST", "/api/tenant/projects/"+projectID+"/assign-activation-code", tn.key, map[string]any{"code": codes.Codes[0].Code}, http.StatusOK)
+	r := call[apptest.RunAccepted](c, "POST", "/api/tenant/projects/"+projectID+"/run", tn.key, nil, http.StatusAccepted)
+	return projectID, r.ExecutionID.String()
 }
 
 // waitAPI waits until the API process answers /readyz.
@@ -195,18 +209,11 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool
 	}
 }
 
-type execRow struct {
-	ID       string
-	Status   string
-	Attempt  int
-	WorkerID *string
-	Error    *string
-}
-
-func executions(t *testing.T, gdb *gorm.DB, ids []string) []execRow {
+// executions reads the executions with these ids, in id order.
+func executions(t *testing.T, gdb *gorm.DB, ids []string) []models.Execution {
 	t.Helper()
-	var rows []execRow
-	if err := gdb.Raw("SELECT id, status, attempt, worker_id, error FROM executions WHERE id IN ? ORDER BY id", ids).Scan(&rows).Error; err != nil {
+	var rows []models.Execution
+	if err := gdb.Where("id IN ?", ids).Order("id").Find(&rows).Error; err != nil {
 		t.Fatal(err)
 	}
 	return rows
@@ -354,8 +361,14 @@ func TestPastDuePausesAcrossWorkers(t *testing.T) {
 	})
 	waitFor(t, "every row of the payer paused", 10*time.Second, func() (bool, string) {
 		rows := executions(t, gdb, payerExecs)
-		var projects []string
-		gdb.Raw("SELECT execution_status FROM projects WHERE id IN ?", payerProjects).Scan(&projects)
+		var ps []models.Project
+		if err := gdb.Where("id IN ?", payerProjects).Find(&ps).Error; err != nil {
+			t.Fatal(err)
+		}
+		var projects []models.ExecutionStatus
+		for _, p := range ps {
+			projects = append(projects, apptest.StatusOf(p))
+		}
 		for _, e := range rows {
 			if e.Status != "paused" || e.Error == nil || !strings.Contains(*e.Error, "past_due") {
 				return false, fmt.Sprintf("%+v", rows)
@@ -369,9 +382,7 @@ func TestPastDuePausesAcrossWorkers(t *testing.T) {
 		return len(rows) == 4 && len(projects) == 4, fmt.Sprintf("%d rows", len(rows))
 	})
 	t.Logf("payer paused on both workers %s after the webhook", time.Since(sent).Round(time.Millisecond))
-	var pausedEvents int64
-	gdb.Raw("SELECT count(*) FROM execution_events WHERE kind = 'paused' AND execution_id IN ?", payerExecs).Scan(&pausedEvents)
-	if pausedEvents != 4 {
+	if pausedEvents := apptest.Count[models.ExecutionEvent](t, gdb, "kind = ? AND execution_id IN ?", models.EventPaused, payerExecs); pausedEvents != 4 {
 		t.Errorf("%d paused events, want one per execution", pausedEvents)
 	}
 

@@ -12,6 +12,7 @@ import (
 	"github.com/q2o/q2o/db"
 	"github.com/q2o/q2o/internal/apptest"
 	"github.com/q2o/q2o/internal/testenv"
+	"github.com/q2o/q2o/models"
 )
 
 // SIGTERM to a `q2o worker` process in the middle of a run: the worker stops
@@ -55,8 +56,7 @@ func TestSIGTERMHandsRunToAnotherWorker(t *testing.T) {
 		mainPID, childPID = m, c
 		return ok1 && ok2, fmt.Sprintf("main.pid %v child.pid %v", ok1, ok2)
 	})
-	var firstWorker string
-	gdb.Raw("SELECT worker_id FROM executions WHERE id = ?", eid).Scan(&firstWorker)
+	firstWorker := apptest.Deref(apptest.Row[models.Execution](t, gdb, eid).WorkerID)
 
 	start(t, bin, "worker-2", env, "worker")
 	if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -71,21 +71,17 @@ func TestSIGTERMHandsRunToAnotherWorker(t *testing.T) {
 		t.Errorf("worker-1's main.py (%d) or its child (%d) outlived the worker", mainPID, childPID)
 	}
 
-	var row struct {
-		Status   string
-		Attempt  int
-		WorkerID string
-	}
+	var row models.Execution
 	waitFor(t, "the run completed on worker-2", 60*time.Second, func() (bool, string) {
-		gdb.Raw("SELECT status, attempt, worker_id FROM executions WHERE id = ?", eid).Scan(&row)
-		return row.Status == "completed", fmt.Sprintf("%+v", row)
+		row = apptest.Row[models.Execution](t, gdb, eid)
+		return row.Status == models.StatusCompleted, fmt.Sprintf("%+v", row)
 	})
-	if row.Attempt != 2 || row.WorkerID == firstWorker {
-		t.Errorf("completed as attempt %d on %s; want attempt 2 on the other worker than %s", row.Attempt, row.WorkerID, firstWorker)
+	if row.Attempt != 2 || apptest.Deref(row.WorkerID) == firstWorker {
+		t.Errorf("completed as attempt %d on %s; want attempt 2 on the other worker than %s", row.Attempt, apptest.Deref(row.WorkerID), firstWorker)
 	}
-	p := api.do("GET", "/api/tenant/projects/"+pid, tn.key, nil, http.StatusOK)
-	if p["execution_status"] != "completed" || p["progress"] != float64(100) {
-		t.Errorf("project: %v", p)
+	p := call[models.Project](api, "GET", "/api/tenant/projects/"+pid, tn.key, nil, http.StatusOK)
+	if apptest.StatusOf(p) != models.StatusCompleted || p.Progress != 100 {
+		t.Errorf("project: %+v", p)
 	}
 	// The second attempt's main.py has ended too.
 	if m, ok := readPID(filepath.Join(outputRoot, pid, "main.pid")); ok && m != mainPID && apptest.Alive(m) {

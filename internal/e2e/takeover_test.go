@@ -10,6 +10,7 @@ import (
 	"github.com/q2o/q2o/db"
 	"github.com/q2o/q2o/internal/apptest"
 	"github.com/q2o/q2o/internal/testenv"
+	"github.com/q2o/q2o/models"
 )
 
 // kill -9 of the worker holding a run: q2o's own lease (30 s) decides, and
@@ -43,14 +44,10 @@ func TestKillNineTakeoverWithin45s(t *testing.T) {
 	api.waitAPI()
 	tn := api.tenant("Takeover")
 	_, eid := api.run(tn, "taken over")
-	var row struct {
-		Status   string
-		Attempt  int
-		WorkerID *string
-	}
+	var row models.Execution
 	waitFor(t, "the run on worker-1", 30*time.Second, func() (bool, string) {
-		gdb.Raw("SELECT status, attempt, worker_id FROM executions WHERE id = ?", eid).Scan(&row)
-		return row.Status == "running" && row.Attempt == 1, fmt.Sprintf("%+v", row)
+		row = apptest.Row[models.Execution](t, gdb, eid)
+		return row.Status == models.StatusRunning && row.Attempt == 1, fmt.Sprintf("%+v", row)
 	})
 	held := *row.WorkerID
 	start(t, bin, "worker-2", env, "worker")
@@ -60,12 +57,12 @@ func TestKillNineTakeoverWithin45s(t *testing.T) {
 	killed := time.Now()
 	<-first.done
 	waitFor(t, "the run taken over by worker-2", 45*time.Second, func() (bool, string) {
-		gdb.Raw("SELECT status, attempt, worker_id FROM executions WHERE id = ?", eid).Scan(&row)
+		row = apptest.Row[models.Execution](t, gdb, eid)
 		return row.Attempt == 2 && row.WorkerID != nil && *row.WorkerID != held, fmt.Sprintf("%+v", row)
 	})
 	t.Logf("taken over %.1f s after kill -9", time.Since(killed).Seconds())
 	waitFor(t, "the run completed", 30*time.Second, func() (bool, string) {
-		gdb.Raw("SELECT status, attempt, worker_id FROM executions WHERE id = ?", eid).Scan(&row)
-		return row.Status == "completed", fmt.Sprintf("%+v", row)
+		row = apptest.Row[models.Execution](t, gdb, eid)
+		return row.Status == models.StatusCompleted, fmt.Sprintf("%+v", row)
 	})
 }
