@@ -114,6 +114,7 @@ type Ratios struct {
 type Result struct {
 	Date        string   `json:"date"`
 	Machine     string   `json:"machine"`
+	Load        string   `json:"load"` // /proc/loadavg at the start: others' work skews the figures
 	Runs        int      `json:"runs"`
 	Runner      string   `json:"runner"`
 	Concurrency int      `json:"concurrency"`
@@ -171,7 +172,7 @@ func Run(ctx context.Context, o Options) (_ Result, err error) {
 	}
 	defer rds.stop()
 
-	res := Result{Date: time.Now().UTC().Format("2006-01-02"), Machine: machine(), Runs: o.Runs, Runner: o.Runner,
+	res := Result{Date: time.Now().UTC().Format("2006-01-02"), Machine: machine(), Load: loadavg(), Runs: o.Runs, Runner: o.Runner,
 		Concurrency: o.Concurrency, Sandbox: o.Sandbox}
 	if res.Q2O, err = measureQ2O(ctx, o, dir, bin, pg, rds); err != nil {
 		return Result{}, err
@@ -370,6 +371,15 @@ func ratio(a, b float64) float64 {
 		return 0
 	}
 	return a / b
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // machine names the CPU and its cores, for the README's record.
