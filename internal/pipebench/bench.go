@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -117,6 +118,7 @@ type Result struct {
 	Load        string   `json:"load"` // /proc/loadavg at the start: others' work skews the figures
 	Runs        int      `json:"runs"`
 	Runner      string   `json:"runner"`
+	RunnerLine  string   `json:"runner_line"` // what the worker ran (Q2O_RUNNER)
 	Concurrency int      `json:"concurrency"`
 	Sandbox     bool     `json:"sandbox"`
 	Q2O         Pipeline `json:"q2o"`
@@ -146,7 +148,7 @@ func Run(ctx context.Context, o Options) (_ Result, err error) {
 		if err != nil {
 			return Result{}, err
 		}
-		o.runnerLine = "python3 " + script
+		o.runnerLine = pythonExecutable(ctx) + " " + script
 	}
 	argv := strings.Fields(o.runnerLine)
 	if len(argv) == 0 {
@@ -172,7 +174,8 @@ func Run(ctx context.Context, o Options) (_ Result, err error) {
 	}
 	defer rds.stop()
 
-	res := Result{Date: time.Now().UTC().Format("2006-01-02"), Machine: machine(), Load: loadavg(), Runs: o.Runs, Runner: o.Runner,
+	res := Result{Date: time.Now().UTC().Format("2006-01-02"), Machine: machine(), Load: loadavg(), Runs: o.Runs,
+		Runner: o.Runner, RunnerLine: o.runnerLine,
 		Concurrency: o.Concurrency, Sandbox: o.Sandbox}
 	if res.Q2O, err = measureQ2O(ctx, o, dir, bin, pg, rds); err != nil {
 		return Result{}, err
@@ -371,6 +374,22 @@ func ratio(a, b float64) float64 {
 		return 0
 	}
 	return a / b
+}
+
+// pythonExecutable is the system's python3 (Debian's starts in ~10 ms of
+// CPU), else the interpreter python3 resolves to: a version manager's shim
+// (pyenv's is a shell script) and its site-packages would otherwise be
+// measured as part of main.py, the same in q2o and the baselines but
+// swamping what is compared (pyenv's 3.11 here: ~100 ms a start).
+func pythonExecutable(ctx context.Context) string {
+	if _, err := os.Stat("/usr/bin/python3"); err == nil {
+		return "/usr/bin/python3"
+	}
+	out, err := exec.CommandContext(ctx, "python3", "-c", "import sys; print(sys.executable)").Output()
+	if p := strings.TrimSpace(string(out)); err == nil && filepath.IsAbs(p) {
+		return p
+	}
+	return "python3"
 }
 
 func loadavg() string {

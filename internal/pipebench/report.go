@@ -16,7 +16,7 @@ func WriteTable(w io.Writer, r Result) error {
 		sandbox = "on"
 	}
 	fmt.Fprintf(w, "q2o pipeline: %d runs of %q, concurrency %d, sandbox %s — %s, %s, load %s\n\n",
-		r.Runs, r.Runner, r.Concurrency, sandbox, r.Date, r.Machine, r.Load)
+		r.Runs, r.RunnerLine, r.Concurrency, sandbox, r.Date, r.Machine, r.Load)
 	q, a, e := r.Q2O, r.RawAsynq, r.RawExec
 	var rows [][]string
 	row := func(cells ...string) { rows = append(rows, cells) }
