@@ -35,7 +35,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.Concurrency, "concurrency", 4, "the worker's concurrency, and the baselines'")
 	fs.BoolVar(&o.Sandbox, "sandbox", false, "run main.py in the worker's sandbox (needs root and the q2o-run user)")
 	fs.StringVar(&o.Q2O, "q2o", "", "a built q2o binary (default: go build one)")
-	fs.DurationVar(&o.Idle, "idle", 3*time.Second, "how long the idle worker is watched")
+	fs.DurationVar(&o.Idle, "idle", 5*time.Second, "how long the idle worker is watched")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "how long a burst may take to be zipped")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary folder with the api's and worker's logs")
 	asJSON := fs.Bool("json", false, "print JSON instead of the table")

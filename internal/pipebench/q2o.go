@@ -169,6 +169,14 @@ const maxCodesPerCall = 100
 func (s *stack) waitUp(ctx context.Context) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for ; ; time.Sleep(100 * time.Millisecond) {
+		for name, p := range map[string]*proc{"api": s.api, "worker": s.worker} {
+			select {
+			case <-p.done:
+				log, _ := os.ReadFile(filepath.Join(s.dir, name+".log"))
+				return fmt.Errorf("q2o %s exited: %s", name, log)
+			default:
+			}
+		}
 		var workers int
 		_ = s.pg.conn.QueryRow(ctx, "SELECT count(*) FROM workers").Scan(&workers)
 		resp, err := s.http.Get(s.apiURL + "/healthz")
