@@ -39,8 +39,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "how long a burst may take to be zipped")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary folder with the api's and worker's logs")
 	asJSON := fs.Bool("json", false, "print JSON instead of the table")
+	compare := fs.String("compare", "", "an earlier --json output: also print every figure beside it, with the ratio")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var before []byte
+	if *compare != "" {
+		var err error
+		if before, err = os.ReadFile(*compare); err != nil {
+			return err
+		}
 	}
 	res, err := pipebench.Run(ctx, o)
 	if err != nil {
@@ -51,5 +59,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)
 	}
-	return pipebench.WriteTable(stdout, res)
+	if err := pipebench.WriteTable(stdout, res); err != nil {
+		return err
+	}
+	if before != nil {
+		return pipebench.WriteComparison(stdout, before, res)
+	}
+	return nil
 }

@@ -68,4 +68,14 @@ func TestBenchPipelineSmoke(t *testing.T) {
 			t.Errorf("the table has no %q row:\n%s", label, table.String())
 		}
 	}
+
+	var cmp bytes.Buffer
+	if err := pipebench.WriteComparison(&cmp, out.Bytes(), r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"q2o.runs_per_sec", "q2o.sql_per_run.statements", "raw_asynq.runs_per_sec", "1.00×"} {
+		if !strings.Contains(cmp.String(), want) {
+			t.Errorf("the comparison with itself has no %q:\n%s", want, cmp.String())
+		}
+	}
 }
