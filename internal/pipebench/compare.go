@@ -36,10 +36,14 @@ func WriteComparison(w io.Writer, before []byte, now Result) error {
 	for _, k := range keys {
 		v, ok := was[k]
 		if !ok {
-			rows = append(rows, []string{k, "-", fmt.Sprintf("%.3g", is[k]), ""})
+			rows = append(rows, []string{k, "-", fmt.Sprintf("%.4g", is[k]), ""})
 			continue
 		}
-		rows = append(rows, []string{k, fmt.Sprintf("%.3g", v), fmt.Sprintf("%.3g", is[k]), fmt.Sprintf("%.2f×", ratio(is[k], v))})
+		change := "-"
+		if v != 0 {
+			change = fmt.Sprintf("%.2f×", is[k]/v)
+		}
+		rows = append(rows, []string{k, fmt.Sprintf("%.4g", v), fmt.Sprintf("%.4g", is[k]), change})
 	}
 	return writeAligned(w, rows)
 }
