@@ -64,6 +64,16 @@ fuzz: services ## run each fuzz target for FUZZTIME (default 1m), one after anot
 bench: services ## run the benchmarks (no tests)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# make bench-pipeline RUNS=100 RUNNER=python3 CONCURRENCY=4 BENCH_FLAGS=--json
+RUNS        ?= 200
+RUNNER      ?= true
+CONCURRENCY ?= 4
+BENCH_FLAGS ?=
+
+.PHONY: bench-pipeline
+bench-pipeline: build ## RUNS runs of RUNNER (python3: a do-nothing main.py) through a real api and worker at CONCURRENCY, beside raw asynq and raw exec
+	$(GO) run ./cmd/q2o-bench --q2o $(BIN) --runs $(RUNS) --runner '$(RUNNER)' --concurrency $(CONCURRENCY) $(BENCH_FLAGS)
+
 run: services build ## start q2o (API + worker) on :8080 with a demo tenant
 	scripts/run-demo.sh
 

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/q2o/q2o/internal/pipebench"
+)
+
+// The benchmark keeps building and working: five runs, and every figure is
+// there with a plausible value (timings are not asserted).
+func TestBenchPipelineSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Postgres, Redis, the api and a worker")
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--runs", "5", "--idle", "1s", "--json"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var r pipebench.Result
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("--json: %v\n%s", err, out.Bytes())
+	}
+	q := r.Q2O
+	positive := map[string]float64{
+		"q2o runs/s": q.RunsPerSec, "raw asynq runs/s": r.RawAsynq.RunsPerSec, "raw exec runs/s": r.RawExec.RunsPerSec,
+		"q2o CPU per run": q.CPU.Total, "api CPU": q.CPU.API, "worker CPU": q.CPU.Worker, "Postgres CPU": q.CPU.Postgres,
+		"raw asynq CPU": r.RawAsynq.CPUmsPerRun, "raw exec CPU": r.RawExec.CPUmsPerRun,
+		"api statements": q.SQL.API, "worker statements": q.SQL.Worker, "transactions": q.SQL.Transactions,
+		"writing transactions": q.SQL.WritingTransactions, "Redis commands": q.Redis.Commands,
+		"Redis scripts": q.Redis.Scripts, "round trips": q.Redis.RoundTrips, "inside Lua": q.Redis.InLua,
+		"asynq Redis commands": r.RawAsynq.RedisPerRun, "POST→started p50": q.Latency.PostToStarted.P50,
+		"finished→zipped p50": q.Latency.FinishedToZipped.P50, "pickup p50": q.Latency.Pickup.P50,
+		"idle seconds": q.Idle.Seconds, "ratio vs asynq": r.Ratios.RunsPerSecVsAsynq, "ratio vs exec": r.Ratios.RunsPerSecVsExec,
+	}
+	for name, v := range positive {
+		if !(v > 0) {
+			t.Errorf("%s = %v, want > 0", name, v)
+		}
+	}
+	// Sane bounds, far from what any version of q2o should come near.
+	if q.SQL.Statements != q.SQL.API+q.SQL.Worker || q.SQL.Statements > 1000 {
+		t.Errorf("statements per run %v (api %v + worker %v)", q.SQL.Statements, q.SQL.API, q.SQL.Worker)
+	}
+	if q.CPU.Total > 10_000 || q.CPU.WorkerChildren > q.CPU.Worker {
+		t.Errorf("CPU per run %+v", q.CPU)
+	}
+	if q.Latency.PostToStarted.P99 < q.Latency.PostToStarted.P50 || q.Latency.Pickup.P99 < q.Latency.Pickup.P50 {
+		t.Errorf("p99 below p50: %+v", q.Latency)
+	}
+	if q.Idle.WorkerCPUms < 0 || q.Idle.RedisCommands <= 0 {
+		t.Errorf("idle %+v: the worker polls Redis, so some commands", q.Idle)
+	}
+	if r.Runs != 5 || r.Concurrency != 4 || r.Runner != "true" || r.Date == "" || r.Machine == "" {
+		t.Errorf("the run's description: %+v", r)
+	}
+
+	var table bytes.Buffer
+	if err := pipebench.WriteTable(&table, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, label := range []string{"runs/s", "CPU ms per run", "api", "worker", "Postgres", "Redis", "SQL statements",
+		"transactions", "Redis commands", "round trips", "POST→started", "finished→zipped", "pickup", "idle worker CPU", "q2o/asynq"} {
+		if !strings.Contains(table.String(), label) {
+			t.Errorf("the table has no %q row:\n%s", label, table.String())
+		}
+	}
+
+	var cmp bytes.Buffer
+	if err := pipebench.WriteComparison(&cmp, out.Bytes(), r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"q2o.runs_per_sec", "q2o.sql_per_run.statements", "raw_asynq.runs_per_sec", "1.00×"} {
+		if !strings.Contains(cmp.String(), want) {
+			t.Errorf("the comparison with itself has no %q:\n%s", want, cmp.String())
+		}
+	}
+}
