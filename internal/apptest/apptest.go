@@ -308,27 +308,6 @@ func (a *App) ReadyProject(tn Tenant, name string) string {
 	return id
 }
 
-// WaitProject polls the project until cond holds or timeout passes.
-func (a *App) WaitProject(key, id string, timeout time.Duration, cond func(p map[string]any) bool) map[string]any {
-	a.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		p := a.Must(http.StatusOK, a.Do("GET", "/api/tenant/projects/"+id, key, nil))
-		if cond(p) {
-			return p
-		}
-		if time.Now().After(deadline) {
-			a.t.Fatalf("project %s: condition not met within %s; last state: %v", id, timeout, p)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// StatusIs is a WaitProject condition.
-func StatusIs(s string) func(map[string]any) bool {
-	return func(p map[string]any) bool { return p["execution_status"] == s }
-}
-
 // RedisClient returns a client of the test's Redis DB.
 func (a *App) RedisClient() *redis.Client {
 	o, err := redis.ParseURL(a.RedisURL)
