@@ -68,9 +68,11 @@ type router interface {
 // binder is a request that reads path parameters, the query string or
 // headers. A malformed id answers the 404 of what it would have named.
 // The query parameters a GET's binder reads (c.QueryParam) are the ones its
-// route takes: any other is refused with 400 unknown_parameter, so a typo
-// (?stauts=failed) is not silently an unfiltered list. A binder reads every
-// parameter it takes, given or not.
+// route takes: when it takes any, any other is refused with 400
+// unknown_parameter, so a typo (?stauts=failed) is not silently an
+// unfiltered list. A binder reads every parameter it takes, given or not.
+// (A route that takes none ignores a query string, as a probe's or a
+// cache-buster's.)
 type binder interface {
 	bind(c echo.Context) error
 }
@@ -112,10 +114,6 @@ func mount[Req, Resp any](r router, ep endpoint, handle func(ctx context.Context
 				if err := qc.unknown(); err != nil {
 					return err
 				}
-			}
-		} else if ep.method == http.MethodGet {
-			if err := (&queryReader{Context: c}).unknown(); err != nil {
-				return err
 			}
 		}
 		if b, ok := any(&req).(bodied); ok {
@@ -169,9 +167,13 @@ func (q *queryReader) QueryParam(name string) string {
 	return q.Context.QueryParam(name)
 }
 
-// unknown refuses a query parameter that was not read, naming it.
+// unknown refuses a query parameter that was not read, naming it, when the
+// binder read any.
 // Errors: unknown_parameter (400).
 func (q *queryReader) unknown() error {
+	if len(q.read) == 0 {
+		return nil
+	}
 	var names []string
 	for name := range q.Context.QueryParams() {
 		if !q.read[name] {
@@ -182,10 +184,6 @@ func (q *queryReader) unknown() error {
 		return nil
 	}
 	slices.Sort(names)
-	takes := "no query parameters"
-	if len(q.read) > 0 {
-		known := slices.Sorted(maps.Keys(q.read))
-		takes = "only " + strings.Join(known, ", ")
-	}
-	return models.FieldError(names[0], "unknown_parameter", "unknown query parameter %q: this route takes %s", names[0], takes)
+	return models.FieldError(names[0], "unknown_parameter", "unknown query parameter %q: this route takes only %s",
+		names[0], strings.Join(slices.Sorted(maps.Keys(q.read)), ", "))
 }
