@@ -1,11 +1,13 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -117,5 +119,59 @@ func TestOpenAPIOperationsAreDescribed(t *testing.T) {
 				t.Errorf("%s: no 4xx answer", where)
 			}
 		}
+	}
+}
+
+// errRecorder is a testing.TB that keeps the errors reported to it.
+type errRecorder struct {
+	testing.TB
+	errs []string
+}
+
+func (r *errRecorder) Helper() {}
+func (r *errRecorder) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+// An event stream's body is checked event by event against the route's
+// payload schema: a real one passes, one with a wrong event fails.
+func TestOpenAPIEventStreamBody(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	tn := a.NewTenant("active")
+	pid := a.ReadyProject(tn, "streamed")
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", a.URL+"/api/tenant/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tn.Key)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+pid+"/run", tn.Key, nil))
+	var body []byte
+	buf := make([]byte, 4096)
+	for !strings.Contains(string(body), "\n\n") || !strings.Contains(string(body), "data:") {
+		n, err := res.Body.Read(buf)
+		body = append(body, buf[:n]...)
+		if err != nil {
+			t.Fatalf("stream ended before an event: %v: %s", err, body)
+		}
+	}
+	check := func(b []byte) []string {
+		rec := &errRecorder{TB: t}
+		apptest.CheckOpenAPI(rec, req, apptest.Response{Status: res.StatusCode, Header: res.Header, Body: b})
+		return rec.errs
+	}
+	if errs := check(body); len(errs) > 0 {
+		t.Errorf("a real stream does not match its schema: %v\n%s", errs, body)
+	}
+	bad := append(append([]byte(nil), body...), "id: 1-0\nevent: pending\ndata: {\"kind\":\"pending\"}\n\n"...)
+	if errs := check(bad); len(errs) == 0 {
+		t.Errorf("an event without its fields passed the schema:\n%s", bad)
 	}
 }
