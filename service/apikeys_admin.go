@@ -114,18 +114,3 @@ func (s *Service) RevokeAPIKey(ctx context.Context, tenantID, keyID uuid.UUID) (
 	}
 	return apiKeyView(k), nil
 }
-
-// TenantExecution returns one of the tenant's executions by its id alone,
-// as Execution does with its project's id.
-// Errors: execution_not_found (404, also for another tenant's).
-func (s *Service) TenantExecution(ctx context.Context, tenantID, executionID uuid.UUID) (ExecutionDetail, error) {
-	var e models.Execution
-	err := s.DB.WithContext(ctx).Select("project_id").Where("id = ? AND tenant_id = ?", executionID, tenantID).Take(&e).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return ExecutionDetail{}, models.ErrExecutionNotFound
-	}
-	if err != nil {
-		return ExecutionDetail{}, fmt.Errorf("read execution: %w", err)
-	}
-	return s.Execution(ctx, tenantID, e.ProjectID, executionID)
-}

@@ -53,11 +53,11 @@ func do[T any](r *adminRun, cmd *cobra.Command, fn func(ctx context.Context, svc
 	}
 	ctx := cmd.Context()
 	gdb, err := db.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
+	if err == nil {
+		defer db.Close(gdb)
+		err = db.CheckCurrent(ctx, gdb)
 	}
-	defer db.Close(gdb)
-	if err := db.CheckCurrent(ctx, gdb); err != nil {
+	if err != nil {
 		return err
 	}
 	v, err := fn(ctx, service.New(gdb, nil, cfg.OutputRoot, newLogger(cfg)))
@@ -73,6 +73,29 @@ func do[T any](r *adminRun, cmd *cobra.Command, fn func(ctx context.Context, svc
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	table(tw, v)
 	return tw.Flush()
+}
+
+// idCmd is a command of one id argument (what: "a tenant", …) whose call
+// answers a value to print; its own flags go on the command it returns.
+func idCmd[T any](load func() (configs.Config, error), use, short, long, what string,
+	call func(ctx context.Context, svc *service.Service, id uuid.UUID) (T, error), table func(w io.Writer, v T),
+) *cobra.Command {
+	r := &adminRun{load: load}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Long:  long,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := idArg(what, args[0])
+			if err != nil {
+				return err
+			}
+			return do(r, cmd, func(ctx context.Context, svc *service.Service) (T, error) { return call(ctx, svc, id) }, table)
+		},
+	}
+	r.flags(cmd)
+	return cmd
 }
 
 // idArg reads a UUID argument.
@@ -132,65 +155,40 @@ func tenantsCmd(load func() (configs.Config, error)) *cobra.Command {
 }
 
 func tenantCmd(load func() (configs.Config, error)) *cobra.Command {
-	r := &adminRun{load: load}
-	cmd := &cobra.Command{
-		Use:   "tenant TENANT_ID",
-		Short: "Show one tenant with its plan, subscription status and counts",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := idArg("a tenant", args[0])
-			if err != nil {
-				return err
+	return idCmd(load, "tenant TENANT_ID", "Show one tenant with its plan, subscription status and counts", "", "a tenant",
+		func(ctx context.Context, svc *service.Service, id uuid.UUID) (service.TenantSummary, error) {
+			return svc.AdminTenant(ctx, id)
+		}, func(w io.Writer, t service.TenantSummary) {
+			for _, row := range [][2]string{{"id", t.ID.String()}, {"name", t.Name}, {"email", t.Email},
+				{"domain", cell(t.Domain)}, {"phone", cell(t.Phone)}, {"plan", t.PlanCode},
+				{"subscription", string(t.SubscriptionStatus)}, {"projects", fmt.Sprint(t.Projects)},
+				{"live runs", fmt.Sprint(t.LiveRuns)}, {"created", when(t.CreatedAt)}} {
+				fmt.Fprintf(w, "%s\t%s\n", row[0], row[1])
 			}
-			return do(r, cmd, func(ctx context.Context, svc *service.Service) (service.TenantSummary, error) {
-				return svc.AdminTenant(ctx, id)
-			}, func(w io.Writer, t service.TenantSummary) {
-				for _, row := range [][2]string{{"id", t.ID.String()}, {"name", t.Name}, {"email", t.Email},
-					{"domain", cell(t.Domain)}, {"phone", cell(t.Phone)}, {"plan", t.PlanCode},
-					{"subscription", string(t.SubscriptionStatus)}, {"projects", fmt.Sprint(t.Projects)},
-					{"live runs", fmt.Sprint(t.LiveRuns)}, {"created", when(t.CreatedAt)}} {
-					fmt.Fprintf(w, "%s\t%s\n", row[0], row[1])
-				}
-			})
-		},
-	}
-	r.flags(cmd)
-	return cmd
+		})
 }
 
 func codesCmd(load func() (configs.Config, error)) *cobra.Command {
-	r := &adminRun{load: load}
 	var q service.CodeListQuery
-	cmd := &cobra.Command{
-		Use:   "codes TENANT_ID",
-		Short: "List a tenant's activation codes, masked, newest first",
-		Long:  "--status keeps one state: " + strings.Join(service.CodeStatuses(), ", ") + ".\n",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := idArg("a tenant", args[0])
-			if err != nil {
-				return err
-			}
-			return do(r, cmd, func(ctx context.Context, svc *service.Service) (service.CodePage, error) {
-				return svc.AdminTenantCodes(ctx, id, q)
-			}, func(w io.Writer, p service.CodePage) {
-				fmt.Fprintln(w, "ID\tHINT\tSTATUS\tUSES\tEXPIRES\tPROJECTS\tCREATED")
-				for _, c := range p.Items {
-					names := make([]string, len(c.Projects))
-					for i, pr := range c.Projects {
-						names[i] = pr.Name
-					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", c.ID, c.Hint, c.Status, c.UseCount, c.MaxUses,
-						cell(c.ExpiresAt), strings.Join(names, ", "), when(c.CreatedAt))
+	cmd := idCmd(load, "codes TENANT_ID", "List a tenant's activation codes, masked, newest first",
+		"--status keeps one state: "+strings.Join(service.CodeStatuses(), ", ")+".\n", "a tenant",
+		func(ctx context.Context, svc *service.Service, id uuid.UUID) (service.CodePage, error) {
+			return svc.AdminTenantCodes(ctx, id, q)
+		}, func(w io.Writer, p service.CodePage) {
+			fmt.Fprintln(w, "ID\tHINT\tSTATUS\tUSES\tEXPIRES\tPROJECTS\tCREATED")
+			for _, c := range p.Items {
+				names := make([]string, len(c.Projects))
+				for i, pr := range c.Projects {
+					names[i] = pr.Name
 				}
-				pageLine(w, p.Page, p.TotalPages, p.Total)
-			})
-		},
-	}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", c.ID, c.Hint, c.Status, c.UseCount, c.MaxUses,
+					cell(c.ExpiresAt), strings.Join(names, ", "), when(c.CreatedAt))
+			}
+			pageLine(w, p.Page, p.TotalPages, p.Total)
+		})
 	cmd.Flags().StringVar(&q.Status, "status", "", "only the codes in this state")
 	cmd.Flags().IntVar(&q.Page, "page", 1, "page, from 1")
 	cmd.Flags().IntVar(&q.PerPage, "per-page", 20, "codes a page, at most 100")
-	r.flags(cmd)
 	return cmd
 }
 
@@ -247,42 +245,30 @@ func executionsCmd(load func() (configs.Config, error)) *cobra.Command {
 }
 
 func executionCmd(load func() (configs.Config, error)) *cobra.Command {
-	r := &adminRun{load: load}
 	var tail int
-	cmd := &cobra.Command{
-		Use:   "execution EXECUTION_ID",
-		Short: "Show one execution of any tenant, with its events and the end of its log",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := idArg("an execution", args[0])
-			if err != nil {
-				return err
+	cmd := idCmd(load, "execution EXECUTION_ID", "Show one execution of any tenant, with its events and the end of its log", "",
+		"an execution", func(ctx context.Context, svc *service.Service, id uuid.UUID) (service.AdminExecutionDetail, error) {
+			return svc.AdminExecution(ctx, id, tail)
+		}, func(w io.Writer, d service.AdminExecutionDetail) {
+			for _, row := range [][2]string{{"id", d.ID.String()}, {"tenant", d.TenantName + " (" + d.TenantID.String() + ")"},
+				{"project", d.ProjectName + " (" + d.ProjectID.String() + ")"}, {"status", string(d.Status)},
+				{"attempt", fmt.Sprint(d.Attempt)}, {"exit code", cell(d.ExitCode)}, {"error", cell(d.Error)},
+				{"worker", cell(d.WorkerID)}, {"queued", when(d.QueuedAt)}, {"started", cell(d.StartedAt)},
+				{"finished", cell(d.FinishedAt)}, {"zip size", cell(d.ZipSize)}} {
+				fmt.Fprintf(w, "%s\t%s\n", row[0], row[1])
 			}
-			return do(r, cmd, func(ctx context.Context, svc *service.Service) (service.AdminExecutionDetail, error) {
-				return svc.AdminExecution(ctx, id, tail)
-			}, func(w io.Writer, d service.AdminExecutionDetail) {
-				for _, row := range [][2]string{{"id", d.ID.String()}, {"tenant", d.TenantName + " (" + d.TenantID.String() + ")"},
-					{"project", d.ProjectName + " (" + d.ProjectID.String() + ")"}, {"status", string(d.Status)},
-					{"attempt", fmt.Sprint(d.Attempt)}, {"exit code", cell(d.ExitCode)}, {"error", cell(d.Error)},
-					{"worker", cell(d.WorkerID)}, {"queued", when(d.QueuedAt)}, {"started", cell(d.StartedAt)},
-					{"finished", cell(d.FinishedAt)}, {"zip size", cell(d.ZipSize)}} {
-					fmt.Fprintf(w, "%s\t%s\n", row[0], row[1])
+			fmt.Fprintln(w, "\nEVENT\tATTEMPT\tAT\tMESSAGE")
+			for _, ev := range d.Events {
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", ev.Kind, ev.Attempt, when(ev.CreatedAt), ev.Message)
+			}
+			if len(d.LogTail) > 0 {
+				fmt.Fprintln(w, "\nLOG (last lines)")
+				for _, l := range d.LogTail {
+					fmt.Fprintln(w, l)
 				}
-				fmt.Fprintln(w, "\nEVENT\tATTEMPT\tAT\tMESSAGE")
-				for _, ev := range d.Events {
-					fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", ev.Kind, ev.Attempt, when(ev.CreatedAt), ev.Message)
-				}
-				if len(d.LogTail) > 0 {
-					fmt.Fprintln(w, "\nLOG (last lines)")
-					for _, l := range d.LogTail {
-						fmt.Fprintln(w, l)
-					}
-				}
-			})
-		},
-	}
+			}
+		})
 	cmd.Flags().IntVar(&tail, "tail", service.DefaultLogTail, fmt.Sprintf("log lines to show, 0 to %d", service.MaxAdminLogTail))
-	r.flags(cmd)
 	return cmd
 }
 
@@ -294,48 +280,23 @@ func keysTable(w io.Writer, keys ...service.APIKeyView) {
 }
 
 func apiKeysCmd(load func() (configs.Config, error)) *cobra.Command {
-	r := &adminRun{load: load}
-	cmd := &cobra.Command{
-		Use:   "api-keys TENANT_ID",
-		Short: "List a tenant's API keys, revoked ones too (prefixes, never the keys)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := idArg("a tenant", args[0])
-			if err != nil {
-				return err
-			}
-			return do(r, cmd, func(ctx context.Context, svc *service.Service) ([]service.APIKeyView, error) {
-				return svc.APIKeys(ctx, id)
-			}, func(w io.Writer, keys []service.APIKeyView) { keysTable(w, keys...) })
-		},
-	}
-	r.flags(cmd)
-	return cmd
+	return idCmd(load, "api-keys TENANT_ID", "List a tenant's API keys, revoked ones too (prefixes, never the keys)", "", "a tenant",
+		func(ctx context.Context, svc *service.Service, id uuid.UUID) ([]service.APIKeyView, error) {
+			return svc.APIKeys(ctx, id)
+		}, func(w io.Writer, keys []service.APIKeyView) { keysTable(w, keys...) })
 }
 
 func createAPIKeyCmd(load func() (configs.Config, error)) *cobra.Command {
-	r := &adminRun{load: load}
 	var name string
-	cmd := &cobra.Command{
-		Use:   "create-api-key TENANT_ID",
-		Short: "Make another API key for a tenant and print it, this once",
-		Long:  "The tenant's other keys keep working: revoke the old one (revoke-api-key) once the new one is in use.\n",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := idArg("a tenant", args[0])
-			if err != nil {
-				return err
-			}
-			return do(r, cmd, func(ctx context.Context, svc *service.Service) (service.CreatedAPIKey, error) {
-				return svc.CreateAPIKey(ctx, id, name)
-			}, func(w io.Writer, k service.CreatedAPIKey) {
-				keysTable(w, k.APIKeyView)
-				fmt.Fprintf(w, "\nAPI key (shown only this once): %s\n", k.Key)
-			})
-		},
-	}
+	cmd := idCmd(load, "create-api-key TENANT_ID", "Make another API key for a tenant and print it, this once",
+		"The tenant's other keys keep working: revoke the old one (revoke-api-key) once the new one is in use.\n", "a tenant",
+		func(ctx context.Context, svc *service.Service, id uuid.UUID) (service.CreatedAPIKey, error) {
+			return svc.CreateAPIKey(ctx, id, name)
+		}, func(w io.Writer, k service.CreatedAPIKey) {
+			keysTable(w, k.APIKeyView)
+			fmt.Fprintf(w, "\nAPI key (shown only this once): %s\n", k.Key)
+		})
 	cmd.Flags().StringVar(&name, "name", "admin", "what the key is for")
-	r.flags(cmd)
 	return cmd
 }
 
