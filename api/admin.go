@@ -12,8 +12,8 @@ import (
 	"github.com/q2o/q2o/service"
 )
 
-// adminRoutes: the operator's tenant and code management, behind the admin
-// token; without one (Config.AdminToken empty) the routes do not exist.
+// adminRoutes: the operator's tenant and code management (the reads and
+// the API keys in admin_reads.go), behind the admin token; without one (Config.AdminToken empty) the routes do not exist.
 func (s *Server) adminRoutes(e *echo.Echo) {
 	if s.cfg.AdminToken == "" {
 		return
@@ -23,6 +23,7 @@ func (s *Server) adminRoutes(e *echo.Echo) {
 	mount(admin, post("/tenants/:tenant_id/activation-codes", http.StatusCreated), s.issueCodes, s.requireAdmin)
 	mount(admin, put("/tenants/:tenant_id/subscription", http.StatusOK), s.setSubscription, s.requireAdmin)
 	mount(admin, post("/activation-codes/:code_id/revoke", http.StatusOK), s.revokeCode, s.requireAdmin)
+	s.adminReadRoutes(admin)
 }
 
 type createTenantReq struct{ Body service.NewTenant }

@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/q2o/q2o/models"
 )
 
 // Typed endpoints, in the shape of riverqueue/riverui's apiendpoint: a
@@ -62,6 +67,12 @@ type router interface {
 
 // binder is a request that reads path parameters, the query string or
 // headers. A malformed id answers the 404 of what it would have named.
+// The query parameters a GET's binder reads (c.QueryParam) are the ones its
+// route takes: when it takes any, any other is refused with 400
+// unknown_parameter, so a typo (?stauts=failed) is not silently an
+// unfiltered list. A binder reads every parameter it takes, given or not.
+// (A route that takes none ignores a query string, as a probe's or a
+// cache-buster's.)
 type binder interface {
 	bind(c echo.Context) error
 }
@@ -95,8 +106,14 @@ func mount[Req, Resp any](r router, ep endpoint, handle func(ctx context.Context
 	return r.Add(ep.method, ep.path, func(c echo.Context) error {
 		var req Req
 		if b, ok := any(&req).(binder); ok {
-			if err := b.bind(c); err != nil {
+			qc := &queryReader{Context: c}
+			if err := b.bind(qc); err != nil {
 				return err
+			}
+			if ep.method == http.MethodGet {
+				if err := qc.unknown(); err != nil {
+					return err
+				}
 			}
 		}
 		if b, ok := any(&req).(bodied); ok {
@@ -133,4 +150,40 @@ func answer[T any](v T, err error) (*T, error) {
 		return nil, err
 	}
 	return &v, nil
+}
+
+// queryReader is the echo.Context a binder reads: it notes the query
+// parameters read, so that mount refuses the others.
+type queryReader struct {
+	echo.Context
+	read map[string]bool
+}
+
+func (q *queryReader) QueryParam(name string) string {
+	if q.read == nil {
+		q.read = map[string]bool{}
+	}
+	q.read[name] = true
+	return q.Context.QueryParam(name)
+}
+
+// unknown refuses a query parameter that was not read, naming it, when the
+// binder read any.
+// Errors: unknown_parameter (400).
+func (q *queryReader) unknown() error {
+	if len(q.read) == 0 {
+		return nil
+	}
+	var names []string
+	for name := range q.Context.QueryParams() {
+		if !q.read[name] {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	slices.Sort(names)
+	return models.FieldError(names[0], "unknown_parameter", "unknown query parameter %q: this route takes only %s",
+		names[0], strings.Join(slices.Sorted(maps.Keys(q.read)), ", "))
 }

@@ -110,6 +110,7 @@ func New(svc *service.Service, cfg Config, log *slog.Logger) *Server {
 	tenant := e.Group("/api/tenant")
 	s.adminRoutes(e)
 	s.projectRoutes(tenant)
+	s.executionRoutes(tenant)
 	s.logRoutes(tenant)
 	s.accountRoutes(tenant)
 	s.authRoutes(e)

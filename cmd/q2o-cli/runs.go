@@ -120,41 +120,19 @@ func (c *client) findRun(ctx context.Context, id apiclient.UUID, execution *apic
 	return runID{project: id, execution: *p.LatestExecutionId}, nil
 }
 
-// findExecution looks for the run eid among the tenant's projects (deleted
-// ones too): their latest runs first, then all their runs. The API has no
-// route from an execution's id alone to its project, so it walks the lists;
-// none has it is the API's 404.
+// findExecution is the tenant's run eid, whatever its project (deleted
+// ones too): GET /api/tenant/executions/{eid}. Its 404 says that the id is
+// neither a project's nor a run's.
 func (c *client) findExecution(ctx context.Context, eid apiclient.UUID) (runID, error) {
-	var projects []apiclient.UUID
-	perPage := 50
-	for page, pages := 1, 1; page <= pages; page++ {
-		pg, _, err := answer(c.api.ListProjectsWithResponse(ctx, &apiclient.ListProjectsParams{Page: &page, PerPage: &perPage}))
-		if err != nil {
-			return runID{}, err
-		}
-		for _, p := range pg.Items {
-			if p.LatestExecutionId != nil && *p.LatestExecutionId == eid {
-				return runID{project: p.Id, execution: eid}, nil
-			}
-			projects = append(projects, p.Id)
-		}
-		pages = pg.TotalPages
+	ex, _, err := answer(c.api.GetTenantExecutionWithResponse(ctx, eid))
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+		return runID{}, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no project, and no run of the tenant's projects, has this id"}
 	}
-	for _, pid := range projects {
-		for page, pages := 1, 1; page <= pages; page++ {
-			pg, _, err := answer(c.api.ListExecutionsWithResponse(ctx, pid, &apiclient.ListExecutionsParams{Page: &page}))
-			if err != nil {
-				return runID{}, err
-			}
-			for _, ex := range pg.Items {
-				if ex.Id == eid {
-					return runID{project: pid, execution: eid}, nil
-				}
-			}
-			pages = pg.TotalPages
-		}
+	if err != nil {
+		return runID{}, err
 	}
-	return runID{}, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no project, and no run of the tenant's projects, has this id"}
+	return runID{project: ex.ProjectId, execution: eid}, nil
 }
 
 func newCancelCmd(e *env) *cobra.Command {

@@ -168,6 +168,7 @@ func newRootCmd() *cobra.Command {
 	createTenant.Flags().IntVar(&maxUses, "max-uses", 1, "uses of each activation code")
 	createTenant.Flags().BoolVar(&reuse, "reuse", false, "when a tenant with this email exists, print it with a new API key (and new codes) instead of failing")
 	admin.AddCommand(createTenant, stripeEventCmd(load))
+	admin.AddCommand(adminCommands(load)...)
 
 	var statusJSON bool
 	migrateStatus := &cobra.Command{

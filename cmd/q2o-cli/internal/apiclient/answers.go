@@ -59,6 +59,10 @@ func (r *GetExecutionResponse) Answer() (*ExecutionDetail, []byte, *http.Respons
 	return r.JSON200, r.Body, r.HTTPResponse
 }
 
+func (r *GetTenantExecutionResponse) Answer() (*ExecutionDetail, []byte, *http.Response) {
+	return r.JSON200, r.Body, r.HTTPResponse
+}
+
 func (r *ListActivationCodesResponse) Answer() (*CodePage, []byte, *http.Response) {
 	return r.JSON200, r.Body, r.HTTPResponse
 }

@@ -159,6 +159,42 @@ func (e ProjectExecutionStatus) Valid() bool {
 	}
 }
 
+// Defines values for ProjectEventKind.
+const (
+	ProjectEventKindCancelled ProjectEventKind = "cancelled"
+	ProjectEventKindCompleted ProjectEventKind = "completed"
+	ProjectEventKindFailed    ProjectEventKind = "failed"
+	ProjectEventKindPaused    ProjectEventKind = "paused"
+	ProjectEventKindPending   ProjectEventKind = "pending"
+	ProjectEventKindProgress  ProjectEventKind = "progress"
+	ProjectEventKindRunning   ProjectEventKind = "running"
+	ProjectEventKindZipped    ProjectEventKind = "zipped"
+)
+
+// Valid indicates whether the value is a known member of the ProjectEventKind enum.
+func (e ProjectEventKind) Valid() bool {
+	switch e {
+	case ProjectEventKindCancelled:
+		return true
+	case ProjectEventKindCompleted:
+		return true
+	case ProjectEventKindFailed:
+		return true
+	case ProjectEventKindPaused:
+		return true
+	case ProjectEventKindPending:
+		return true
+	case ProjectEventKindProgress:
+		return true
+	case ProjectEventKindRunning:
+		return true
+	case ProjectEventKindZipped:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ProjectStatusExecutionStatus.
 const (
 	ProjectStatusExecutionStatusCancelled   ProjectStatusExecutionStatus = "cancelled"
@@ -652,6 +688,27 @@ type ProjectChanges struct {
 	Objectives  *string `json:"objectives,omitempty"`
 }
 
+// ProjectEvent The data of a tenant's live event.
+type ProjectEvent struct {
+	At time.Time `json:"at"`
+
+	// ExecutionId Example: 0192f0c4-6c1e-7a3b-9d2e-4f5a6b7c8d9e
+	ExecutionId UUID             `json:"execution_id"`
+	Kind        ProjectEventKind `json:"kind"`
+	Message     string           `json:"message"`
+	Progress    int              `json:"progress"`
+
+	// ProjectId Example: 0192f0c4-6c1e-7a3b-9d2e-4f5a6b7c8d9e
+	ProjectId UUID            `json:"project_id"`
+	Status    ExecutionStatus `json:"status"`
+
+	// TenantId Example: 0192f0c4-6c1e-7a3b-9d2e-4f5a6b7c8d9e
+	TenantId UUID `json:"tenant_id"`
+}
+
+// ProjectEventKind defines model for ProjectEvent.Kind.
+type ProjectEventKind string
+
 // ProjectStatus A project in a list, with its latest execution (null when it never ran).
 type ProjectStatus struct {
 	ActivationCodeId     *openapi_types.UUID `json:"activation_code_id"`
@@ -737,6 +794,9 @@ type CodeID = UUID
 
 // ExecutionID Example: 0192f0c4-6c1e-7a3b-9d2e-4f5a6b7c8d9e
 type ExecutionID = UUID
+
+// KeyID Example: 0192f0c4-6c1e-7a3b-9d2e-4f5a6b7c8d9e
+type KeyID = UUID
 
 // LastEventID defines model for LastEventID.
 type LastEventID = string
@@ -1067,6 +1127,13 @@ type ClientInterface interface {
 	// Corresponds with GET /api/tenant/events (the `TenantEvents` operationId).
 	TenantEvents(ctx context.Context, params *TenantEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetTenantExecution One of the tenant's executions by its id alone, as getExecution answers it.
+	//
+	// Another tenant's execution, like an unknown id, is a 404 `execution_not_found`.
+	//
+	// Corresponds with GET /api/tenant/executions/{execution_id} (the `GetTenantExecution` operationId).
+	GetTenantExecution(ctx context.Context, executionId ExecutionID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetProfile The tenant's profile, plan and limits, subscription and this month's code quota.
 	//
 	// Corresponds with GET /api/tenant/profile (the `GetProfile` operationId).
@@ -1390,6 +1457,23 @@ func (c *Client) GenerateActivationCodes(ctx context.Context, body GenerateActiv
 // Corresponds with GET /api/tenant/events (the `TenantEvents` operationId).
 func (c *Client) TenantEvents(ctx context.Context, params *TenantEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewTenantEventsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetTenantExecution One of the tenant's executions by its id alone, as getExecution answers it.
+//
+// Another tenant's execution, like an unknown id, is a 404 `execution_not_found`.
+//
+// Corresponds with GET /api/tenant/executions/{execution_id} (the `GetTenantExecution` operationId).
+func (c *Client) GetTenantExecution(ctx context.Context, executionId ExecutionID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetTenantExecutionRequest(c.Server, executionId)
 	if err != nil {
 		return nil, err
 	}
@@ -2037,6 +2121,40 @@ func NewTenantEventsRequest(server string, params *TenantEventsParams) (*http.Re
 			req.Header.Set("Last-Event-ID", headerParam0)
 		}
 
+	}
+
+	return req, nil
+}
+
+// NewGetTenantExecutionRequest constructs an http.Request for the GetTenantExecution method
+func NewGetTenantExecutionRequest(server string, executionId ExecutionID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "execution_id", executionId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/tenant/executions/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -2970,6 +3088,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/tenant/events (the `TenantEvents` operationId).
 	TenantEventsWithResponse(ctx context.Context, params *TenantEventsParams, reqEditors ...RequestEditorFn) (*TenantEventsResponse, error)
 
+	// GetTenantExecutionWithResponse One of the tenant's executions by its id alone, as getExecution answers it.
+	//
+	// Another tenant's execution, like an unknown id, is a 404 `execution_not_found`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/tenant/executions/{execution_id} (the `GetTenantExecution` operationId).
+	GetTenantExecutionWithResponse(ctx context.Context, executionId ExecutionID, reqEditors ...RequestEditorFn) (*GetTenantExecutionResponse, error)
+
 	// GetProfileWithResponse The tenant's profile, plan and limits, subscription and this month's code quota.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -3601,6 +3728,75 @@ func (r TenantEventsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r TenantEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetTenantExecutionResponse503Headers the declared response headers of an HTTP 503 response for GetTenantExecution
+type GetTenantExecutionResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetTenantExecutionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ExecutionDetail
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetTenantExecutionResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetTenantExecutionResponse) GetJSON200() *ExecutionDetail {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetTenantExecutionResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetTenantExecutionResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetTenantExecutionResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetTenantExecutionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetTenantExecutionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetTenantExecutionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetTenantExecutionResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5027,6 +5223,21 @@ func (c *ClientWithResponses) TenantEventsWithResponse(ctx context.Context, para
 	return ParseTenantEventsResponse(rsp)
 }
 
+// GetTenantExecutionWithResponse One of the tenant's executions by its id alone, as getExecution answers it.
+//
+// Another tenant's execution, like an unknown id, is a 404 `execution_not_found`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/tenant/executions/{execution_id} (the `GetTenantExecution` operationId).
+func (c *ClientWithResponses) GetTenantExecutionWithResponse(ctx context.Context, executionId ExecutionID, reqEditors ...RequestEditorFn) (*GetTenantExecutionResponse, error) {
+	rsp, err := c.GetTenantExecution(ctx, executionId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetTenantExecutionResponse(rsp)
+}
+
 // GetProfileWithResponse The tenant's profile, plan and limits, subscription and this month's code quota.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -5714,6 +5925,66 @@ func ParseTenantEventsResponse(rsp *http.Response) (*TenantEventsResponse, error
 	switch {
 	case rsp.StatusCode == 503:
 		var headers TenantEventsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetTenantExecutionResponse parses an HTTP response from a GetTenantExecutionWithResponse call
+func ParseGetTenantExecutionResponse(rsp *http.Response) (*GetTenantExecutionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetTenantExecutionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ExecutionDetail
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetTenantExecutionResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
