@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/models"
 	"github.com/q2o/q2o/service"
 )
 
@@ -207,7 +208,7 @@ func TestAdminExecutionLogTail(t *testing.T) {
 	pid := a.ReadyProject(tn, "logged")
 	a.StartWorker(a.WorkerConfig())
 	eid := a.Must(http.StatusAccepted, a.Do("POST", "/api/tenant/projects/"+pid+"/run", tn.Key, nil))["execution_id"].(string)
-	a.WaitProject(tn.Key, pid, 30*time.Second, apptest.StatusIs("completed"))
+	a.AwaitProject(tn.Key, pid, 30*time.Second, apptest.HasStatus(models.StatusCompleted))
 	d := as[service.AdminExecutionDetail](t, 200, a.Do("GET", "/api/admin/executions/"+eid+"?tail=2", apptest.AdminToken, nil))
 	if d.Status != "completed" || len(d.LogTail) != 2 || d.WorkerID == nil {
 		t.Errorf("completed run: status %s, worker %v, log tail %q", d.Status, d.WorkerID, d.LogTail)

@@ -60,7 +60,7 @@ func do[T any](r *adminRun, cmd *cobra.Command, fn func(ctx context.Context, svc
 	if err != nil {
 		return err
 	}
-	v, err := fn(ctx, service.New(gdb, nil, cfg.OutputRoot, newLogger(cfg)))
+	v, err := fn(ctx, service.New(service.Deps{DB: gdb, OutputRoot: cfg.OutputRoot, Log: newLogger(cfg)}))
 	if err != nil {
 		return describe(err)
 	}

@@ -35,7 +35,7 @@ func newAdminCLI(t *testing.T) *adminCLI {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close(gdb) })
-	return &adminCLI{t: t, config: config, svc: service.New(gdb, nil, t.TempDir(), slog.New(slog.DiscardHandler))}
+	return &adminCLI{t: t, config: config, svc: service.New(service.Deps{DB: gdb, OutputRoot: t.TempDir(), Log: slog.New(slog.DiscardHandler)})}
 }
 
 // run runs q2o admin args and returns what it printed, or its error.
