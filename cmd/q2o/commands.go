@@ -59,45 +59,28 @@ func newRootCmd() *cobra.Command {
 	}
 	migrate.Flags().BoolVar(&createDB, "create-database", false, "create the database named in Q2O_DATABASE_URL first if it does not exist")
 
-	api := &cobra.Command{
-		Use:   "api",
-		Short: "Serve the HTTP API and the web portal (and relay the outbox)",
-		Long:  "Serve the HTTP API and the web portal (the tenant portal at /, the client dashboard at /status) on Q2O_HTTP_ADDR. Refuses to start on a database that needs `q2o migrate`.\n" + configs.Usage(configs.API),
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := load()
-			if err != nil {
-				return err
-			}
-			return run(cmd.Context(), cfg, true, false)
-		},
+	// serve builds api, worker and all: the same start, with one side, the
+	// other or both.
+	serve := func(use, short, long string, cmds configs.Commands, withAPI, withWorker bool) *cobra.Command {
+		return &cobra.Command{
+			Use: use, Short: short, Long: long + "\n" + configs.Usage(cmds), Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				cfg, err := load()
+				if err != nil {
+					return err
+				}
+				return run(cmd.Context(), cfg, withAPI, withWorker)
+			},
+		}
 	}
-	worker := &cobra.Command{
-		Use:   "worker",
-		Short: "Run tasks: main.py for each project run, zips, pauses",
-		Long:  "Take tasks from Redis and run them. Start as many as you like, on any machine that reaches\nPostgres, Redis and the output folder. Refuses to start on a database that needs `q2o migrate`.\n" + configs.Usage(configs.Worker),
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := load()
-			if err != nil {
-				return err
-			}
-			return run(cmd.Context(), cfg, false, true)
-		},
-	}
-	all := &cobra.Command{
-		Use:   "all",
-		Short: "Run the API and a worker in one process (for a laptop)",
-		Long:  "Run the API and a worker in one process.\n" + configs.Usage(configs.API|configs.Worker),
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := load()
-			if err != nil {
-				return err
-			}
-			return run(cmd.Context(), cfg, true, true)
-		},
-	}
+	api := serve("api", "Serve the HTTP API and the web portal (and relay the outbox)",
+		"Serve the HTTP API and the web portal (the tenant portal at /, the client dashboard at /status) on Q2O_HTTP_ADDR. Refuses to start on a database that needs `q2o migrate`.",
+		configs.API, true, false)
+	worker := serve("worker", "Run tasks: main.py for each project run, zips, pauses",
+		"Take tasks from Redis and run them. Start as many as you like, on any machine that reaches\nPostgres, Redis and the output folder. Refuses to start on a database that needs `q2o migrate`.",
+		configs.Worker, false, true)
+	all := serve("all", "Run the API and a worker in one process (for a laptop)",
+		"Run the API and a worker in one process.", configs.API|configs.Worker, true, true)
 
 	admin := &cobra.Command{Use: "admin", Short: "Operator helpers that work on the database directly"}
 	var nt service.NewTenant
