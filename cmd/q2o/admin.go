@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
+	"gorm.io/gorm"
 
 	"github.com/q2o/q2o/configs"
 	"github.com/q2o/q2o/db"
@@ -47,19 +48,12 @@ func do[T any](r *adminRun, cmd *cobra.Command, fn func(ctx context.Context, svc
 	if r.output != "table" && r.output != "json" {
 		return fmt.Errorf("--output %q: use table or json", r.output)
 	}
-	cfg, err := r.load()
-	if err != nil {
-		return err
-	}
 	ctx := cmd.Context()
-	gdb, err := db.Open(ctx, cfg.DatabaseURL)
-	if err == nil {
-		defer db.Close(gdb)
-		err = db.CheckCurrent(ctx, gdb)
-	}
+	cfg, gdb, err := openCurrent(ctx, r.load)
 	if err != nil {
 		return err
 	}
+	defer db.Close(gdb)
 	v, err := fn(ctx, service.New(service.Deps{DB: gdb, OutputRoot: cfg.OutputRoot, Log: newLogger(cfg)}))
 	if err != nil {
 		return describe(err)
@@ -323,4 +317,22 @@ func revokeAPIKeyCmd(load func() (configs.Config, error)) *cobra.Command {
 	}
 	r.flags(cmd)
 	return cmd
+}
+
+// openCurrent opens the configured database and checks that its schema is
+// this binary's; close it with db.Close.
+func openCurrent(ctx context.Context, load func() (configs.Config, error)) (configs.Config, *gorm.DB, error) {
+	cfg, err := load()
+	if err != nil {
+		return cfg, nil, err
+	}
+	gdb, err := db.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return cfg, nil, err
+	}
+	if err := db.CheckCurrent(ctx, gdb); err != nil {
+		db.Close(gdb)
+		return cfg, nil, err
+	}
+	return cfg, gdb, nil
 }

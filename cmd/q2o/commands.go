@@ -92,18 +92,11 @@ func newRootCmd() *cobra.Command {
 		Long:  "Create a tenant with its subscription and API key, and --codes activation codes.\nPrints the same JSON as POST /api/admin/tenants, plus \"codes\".\n" + configs.Usage(configs.Admin),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := load()
-			if err != nil {
-				return err
-			}
-			gdb, err := db.Open(cmd.Context(), cfg.DatabaseURL)
+			cfg, gdb, err := openCurrent(cmd.Context(), load)
 			if err != nil {
 				return err
 			}
 			defer db.Close(gdb)
-			if err := db.CheckCurrent(cmd.Context(), gdb); err != nil {
-				return err
-			}
 			svc := service.New(service.Deps{DB: gdb, OutputRoot: cfg.OutputRoot, Log: newLogger(cfg)})
 			t, err := svc.CreateTenant(cmd.Context(), nt)
 			reused := false
