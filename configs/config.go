@@ -31,6 +31,12 @@ type Config struct {
 	PublicURL   string
 	AdminToken  string
 
+	// RedisSentinels, when set, find the Redis master (RedisMasterName)
+	// in place of RedisURL's host.
+	RedisSentinels        []string
+	RedisMasterName       string
+	RedisSentinelPassword string
+
 	OutputRoot    string
 	Runner        string
 	RunnerArgs    string

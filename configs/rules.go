@@ -83,6 +83,24 @@ func redisURL(v *string, _ *Config) error {
 	return err
 }
 
+// hostPort: host:port with both parts.
+func hostPort(s string) error {
+	if h, p, err := net.SplitHostPort(strings.TrimSpace(s)); err != nil || h == "" || p == "" {
+		return fmt.Errorf("want host:port items such as 10.0.0.5:26379, got %q", s)
+	}
+	return nil
+}
+
+func redisMasterName(v *string, c *Config) error {
+	switch {
+	case len(c.RedisSentinels) > 0 && strings.TrimSpace(*v) == "":
+		return errors.New("is required when Q2O_REDIS_SENTINELS is set: the name in the Sentinels' `sentinel monitor <name>`")
+	case len(c.RedisSentinels) == 0 && *v != "":
+		return errors.New("is set but Q2O_REDIS_SENTINELS is not: list the Sentinels, or unset it to use Q2O_REDIS_URL's host")
+	}
+	return nil
+}
+
 func adminToken(v *string, _ *Config) error {
 	if *v != "" && len(*v) < 12 {
 		return errors.New("must be at least 12 characters when set")

@@ -11,9 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
-
 	"github.com/q2o/q2o/api"
 	"github.com/q2o/q2o/billing"
 	"github.com/q2o/q2o/configs"
@@ -49,16 +46,11 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 	if err := db.CheckCurrent(ctx, gdb); err != nil {
 		return err
 	}
-	redisOpt, err := asynq.ParseRedisURI(cfg.RedisURL)
+	redisOpt, rdb, err := app.RedisClients(app.Redis{URL: cfg.RedisURL, Sentinels: cfg.RedisSentinels,
+		MasterName: cfg.RedisMasterName, SentinelPassword: cfg.RedisSentinelPassword})
 	if err != nil {
-		return fmt.Errorf("Q2O_REDIS_URL: %w", err)
+		return err
 	}
-	rOpts, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		return fmt.Errorf("Q2O_REDIS_URL: %w", err)
-	}
-	rOpts.ContextTimeoutEnabled = true // our deadlines (publishing live events, /readyz) hold on a stalled connection
-	rdb := redis.NewClient(rOpts)
 	defer rdb.Close()
 
 	var mailer service.Mailer

@@ -54,6 +54,9 @@ type Options struct {
 	// DatabaseURL, when set, is a migrated database to use instead of a
 	// fresh copy of the template (testenv.StartPrivatePostgres's).
 	DatabaseURL string
+	// Redis, when set, is the app's Redis in place of a fresh DB of the
+	// shared one (testenv.StartSentinel's Sentinels, say).
+	Redis *app.Redis
 }
 
 // App is q2o under test.
@@ -71,6 +74,7 @@ type App struct {
 	Metrics    *metrics.Metrics
 
 	parts *app.App // the wiring cmd/q2o runs too
+	redis app.Redis
 }
 
 // TestMainPy is the path of the test main.py.
@@ -95,7 +99,10 @@ func (w testWriter) Write(p []byte) (int, error) {
 // New starts the API for a test.
 func New(t testing.TB, opts Options) *App {
 	t.Helper()
-	a := &App{t: t, RedisURL: testenv.RedisURL(t), OutputRoot: t.TempDir(), Log: Logger(t)}
+	a := &App{t: t, OutputRoot: t.TempDir(), Log: Logger(t)}
+	if opts.Redis == nil {
+		a.RedisURL = testenv.RedisURL(t)
+	}
 	if opts.DatabaseURL != "" {
 		gdb, err := db.Open(context.Background(), opts.DatabaseURL)
 		if err != nil {
@@ -109,10 +116,15 @@ func New(t testing.TB, opts Options) *App {
 	if opts.LogTo != nil {
 		a.Log = slog.New(slog.NewJSONHandler(io.MultiWriter(testWriter{t}, opts.LogTo), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	opt, err := asynq.ParseRedisURI(a.RedisURL)
+	a.redis = app.Redis{URL: a.RedisURL}
+	if opts.Redis != nil {
+		a.redis, a.RedisURL = *opts.Redis, opts.Redis.URL
+	}
+	opt, rdb, err := app.RedisClients(a.redis)
 	if err != nil {
 		t.Fatal(err)
 	}
+	_ = rdb.Close()
 	a.RedisOpt = opt
 	enqOpt := opt
 	if opts.EnqueueRedisURL != "" {
@@ -308,13 +320,12 @@ func (a *App) ReadyProject(tn Tenant, name string) string {
 	return id
 }
 
-// RedisClient returns a client of the test's Redis DB.
+// RedisClient returns a client of the test's Redis DB (built as the app's).
 func (a *App) RedisClient() *redis.Client {
-	o, err := redis.ParseURL(a.RedisURL)
+	_, c, err := app.RedisClients(a.redis)
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	c := redis.NewClient(o)
 	a.t.Cleanup(func() { _ = c.Close() })
 	return c
 }
