@@ -18,7 +18,7 @@
 //     temporary file beside it and renamed into place; on error or
 //     cancellation the temporary file is removed.
 //   - Memory stays bounded whatever the size of the output: file contents are
-//     streamed through one fixed buffer, and the size and SHA-256 of the zip
-//     are computed while it is written.
+//     streamed through a fixed number of chunks deflated in parallel, and the
+//     size and SHA-256 of the zip are computed while it is written.
 //   - The same tree gives the same zip: entries come in lexical walk order.
 package artifacts

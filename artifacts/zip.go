@@ -23,7 +23,8 @@ const (
 	// maxDepth bounds how deep WriteZip descends, and so how many directory
 	// descriptors it holds open at once. Deeper folders are left out.
 	maxDepth = 128
-	// copyBufSize is the one buffer file contents stream through.
+	// copyBufSize is how much of a file is read at once; ctx is checked
+	// before each read.
 	copyBufSize = 256 << 10
 	// outBufSize batches the zip's writes to the temporary file.
 	outBufSize = 256 << 10
@@ -66,7 +67,9 @@ type ZipResult struct {
 // The zip holds a directory entry (ending in "/") for every folder kept, so
 // empty folders survive, then its contents, in lexical walk order, so the same
 // tree always gives the same zip. Permission bits and modification times are
-// kept; files are deflated at the fastest level. Each entry is opened relative
+// kept. Files are deflated in chunks on every core (see pipeline.go), at a
+// level that depends only on their bytes and extension (see deflate.go), so
+// the zip is still one ordered stream and the same for the same tree. Each entry is opened relative
 // to its parent's open descriptor with O_NOFOLLOW and re-checked on the
 // descriptor (regular file, one link), so nothing outside srcDir is ever read.
 // A file is copied up to the size it had when opened, so a file still growing
@@ -78,8 +81,8 @@ type ZipResult struct {
 // with mode 0755 if missing) and renamed to dstPath, mode 0644, only when
 // complete, replacing any earlier file there. On any error, including ctx being
 // done (the error then wraps ctx.Err()), the temporary file is removed and
-// dstPath is untouched. Memory use does not depend on the size of the tree's
-// files.
+// dstPath is untouched. Memory use does not depend on the size of the tree or
+// its files: at most three chunks of 512 KiB per core are in flight.
 //
 // Errors: srcDir missing wraps fs.ErrNotExist; srcDir not a directory (or a
 // symlink) wraps ErrNotDir; dstPath inside srcDir wraps ErrDestInSource.
@@ -119,10 +122,14 @@ func WriteZip(ctx context.Context, srcDir, dstPath string) (ZipResult, error) {
 	z := &zipper{
 		ctx: ctx,
 		zw:  zip.NewWriter(out),
-		buf: make([]byte, copyBufSize),
+		buf: make([]byte, 0, dictSize),
 	}
-	z.zw.RegisterCompressor(zip.Deflate, newDeflater)
+	z.zw.RegisterCompressor(zip.Deflate, z.pipe.replay.compressor)
+	defer z.pipe.stop()
 	if err := z.walk(src, "", 0); err != nil {
+		return ZipResult{}, fmt.Errorf("artifacts: zip %s: %w", srcDir, err)
+	}
+	if err := z.pipe.flush(z.zw); err != nil {
 		return ZipResult{}, fmt.Errorf("artifacts: zip %s: %w", srcDir, err)
 	}
 	if err := z.zw.Close(); err != nil {
@@ -214,10 +221,11 @@ func syncDir(dir string) {
 
 // zipper walks one tree into one zip.
 type zipper struct {
-	ctx context.Context
-	zw  *zip.Writer
-	buf []byte
-	res ZipResult
+	ctx  context.Context
+	zw   *zip.Writer
+	buf  []byte // the end of the chunk last read: the next chunk's dictionary
+	res  ZipResult
+	pipe pipeline
 }
 
 func (z *zipper) skip(rel string) {
@@ -285,7 +293,7 @@ func (z *zipper) addDir(parent *os.File, name, rel string, depth int) error {
 		z.skip(rel + "/")
 		return nil
 	}
-	if _, err := z.create(fi, rel+"/", zip.Store); err != nil {
+	if err := z.create(fi, rel+"/", zip.Store); err != nil {
 		return err
 	}
 	return z.walk(d, rel, depth)
@@ -310,56 +318,28 @@ func (z *zipper) addFile(parent *os.File, name, rel string) error {
 		z.skip(rel)
 		return nil
 	}
-	w, err := z.create(fi, rel, zip.Deflate)
-	if err != nil {
+	if err := z.create(fi, rel, zip.Deflate); err != nil {
 		return err
 	}
-	if err := z.copyFile(w, f, fi.Size()); err != nil {
+	if err := z.copyFile(f, rel, fi.Size()); err != nil {
 		return fmt.Errorf("copy %q: %w", rel, err)
 	}
 	z.res.Files++
 	return nil
 }
 
-// create starts the zip entry name for the file described by fi.
-func (z *zipper) create(fi fs.FileInfo, name string, method uint16) (io.Writer, error) {
+// create queues the header of the zip entry name for the file described by
+// fi; the entry is started when its turn to be written comes.
+func (z *zipper) create(fi fs.FileInfo, name string, method uint16) error {
 	h, err := zip.FileInfoHeader(fi)
 	if err != nil {
-		return nil, fmt.Errorf("zip header %q: %w", name, err)
+		return fmt.Errorf("zip header %q: %w", name, err)
 	}
 	h.Name = name
 	h.Method = method
 	// Setuid, setgid and sticky bits mean nothing to a client.
 	h.SetMode(fi.Mode() & (fs.ModeDir | fs.ModePerm))
-	w, err := z.zw.CreateHeader(h)
-	if err != nil {
-		return nil, fmt.Errorf("zip entry %q: %w", name, err)
-	}
-	return w, nil
-}
-
-// copyFile streams at most size bytes of f into w through z.buf, checking ctx
-// between chunks so that a large file does not delay a cancel.
-func (z *zipper) copyFile(w io.Writer, f *os.File, size int64) error {
-	for size > 0 {
-		if err := z.ctx.Err(); err != nil {
-			return err
-		}
-		chunk := z.buf[:min(int64(len(z.buf)), size)]
-		n, err := f.Read(chunk)
-		if n > 0 {
-			if _, werr := w.Write(chunk[:n]); werr != nil {
-				return werr
-			}
-			size -= int64(n)
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
+	z.pipe.addHeader(h)
 	return nil
 }
 
