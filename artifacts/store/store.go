@@ -77,3 +77,20 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+var (
+	_ Store = (*Local)(nil)
+	_ Store = (*S3)(nil)
+)
+
+// New returns the store Q2O_ARTIFACTS names: "local", the folder root
+// (Q2O_OUTPUT_ROOT's artifacts), or "s3", the bucket of cfg.
+func New(ctx context.Context, mode, root string, cfg S3Config) (Store, error) {
+	switch mode {
+	case "", "local":
+		return NewLocal(root)
+	case "s3":
+		return NewS3(ctx, cfg)
+	}
+	return nil, errors.New("store: Q2O_ARTIFACTS must be local or s3, got " + quote(mode))
+}

@@ -323,3 +323,20 @@ func TestS3Down(t *testing.T) {
 		t.Errorf("the object written before the outage: %v", err)
 	}
 }
+
+func TestNew(t *testing.T) {
+	ctx := context.Background()
+	if s, err := store.New(ctx, "local", t.TempDir(), store.S3Config{}); err != nil {
+		t.Fatal(err)
+	} else if _, ok := s.(*store.Local); !ok {
+		t.Errorf("local gave %T", s)
+	}
+	if s, err := store.New(ctx, "s3", "", s3Config(t)); err != nil {
+		t.Fatal(err)
+	} else if _, ok := s.(*store.S3); !ok {
+		t.Errorf("s3 gave %T", s)
+	}
+	if _, err := store.New(ctx, "nfs", "", store.S3Config{}); err == nil || !strings.Contains(err.Error(), "Q2O_ARTIFACTS") {
+		t.Errorf("an unknown mode: %v", err)
+	}
+}
