@@ -37,7 +37,18 @@ type Config struct {
 	RedisMasterName       string
 	RedisSentinelPassword string
 
-	OutputRoot    string
+	OutputRoot string
+
+	Artifacts         string
+	S3Endpoint        string
+	S3Bucket          string
+	S3Region          string
+	S3AccessKeyID     string
+	S3SecretAccessKey string
+	S3PathStyle       bool
+	S3Prefix          string
+	S3CreateBucket    bool
+
 	Runner        string
 	RunnerArgs    string
 	RunnerPassEnv []string

@@ -24,6 +24,13 @@
 # is found (Q2O_CHROMIUM names another): the portal's tests drive it headless;
 # and, as root, it creates the runner user q2o-run (Q2O_RUNNER_USER) that
 # main.py runs as in the worker's sandbox.
+#
+# The S3 storage tests (artifacts/store) start their own SeaweedFS; this
+# script only makes sure its `weed` binary is there: when neither PATH nor
+# $(go env GOPATH)/bin has one it builds SeaweedFS $SEAWEED_VERSION from its
+# Go module into $(go env GOPATH)/bin/weed (about 15 minutes once, cached
+# afterwards; log in .run/weed-build.log). `go install` refuses that module
+# (replace directives), so it is built from a copy of the downloaded module.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -275,6 +282,36 @@ wait_until_quick() { # probe: a few seconds, for a service a package may have st
 	return 1
 }
 
+# --- weed (SeaweedFS), the S3 server of the storage tests -------------------------
+
+SEAWEED_VERSION="${Q2O_SEAWEED_VERSION:-v0.0.0-20261109003541-7506e5f91cd6}"
+
+ensure_weed() {
+	if command -v weed >/dev/null 2>&1; then
+		log "weed (SeaweedFS) found at $(command -v weed)"
+		return 0
+	fi
+	command -v go >/dev/null 2>&1 || die "weed is not installed and Go is not on PATH to build it"
+	local bin dir src
+	bin="$(go env GOPATH)/bin/weed"
+	if [[ -x $bin ]]; then
+		log "weed (SeaweedFS) found at $bin"
+		return 0
+	fi
+	mkdir -p "$RUN_DIR" "$(dirname "$bin")"
+	log "building weed (SeaweedFS $SEAWEED_VERSION) into $bin, ~15 min (log: $RUN_DIR/weed-build.log)"
+	dir="$(go mod download -json "github.com/seaweedfs/seaweedfs@$SEAWEED_VERSION" 2>>"$RUN_DIR/weed-build.log" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+	[[ -n $dir && -d $dir ]] || die "go mod download of seaweedfs failed; see $RUN_DIR/weed-build.log"
+	src="$(mktemp -d)"
+	cp -r "$dir/." "$src" && chmod -R u+w "$src"
+	(cd "$src" && go build -o "$bin.tmp" ./weed) >>"$RUN_DIR/weed-build.log" 2>&1 ||
+		{ rm -rf "$src"; die "building weed failed; see $RUN_DIR/weed-build.log"; }
+	mv "$bin.tmp" "$bin"
+	rm -rf "$src"
+	log "weed built: $bin"
+}
+
 # --- mailpit, the tests' SMTP server ---------------------------------------------
 
 MAILPIT_VERSION=v1.33.1
@@ -498,6 +535,7 @@ up | start | ensure)
 	ensure
 	ensure_mailpit
 	ensure_stripe_mock
+	ensure_weed
 	ensure_chromium
 	ensure_runner_user
 	;;

@@ -1,0 +1,149 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// Local keeps objects as files under a folder: key "a/b.zip" is
+// <root>/a/b.zip, as q2o has always laid its artifacts out.
+type Local struct {
+	root string
+}
+
+// NewLocal returns the store on the folder root (created when missing).
+func NewLocal(root string) (*Local, error) {
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, fmt.Errorf("store: local folder: %w", err)
+	}
+	return &Local{root: root}, nil
+}
+
+func (l *Local) file(key string) (string, error) {
+	k, err := cleanKey(key)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(l.root, filepath.FromSlash(k)), nil
+}
+
+// Put writes into a temporary file beside the target and renames it over
+// the target, so a reader sees the old file or the whole new one.
+func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64) (Object, error) {
+	name, err := l.file(key)
+	if err != nil {
+		return Object{}, err
+	}
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return Object{}, fmt.Errorf("store: put %s: %w", key, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(name), ".put-*")
+	if err != nil {
+		return Object{}, fmt.Errorf("store: put %s: %w", key, err)
+	}
+	defer os.Remove(tmp.Name()) // a no-op after the rename
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(ctxReader{ctx, r}, size+1))
+	if err == nil && n != size {
+		err = fmt.Errorf("got %d bytes, want %d", n, size)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), name)
+	}
+	if err != nil {
+		return Object{}, fmt.Errorf("store: put %s: %w", key, err)
+	}
+	o, err := l.Stat(ctx, key)
+	o.SHA256 = hex.EncodeToString(h.Sum(nil))
+	return o, err
+}
+
+// Open opens the file.
+func (l *Local) Open(_ context.Context, key string) (Reader, error) {
+	name, err := l.file(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", key, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("store: open %s: %w", key, err)
+	}
+	return &localReader{File: f, obj: localObject(key, fi)}, nil
+}
+
+// Stat describes the file; SHA256 stays empty.
+func (l *Local) Stat(_ context.Context, key string) (Object, error) {
+	name, err := l.file(key)
+	if err != nil {
+		return Object{}, err
+	}
+	fi, err := os.Stat(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Object{}, fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	if err != nil {
+		return Object{}, fmt.Errorf("store: stat %s: %w", key, err)
+	}
+	return localObject(key, fi), nil
+}
+
+// Delete removes the file.
+func (l *Local) Delete(_ context.Context, key string) error {
+	name, err := l.file(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("store: delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// localObject: the ETag is size and modification time, what a rewrite
+// changes.
+func localObject(key string, fi fs.FileInfo) Object {
+	etag := `"` + strconv.FormatInt(fi.Size(), 16) + "-" + strconv.FormatInt(fi.ModTime().UnixNano(), 16) + `"`
+	return Object{Key: key, Size: fi.Size(), ModTime: fi.ModTime(), ETag: etag}
+}
+
+type localReader struct {
+	*os.File
+	obj Object
+}
+
+func (r *localReader) Object() Object { return r.obj }
+
+// ctxReader stops a copy once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

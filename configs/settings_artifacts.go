@@ -1,0 +1,84 @@
+package configs
+
+import (
+	"errors"
+	"strings"
+)
+
+// The settings of where artifacts are stored (artifacts/store): the local
+// folder, or an S3-compatible bucket.
+
+var artifactSettings = &group{title: "artifact storage", settings: []Setting{
+	{Env: "Q2O_ARTIFACTS", For: API | Worker,
+		Default: "local",
+		Help:    "where zips and logs are kept: `local` (under `Q2O_OUTPUT_ROOT`) or `s3` (an S3-compatible bucket, the `Q2O_S3_*` settings; see [Deploying](#deploying) for what uses it yet)",
+		bind:    bind(func(c *Config) *string { return &c.Artifacts }, text, oneOf("local", "s3"))},
+	{Env: "Q2O_S3_ENDPOINT", For: API | Worker,
+		Shown: "unset (required with `s3`)", Example: "https://s3.eu-west-1.amazonaws.com",
+		Help: "URL of the S3-compatible server, `http://` or `https://`",
+		bind: bind(func(c *Config) *string { return &c.S3Endpoint }, text, withS3(httpURL))},
+	{Env: "Q2O_S3_BUCKET", For: API | Worker,
+		Shown: "unset (required with `s3`)", Example: "q2o-artifacts",
+		Help: "the bucket",
+		bind: bind(func(c *Config) *string { return &c.S3Bucket }, text, withS3(bucketName))},
+	{Env: "Q2O_S3_REGION", For: API | Worker,
+		Default: "us-east-1",
+		Help:    "the bucket's region",
+		bind:    bind(func(c *Config) *string { return &c.S3Region }, text)},
+	{Env: "Q2O_S3_ACCESS_KEY_ID", For: API | Worker,
+		Shown: "unset", Example: "AKIA...",
+		Help: "access key id",
+		bind: bind(func(c *Config) *string { return &c.S3AccessKeyID }, text)},
+	{Env: "Q2O_S3_SECRET_ACCESS_KEY", For: API | Worker,
+		Shown: "unset", Example: "...",
+		Help: "secret access key",
+		bind: bind(func(c *Config) *string { return &c.S3SecretAccessKey }, text)},
+	{Env: "Q2O_S3_PATH_STYLE", For: API | Worker,
+		Default: "false",
+		Help:    "address the bucket in the path (`host/bucket/key`) instead of the host name (`bucket.host/key`), as most self-hosted servers (MinIO, SeaweedFS) want",
+		bind:    bind(func(c *Config) *bool { return &c.S3PathStyle }, boolean)},
+	{Env: "Q2O_S3_PREFIX", For: API | Worker,
+		Shown: "none", Example: "q2o/",
+		Help: "put before every object key, to share a bucket",
+		bind: bind(func(c *Config) *string { return &c.S3Prefix }, text, s3Prefix)},
+	{Env: "Q2O_S3_CREATE_BUCKET", For: API | Worker,
+		Default: "true",
+		Help:    "create the bucket when it is missing; `false`: refuse to start without it",
+		bind:    bind(func(c *Config) *bool { return &c.S3CreateBucket }, boolean)},
+}}
+
+// withS3: required, and checked by rule, when Q2O_ARTIFACTS is s3; ignored
+// otherwise.
+func withS3(rule func(*string, *Config) error) func(*string, *Config) error {
+	return func(v *string, c *Config) error {
+		switch {
+		case c.Artifacts != "s3":
+			return nil
+		case strings.TrimSpace(*v) == "":
+			return errors.New("is required when Q2O_ARTIFACTS is s3")
+		}
+		return rule(v, c)
+	}
+}
+
+// bucketName: S3's rules for a bucket name, 3-63 lower-case letters,
+// digits, dots and hyphens.
+func bucketName(v *string, _ *Config) error {
+	b := *v
+	ok := len(b) >= 3 && len(b) <= 63
+	for i := 0; ok && i < len(b); i++ {
+		ch := b[i]
+		ok = ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '.' || ch == '-'
+	}
+	if !ok {
+		return errors.New("must be 3-63 lower-case letters, digits, dots or hyphens, got \"" + b + "\"")
+	}
+	return nil
+}
+
+func s3Prefix(v *string, _ *Config) error {
+	if strings.HasPrefix(*v, "/") || strings.Contains(*v, "..") {
+		return errors.New("must not start with / or contain .., got \"" + *v + "\"")
+	}
+	return nil
+}
