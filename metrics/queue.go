@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"fmt"
+
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -16,6 +18,8 @@ var (
 		"How long the oldest pending task of an asynq queue has waited (0 when none).", []string{"queue"}, nil)
 	queuePaused = prometheus.NewDesc("q2o_queue_paused",
 		"1 when an asynq queue is paused (its tasks are not processed).", []string{"queue"}, nil)
+	workersAlive = prometheus.NewDesc("q2o_workers_alive",
+		"Worker processes whose asynq servers keep their heartbeat in Redis.", nil, nil)
 	queueUp = prometheus.NewDesc("q2o_queue_scrape_ok",
 		"1 when the queues could be read from Redis at this scrape.", nil, nil)
 )
@@ -28,6 +32,7 @@ func (c queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- queueTasks
 	ch <- queueLatency
 	ch <- queuePaused
+	ch <- workersAlive
 	ch <- queueUp
 }
 
@@ -59,6 +64,17 @@ func (c queueCollector) Collect(ch chan<- prometheus.Metric) {
 			paused = 1
 		}
 		ch <- prometheus.MustNewConstMetric(queuePaused, prometheus.GaugeValue, paused, q)
+	}
+	// A worker process runs two asynq servers (its slots and its control
+	// slots): a process is one host and pid.
+	if servers, err := c.inspector.Servers(); err != nil {
+		ok = 0
+	} else {
+		procs := map[string]bool{}
+		for _, s := range servers {
+			procs[fmt.Sprintf("%s:%d", s.Host, s.PID)] = true
+		}
+		ch <- prometheus.MustNewConstMetric(workersAlive, prometheus.GaugeValue, float64(len(procs)))
 	}
 	ch <- prometheus.MustNewConstMetric(queueUp, prometheus.GaugeValue, ok)
 }
