@@ -66,8 +66,7 @@ func (s *Server) projectLogs(c echo.Context) error {
 
 func acceptsEventStream(r *http.Request) bool {
 	for _, part := range strings.Split(r.Header.Get(echo.HeaderAccept), ",") {
-		mediaType, _, _ := strings.Cut(part, ";")
-		if strings.EqualFold(strings.TrimSpace(mediaType), "text/event-stream") {
+		if isEventStream(part) {
 			return true
 		}
 	}

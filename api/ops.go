@@ -83,17 +83,32 @@ func (s *Server) requireOperator(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
-		err := next(c)
-		if err != nil {
-			c.Error(err) // write the error answer now, so its status is counted
-		}
+		m := s.cfg.Metrics
 		route := c.Path()
 		if route == "" || strings.HasSuffix(route, "/*") && !strings.HasPrefix(route, MonitoringPath) {
 			route = "unmatched"
 		}
-		m := s.cfg.Metrics
+		// An answer is a stream once its header says text/event-stream (the
+		// live events, a followed log): it lasts as long as the client
+		// stays, so it is counted as a stream, never as request latency.
+		streaming := false
+		c.Response().Before(func() {
+			if isEventStream(c.Response().Header().Get(echo.HeaderContentType)) {
+				streaming = true
+				m.StreamsTotal.WithLabelValues(route).Inc()
+				m.StreamsOpen.WithLabelValues(route).Inc()
+			}
+		})
+		err := next(c)
+		if err != nil {
+			c.Error(err) // write the error answer now, so its status is counted
+		}
 		m.HTTPRequests.WithLabelValues(route, c.Request().Method, strconv.Itoa(c.Response().Status)).Inc()
-		m.HTTPDuration.WithLabelValues(route, c.Request().Method).Observe(time.Since(start).Seconds())
+		if streaming {
+			m.StreamsOpen.WithLabelValues(route).Dec()
+		} else {
+			m.HTTPDuration.WithLabelValues(route, c.Request().Method).Observe(time.Since(start).Seconds())
+		}
 		return nil
 	}
 }
@@ -163,4 +178,10 @@ func readiness(ready func(ctx context.Context) error, log *slog.Logger) http.Han
 		}
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 	}
+}
+
+// isEventStream tells whether a Content-Type is text/event-stream.
+func isEventStream(contentType string) bool {
+	mediaType, _, _ := strings.Cut(contentType, ";")
+	return strings.EqualFold(strings.TrimSpace(mediaType), "text/event-stream")
 }

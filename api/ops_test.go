@@ -75,7 +75,7 @@ func TestMetrics(t *testing.T) {
 		`q2o_http_request_duration_seconds_bucket{method="POST",route="/api/tenant/projects",le="+Inf"}`,
 		"q2o_outbox_backlog ",
 		"q2o_outbox_oldest_age_seconds ",
-		`asynq_tasks_enqueued_total{queue="runs",state="pending"} 1`,
+		`q2o_queue_tasks{queue="runs",state="pending"} 1`,
 		"q2o_runs_started_total 0",
 	} {
 		if !strings.Contains(body, want) {

@@ -22,7 +22,8 @@
 # the billing tests call, on Q2O_TEST_STRIPE_MOCK_ADDR (127.0.0.1:12111; log in
 # .run/stripe-mock.log). Last, it installs Debian's chromium when no browser
 # is found (Q2O_CHROMIUM names another): the portal's tests drive it headless;
-# and, as root, it creates the runner user q2o-run (Q2O_RUNNER_USER) that
+# Debian's prometheus package when promtool is missing (a test checks
+# deploy/prometheus/alerts.yml with it); and, as root, it creates the runner user q2o-run (Q2O_RUNNER_USER) that
 # main.py runs as in the worker's sandbox.
 #
 # The S3 storage tests (artifacts/store) start their own SeaweedFS; this
@@ -434,6 +435,21 @@ ensure_chromium() {
 	log "chromium installed: $(chromium_bin)"
 }
 
+# --- promtool, the checker of deploy/prometheus/alerts.yml -------------------------
+
+# ensure_promtool installs Debian's prometheus package (which has promtool)
+# when promtool is missing: a test runs `promtool check rules` on the alerts.
+ensure_promtool() {
+	if command -v promtool >/dev/null 2>&1; then
+		log "promtool found: $(command -v promtool)"
+		return 0
+	fi
+	mkdir -p "$RUN_DIR"
+	apt_install prometheus
+	command -v promtool >/dev/null 2>&1 || die "promtool is still not on PATH after installing prometheus; see $RUN_DIR/apt.log"
+	log "promtool installed: $(command -v promtool)"
+}
+
 # --- the runner user of main.py's sandbox ---------------------------------------
 
 # ensure_runner_user creates Q2O_RUNNER_USER (q2o-run), the unprivileged
@@ -537,6 +553,7 @@ up | start | ensure)
 	ensure_stripe_mock
 	ensure_weed
 	ensure_chromium
+	ensure_promtool
 	ensure_runner_user
 	;;
 stop)

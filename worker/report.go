@@ -232,3 +232,13 @@ func writeResult(t *asynq.Task, r runResult) {
 		_, _ = rw.Write(b)
 	}
 }
+
+// running counts main.py as started and in flight on the task's queue; the
+// returned func, deferred around the run, takes it out of flight.
+func (w *Worker) running(ctx context.Context) (done func()) {
+	if w.cfg.Metrics == nil {
+		return func() {}
+	}
+	queue, _ := asynq.GetQueueName(ctx)
+	return w.cfg.Metrics.Running(queue)
+}

@@ -116,9 +116,7 @@ func (w *Worker) runMain(ctx context.Context, end runEnd) runEnd {
 		}
 	})
 	log.Info("run started", "argv0", argv[0], "sandbox", w.cfg.Sandbox != nil)
-	if w.cfg.Metrics != nil {
-		w.cfg.Metrics.RunsStarted.Inc()
-	}
+	defer w.running(ctx)()
 	res, runErr := runner.Run(runCtx, runner.Spec{
 		Argv: argv, Env: runner.Env(os.Environ(), vars, envOptions), Dir: e.OutputDir, LogPath: logPath, Grace: w.cfg.KillGrace,
 		Sandbox: w.cfg.Sandbox, OutputLimit: w.cfg.OutputLimit, ProgressPatterns: w.cfg.ProgressPatterns, Log: log,

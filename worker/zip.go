@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -27,9 +28,13 @@ func (w *Worker) HandleZip(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
+	start := time.Now()
 	res, err := artifacts.WriteZip(ctx, e.OutputDir, path)
 	if err != nil {
 		return fmt.Errorf("zip output: %w", err)
+	}
+	if m := w.cfg.Metrics; m != nil {
+		m.ObserveZip(time.Since(start), res.Size)
 	}
 	if err := w.svc.RecordZip(ctx, e.ID, res.Path, res.Size, res.SHA256); err != nil {
 		return err

@@ -80,6 +80,7 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 	}, app.Deps{DB: gdb, Redis: rdb, Queue: redisOpt, Mailer: mailer, Log: log})
 	defer parts.Close() // after sign-in mails still on their way, each bounded in time
 	svc, enq, mets := parts.Svc, parts.Enq, parts.Metrics
+	setBuildInfo(mets)
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	start := func(name string, fn func(context.Context) error) {

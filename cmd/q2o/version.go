@@ -9,51 +9,72 @@ import (
 	"time"
 
 	"github.com/q2o/q2o/db"
+	"github.com/q2o/q2o/metrics"
 )
 
 // commit and built are set by `make build` (-ldflags -X), since Go's own
 // VCS stamping may be off (GOFLAGS=-buildvcs=false).
 var commit, built string
 
-// versionString is "q2o <module version> (commit <hash>[, modified], built
-// <time>, <go version>)": from -ldflags when make built it, else from the
-// build information the Go toolchain embeds.
-func versionString() string {
+// build is what this binary knows of its build: from -ldflags when make
+// built it, else from the build information the Go toolchain embeds.
+type build struct {
+	version, commit, built, goVersion string
+	modified                          bool
+}
+
+func readBuild() (build, bool) {
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "q2o (no build information)"
+		return build{version: "(devel)", commit: "unknown", built: "unknown", goVersion: "unknown"}, false
 	}
-	version := info.Main.Version
-	if version == "" {
-		version = "(devel)"
+	b := build{version: info.Main.Version, commit: commit, built: built, goVersion: info.GoVersion}
+	if b.version == "" {
+		b.version = "(devel)"
 	}
-	commit, built := commit, built
-	var modified string
 	for _, s := range info.Settings {
 		switch s.Key {
 		case "vcs.revision":
-			if commit == "" {
-				commit = s.Value
+			if b.commit == "" {
+				b.commit = s.Value
 			}
 		case "vcs.time":
-			if built == "" {
-				built = s.Value
+			if b.built == "" {
+				b.built = s.Value
 			}
 		case "vcs.modified":
-			if s.Value == "true" {
-				modified = ", modified"
-			}
+			b.modified = s.Value == "true"
 		}
 	}
-	if commit == "" {
-		commit = "unknown"
-	} else if len(commit) > 12 {
-		commit = commit[:12]
+	if b.commit == "" {
+		b.commit = "unknown"
+	} else if len(b.commit) > 12 {
+		b.commit = b.commit[:12]
 	}
-	if built == "" {
-		built = "unknown"
+	if b.built == "" {
+		b.built = "unknown"
 	}
-	return fmt.Sprintf("q2o %s (commit %s%s, built %s, %s)", version, commit, modified, built, info.GoVersion)
+	return b, true
+}
+
+// versionString is "q2o <module version> (commit <hash>[, modified], built
+// <time>, <go version>)".
+func versionString() string {
+	b, ok := readBuild()
+	if !ok {
+		return "q2o (no build information)"
+	}
+	var modified string
+	if b.modified {
+		modified = ", modified"
+	}
+	return fmt.Sprintf("q2o %s (commit %s%s, built %s, %s)", b.version, b.commit, modified, b.built, b.goVersion)
+}
+
+// setBuildInfo makes q2o_build_info say what `q2o version` says.
+func setBuildInfo(m *metrics.Metrics) {
+	b, _ := readBuild()
+	m.SetBuildInfo(b.version, b.commit, b.goVersion)
 }
 
 // printMigrations writes the migrations as a table, or as JSON.

@@ -78,9 +78,13 @@ func New(ctx context.Context, cfg Config, d Deps) *App {
 	a := &App{deps: d, client: asynq.NewClient(enqOpt), Inspector: asynq.NewInspector(d.Queue)}
 	a.Enq = &jobs.Enqueuer{DB: d.DB, Client: a.client, Log: d.Log, SendTimeout: cfg.SendTimeout, Options: cfg.Jobs}
 	a.Broker = events.New(ctx, d.Redis, d.Log)
-	a.Svc = service.New(service.Deps{DB: d.DB, Outbox: a.Enq, OutputRoot: cfg.OutputRoot, Log: d.Log,
-		Events: a.Broker, Queue: a.Inspector, Mailer: d.Mailer, SessionTTL: cfg.SessionTTL, PastDueGrace: cfg.PastDueGrace})
 	a.Metrics = metrics.New(a.Inspector, jobs.Backlog{DB: d.DB})
+	mailer := d.Mailer
+	if mailer != nil {
+		mailer = a.Metrics.CountMail(mailer)
+	}
+	a.Svc = service.New(service.Deps{DB: d.DB, Outbox: a.Enq, OutputRoot: cfg.OutputRoot, Log: d.Log,
+		Events: a.Broker, Queue: a.Inspector, Mailer: mailer, SessionTTL: cfg.SessionTTL, PastDueGrace: cfg.PastDueGrace})
 	return a
 }
 
