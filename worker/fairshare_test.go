@@ -92,11 +92,15 @@ func TestFairShareBetweenTenants(t *testing.T) {
 	}
 	wg.Wait()
 	eb := run(t, a, tb, pb)
+	// B's run is committed once its RUN answered: a dispatch that took its
+	// time (under the dispatch lock) after this sees it. One that began
+	// before may still hand A a slot, rightly: B's run was not there yet.
+	accepted := time.Now()
 	a.AwaitProject(tb.Key, pb, 60*time.Second, apptest.HasStatus(models.StatusCompleted))
 	// Once B's run waits, the next free slot is B's: no run of A's is
 	// dispatched between B's RUN and B's dispatch, however many A has queued.
 	b := apptest.Row[models.Execution](t, a.DB, eb)
-	cut := apptest.Count[models.Execution](t, a.DB, "tenant_id = ? AND dispatched_at > ? AND dispatched_at < ?", ta.ID, b.QueuedAt, b.DispatchedAt)
+	cut := apptest.Count[models.Execution](t, a.DB, "tenant_id = ? AND dispatched_at > ? AND dispatched_at < ?", ta.ID, accepted, b.DispatchedAt)
 	before := apptest.Count[models.Execution](t, a.DB, "tenant_id = ? AND dispatched_at <= ?", ta.ID, b.DispatchedAt)
 	if cut > 0 {
 		t.Errorf("%d of A's runs took a slot while B's run waited", cut)
