@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -122,6 +124,41 @@ func (s *Service) Heartbeat(ctx context.Context, execID uuid.UUID, attempt int, 
 		return true, res.Error // a database hiccup is no reason to kill a run
 	}
 	return res.RowsAffected == 1, nil
+}
+
+// Lease names one running attempt whose lease a worker renews.
+type Lease struct {
+	ID      uuid.UUID
+	Attempt int
+}
+
+// RenewLeases extends, in one statement, the leases of the attempts that
+// workerID runs, and returns the ones that may go on: an attempt missing
+// from the answer was paused or cancelled, or is no longer this worker's,
+// and its caller stops main.py. On an error every run goes on (a database
+// hiccup is no reason to kill a run; the leases may lapse).
+func (s *Service) RenewLeases(ctx context.Context, workerID string, runs []Lease, lease time.Duration) (map[uuid.UUID]bool, error) {
+	if len(runs) == 0 {
+		return map[uuid.UUID]bool{}, nil
+	}
+	ids := make([]string, len(runs))
+	attempts := make([]string, len(runs))
+	for i, r := range runs {
+		ids[i], attempts[i] = r.ID.String(), strconv.Itoa(r.Attempt)
+	}
+	var alive []uuid.UUID
+	err := s.DB.WithContext(ctx).Raw(`UPDATE executions SET lease_until = ?
+		WHERE worker_id = ? AND status = ? AND (id, attempt) IN (SELECT * FROM unnest(?::uuid[], ?::int[]))
+		RETURNING id`, s.Now().Add(lease), workerID, models.StatusRunning,
+		"{"+strings.Join(ids, ",")+"}", "{"+strings.Join(attempts, ",")+"}").Scan(&alive).Error
+	if err != nil {
+		return nil, err
+	}
+	ok := make(map[uuid.UUID]bool, len(alive))
+	for _, id := range alive {
+		ok[id] = true
+	}
+	return ok, nil
 }
 
 // RecordProgress stores a PROGRESS line of a running attempt.

@@ -62,6 +62,8 @@ type Worker struct {
 	// handlers counts running handlers, so that shutdown waits for each
 	// main.py to be stopped and its execution released.
 	handlers sync.WaitGroup
+	// beats renews the running executions' leases.
+	beats beats
 }
 
 // New returns a worker that takes tasks from the Redis at redis.
