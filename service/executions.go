@@ -191,6 +191,18 @@ type Outcome struct {
 	// landed while it was ending (one outcome per run: the one main.py
 	// produced).
 	Exited bool
+	// Zip, on a completed outcome, is the run's zip, already written by
+	// the worker that saw main.py exit: it is recorded in the same
+	// transaction, and no project:zip task is queued (that task is the
+	// fallback when the worker could not write it).
+	Zip *ZipFile `json:",omitempty"`
+}
+
+// ZipFile is a written zip of a run's output.
+type ZipFile struct {
+	Path   string
+	Size   int64
+	SHA256 string
 }
 
 // FinishExecution records the end of a run attempt, if the attempt still owns
@@ -231,11 +243,18 @@ func (s *Service) FinishExecution(ctx context.Context, execID uuid.UUID, attempt
 		if o.LogPath != "" {
 			logPath = &o.LogPath
 		}
-		err = tx.Model(&e).Updates(map[string]any{
+		zip := o.Zip
+		if o.Status != models.StatusCompleted {
+			zip = nil
+		}
+		change := map[string]any{
 			"status": o.Status, "exit_code": o.ExitCode, "error": errText, "finished_at": now,
 			"lease_until": nil, "log_path": logPath, "updated_at": now,
-		}).Error
-		if err != nil {
+		}
+		if zip != nil {
+			change["zip_path"], change["zip_size"], change["zip_sha256"] = zip.Path, zip.Size, zip.SHA256
+		}
+		if err = tx.Model(&e).Updates(change).Error; err != nil {
 			return err
 		}
 		project := map[string]any{"execution_status": o.Status, "execution_error": errText}
@@ -260,6 +279,11 @@ func (s *Service) FinishExecution(ctx context.Context, execID uuid.UUID, attempt
 		}
 		s.emit(tx, liveEvent(&e, string(o.Status), o.Status, progress, msg))
 		recorded = true
+		if zip != nil {
+			msg := fmt.Sprintf("output zipped (%d bytes)", zip.Size)
+			s.emit(tx, liveEvent(&e, LiveZipped, o.Status, 100, msg))
+			return s.addEvent(tx, e.ID, attempt, models.EventZipped, msg, nil)
+		}
 		if o.Status == models.StatusCompleted {
 			return ob.add(jobs.ZipMessage(jobs.Run{ExecutionID: e.ID, TenantID: e.TenantID, ProjectID: e.ProjectID}))
 		}
