@@ -58,7 +58,12 @@ func TestRunCompletes(t *testing.T) {
 		}
 	}
 
-	// The zip follows the run.
+	// The zip is recorded with the completion, by the run's own handler:
+	// no project:zip task is queued.
+	if row := apptest.Row[models.Execution](t, a.DB, uuid.MustParse(eid)); row.ZipPath == nil {
+		t.Error("completed execution without its zip")
+	}
+	apptest.RequireOutbox(t, a.DB, jobs.TypeProjectZip, 0)
 	var e apptest.Execution
 	deadline := time.Now().Add(20 * time.Second)
 	for {
