@@ -73,7 +73,8 @@ var ErrClosed = errors.New("events: broker closed")
 type Broker struct {
 	// MaxLen is about how many events of a tenant are kept for resuming.
 	MaxLen int64
-	// TTL drops a tenant's stream this long after its last event.
+	// TTL drops a tenant's stream about this long (at least 0.9 of it)
+	// after its last event.
 	TTL time.Duration
 	// Heartbeat is the longest a follower waits without news: Next then
 	// returns no events (the SSE route sends a keep-alive comment), after
@@ -99,6 +100,7 @@ type Broker struct {
 	pubMu       sync.Mutex
 	pausedUntil time.Time
 	dropped     int
+	expired     map[string]time.Time // when Publish last set a stream's TTL
 }
 
 // New returns a Broker over rdb. Its followers end (Next returns ErrClosed)
@@ -151,20 +153,49 @@ func (b *Broker) Publish(ctx context.Context, ev models.ProjectEvent) {
 	ctx, cancel := context.WithTimeout(ctx, b.PublishTimeout)
 	defer cancel()
 	key := StreamKey(ev.TenantID)
+	expire := b.expireDue(key)
+	// One round trip: a single Redis runs a pipeline's commands in order,
+	// so the wake-up still goes only once the entry is there (rdb is one
+	// server's client, not a cluster's).
 	_, err = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.XAdd(ctx, &redis.XAddArgs{Stream: key, MaxLen: b.MaxLen, Approx: true, Values: []any{"data", data}})
-		p.Expire(ctx, key, b.TTL)
+		if expire {
+			p.Expire(ctx, key, b.TTL)
+		}
+		p.Publish(ctx, b.channel, ev.TenantID.String())
 		return nil
 	})
-	// The wake-up goes only once the entry is there (a separate round trip
-	// keeps that order whatever the client: a cluster pipeline would not).
-	if err == nil {
-		err = b.rdb.Publish(ctx, b.channel, ev.TenantID.String()).Err()
-	}
 	if err != nil {
+		b.forgetExpire(key)
 		b.publishFailed(ev, err)
 	}
 }
+
+// expireDue reports whether Publish sets the stream's TTL again: not on
+// every event, only when this process last did more than a tenth of TTL ago
+// (so a stream still lives at least 0.9 TTL after its last event).
+func (b *Broker) expireDue(key string) bool {
+	now := time.Now()
+	b.pubMu.Lock()
+	defer b.pubMu.Unlock()
+	if b.expired == nil || len(b.expired) > maxExpireMemo {
+		b.expired = map[string]time.Time{}
+	}
+	if last, ok := b.expired[key]; ok && now.Sub(last) < b.TTL/10 {
+		return false
+	}
+	b.expired[key] = now
+	return true
+}
+
+func (b *Broker) forgetExpire(key string) {
+	b.pubMu.Lock()
+	defer b.pubMu.Unlock()
+	delete(b.expired, key)
+}
+
+// maxExpireMemo bounds expireDue's memory of streams (then it starts over).
+const maxExpireMemo = 10000
 
 // publishing reports whether Publish should try, and logs the end of a
 // pause.

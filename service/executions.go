@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -124,6 +126,41 @@ func (s *Service) Heartbeat(ctx context.Context, execID uuid.UUID, attempt int, 
 	return res.RowsAffected == 1, nil
 }
 
+// Lease names one running attempt whose lease a worker renews.
+type Lease struct {
+	ID      uuid.UUID
+	Attempt int
+}
+
+// RenewLeases extends, in one statement, the leases of the attempts that
+// workerID runs, and returns the ones that may go on: an attempt missing
+// from the answer was paused or cancelled, or is no longer this worker's,
+// and its caller stops main.py. On an error every run goes on (a database
+// hiccup is no reason to kill a run; the leases may lapse).
+func (s *Service) RenewLeases(ctx context.Context, workerID string, runs []Lease, lease time.Duration) (map[uuid.UUID]bool, error) {
+	if len(runs) == 0 {
+		return map[uuid.UUID]bool{}, nil
+	}
+	ids := make([]string, len(runs))
+	attempts := make([]string, len(runs))
+	for i, r := range runs {
+		ids[i], attempts[i] = r.ID.String(), strconv.Itoa(r.Attempt)
+	}
+	var alive []uuid.UUID
+	err := s.DB.WithContext(ctx).Raw(`UPDATE executions SET lease_until = ?
+		WHERE worker_id = ? AND status = ? AND (id, attempt) IN (SELECT * FROM unnest(?::uuid[], ?::int[]))
+		RETURNING id`, s.Now().Add(lease), workerID, models.StatusRunning,
+		"{"+strings.Join(ids, ",")+"}", "{"+strings.Join(attempts, ",")+"}").Scan(&alive).Error
+	if err != nil {
+		return nil, err
+	}
+	ok := make(map[uuid.UUID]bool, len(alive))
+	for _, id := range alive {
+		ok[id] = true
+	}
+	return ok, nil
+}
+
 // RecordProgress stores a PROGRESS line of a running attempt.
 func (s *Service) RecordProgress(ctx context.Context, execID uuid.UUID, attempt, percent int, message string) error {
 	return s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
@@ -154,6 +191,18 @@ type Outcome struct {
 	// landed while it was ending (one outcome per run: the one main.py
 	// produced).
 	Exited bool
+	// Zip, on a completed outcome, is the run's zip, already written by
+	// the worker that saw main.py exit: it is recorded in the same
+	// transaction, and no project:zip task is queued (that task is the
+	// fallback when the worker could not write it).
+	Zip *ZipFile `json:",omitempty"`
+}
+
+// ZipFile is a written zip of a run's output.
+type ZipFile struct {
+	Path   string
+	Size   int64
+	SHA256 string
 }
 
 // FinishExecution records the end of a run attempt, if the attempt still owns
@@ -194,11 +243,18 @@ func (s *Service) FinishExecution(ctx context.Context, execID uuid.UUID, attempt
 		if o.LogPath != "" {
 			logPath = &o.LogPath
 		}
-		err = tx.Model(&e).Updates(map[string]any{
+		zip := o.Zip
+		if o.Status != models.StatusCompleted {
+			zip = nil
+		}
+		change := map[string]any{
 			"status": o.Status, "exit_code": o.ExitCode, "error": errText, "finished_at": now,
 			"lease_until": nil, "log_path": logPath, "updated_at": now,
-		}).Error
-		if err != nil {
+		}
+		if zip != nil {
+			change["zip_path"], change["zip_size"], change["zip_sha256"] = zip.Path, zip.Size, zip.SHA256
+		}
+		if err = tx.Model(&e).Updates(change).Error; err != nil {
 			return err
 		}
 		project := map[string]any{"execution_status": o.Status, "execution_error": errText}
@@ -223,6 +279,11 @@ func (s *Service) FinishExecution(ctx context.Context, execID uuid.UUID, attempt
 		}
 		s.emit(tx, liveEvent(&e, string(o.Status), o.Status, progress, msg))
 		recorded = true
+		if zip != nil {
+			msg := fmt.Sprintf("output zipped (%d bytes)", zip.Size)
+			s.emit(tx, liveEvent(&e, LiveZipped, o.Status, 100, msg))
+			return s.addEvent(tx, e.ID, attempt, models.EventZipped, msg, nil)
+		}
 		if o.Status == models.StatusCompleted {
 			return ob.add(jobs.ZipMessage(jobs.Run{ExecutionID: e.ID, TenantID: e.TenantID, ProjectID: e.ProjectID}))
 		}

@@ -159,10 +159,15 @@ func (w *Worker) report(ctx context.Context, t *asynq.Task, r runEnd) error {
 		if code != 0 {
 			outcome.Status = models.StatusFailed
 			outcome.Error = failureText(r.res)
+		} else {
+			outcome.Zip = w.zipInRun(bg, r)
 		}
 		recorded, err := w.recordOutcome(ctx, w.outcomePath(r.p.ID, e.ID), e.ID, e.Attempt, outcome)
 		if err != nil {
 			return err
+		}
+		if recorded && outcome.Zip != nil {
+			w.pruneArtifacts(bg, e.ProjectID)
 		}
 		if !recorded {
 			// Stopped meanwhile, and the stop stands: main.py is gone all the same.
@@ -188,6 +193,18 @@ func (w *Worker) keepLog(r runEnd) string {
 		return ""
 	}
 	return path
+}
+
+// zipInRun writes the zip of a run whose main.py exited with 0, to be
+// recorded with its outcome; nil when it could not (the project:zip task
+// that FinishExecution then queues makes it).
+func (w *Worker) zipInRun(ctx context.Context, r runEnd) *service.ZipFile {
+	z, err := w.writeZip(ctx, r.e)
+	if err != nil {
+		r.log.Warn("zip the run's output; the project:zip task will", "error", err)
+		return nil
+	}
+	return z
 }
 
 // stopConfirmed tells the service that a stopped run's main.py is gone.

@@ -98,13 +98,7 @@ func (w *Worker) runMain(ctx context.Context, end runEnd) runEnd {
 	runCtx, cancelRun := context.WithTimeout(ctx, w.cfg.RunTimeout)
 	defer cancelRun()
 	var paused atomic.Bool
-	watchDone := make(chan struct{})
-	go func() {
-		defer close(watchDone)
-		w.watch(runCtx, e.ID.String(), func() (bool, error) {
-			return w.svc.Heartbeat(context.WithoutCancel(runCtx), e.ID, e.Attempt, w.lease())
-		}, func() { paused.Store(true); cancelRun() })
-	}()
+	unwatch := w.beats.watch(w, service.Lease{ID: e.ID, Attempt: e.Attempt}, func() { paused.Store(true); cancelRun() })
 
 	envOptions := runner.EnvOptions{Pass: w.cfg.RunnerPassEnv}
 	if w.cfg.Sandbox != nil {
@@ -124,8 +118,8 @@ func (w *Worker) runMain(ctx context.Context, end runEnd) runEnd {
 	})
 	progress.Close() // the last value is stored before the outcome
 	timedOut := errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
+	unwatch()
 	cancelRun()
-	<-watchDone
 
 	end.res = res
 	switch {
@@ -148,27 +142,6 @@ func (w *Worker) runMain(ctx context.Context, end runEnd) runEnd {
 		return end.with(endInterrupted, ctx.Err())
 	}
 	return end.with(endExited, nil)
-}
-
-// watch calls heartbeat every WatchInterval until ctx is done, and calls stop
-// once when heartbeat says the run may not go on.
-func (w *Worker) watch(ctx context.Context, execID string, heartbeat func() (bool, error), stop func()) {
-	t := time.NewTicker(w.cfg.WatchInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			switch ok, err := heartbeat(); {
-			case err != nil: // the row cannot be read: main.py goes on, the lease may lapse
-				w.log.Warn("run heartbeat", "execution_id", execID, "error", err)
-			case !ok:
-				stop()
-				return
-			}
-		case <-ctx.Done():
-			return
-		}
-	}
 }
 
 // errorTailLines is how many of stderr's last lines go into execution_error.

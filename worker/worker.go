@@ -62,6 +62,8 @@ type Worker struct {
 	// handlers counts running handlers, so that shutdown waits for each
 	// main.py to be stopped and its execution released.
 	handlers sync.WaitGroup
+	// beats renews the running executions' leases.
+	beats beats
 }
 
 // New returns a worker that takes tasks from the Redis at redis.
@@ -177,11 +179,21 @@ func (w *Worker) Run(ctx context.Context) error {
 // workerBeat is how often a worker says it is there (service.WorkerSeen).
 const workerBeat = 5 * time.Second
 
+// queues are the main server's queues: the configured weights without
+// the control queue, which the control server alone polls (polling it
+// twice only cost Redis round trips).
 func (w *Worker) queues() map[string]int {
-	if len(w.cfg.Queues) > 0 {
-		return w.cfg.Queues
+	weights := w.cfg.Queues
+	if len(weights) == 0 {
+		weights = jobs.QueueWeights
 	}
-	return jobs.QueueWeights
+	q := make(map[string]int, len(weights))
+	for name, weight := range weights {
+		if name != jobs.QueueControl {
+			q[name] = weight
+		}
+	}
+	return q
 }
 
 // observeRun records a finished run attempt.
