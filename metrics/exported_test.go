@@ -140,7 +140,7 @@ func TestScrapeBuildQueueZip(t *testing.T) {
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`(?m)^q2o_build_info\{commit="[^"]+",go_version="go[^"]+",version="[^"]+"\} 1$`),
 		regexp.MustCompile(`(?m)^q2o_queue_tasks\{queue="runs",state="pending"\} \d+$`),
-		regexp.MustCompile(`(?m)^q2o_queue_tasks\{queue="artifacts",state="completed"\} \d+$`),
+		regexp.MustCompile(`(?m)^q2o_queue_tasks\{queue="runs",state="completed"\} \d+$`),
 		regexp.MustCompile(`(?m)^q2o_queue_latency_seconds\{queue="runs"\} [0-9.e+-]+$`),
 		regexp.MustCompile(`(?m)^q2o_queue_scrape_ok 1$`),
 		regexp.MustCompile(`(?m)^q2o_workers_alive [1-9]\d*$`),

@@ -45,7 +45,7 @@ func s3Config(t testing.TB) store.S3Config {
 	return store.S3Config{Endpoint: seaweed.Endpoint, Region: "us-east-1",
 		Bucket:      fmt.Sprintf("q2o-test-%d-%d", time.Now().UnixNano()%1e9, buckets.Add(1)),
 		AccessKeyID: seaweed.AccessKeyID, SecretAccessKey: seaweed.SecretAccessKey,
-		PathStyle: true, Prefix: "artifacts/", CreateBucket: true, MaxRetries: 1}
+		PathStyle: true, Prefix: "artifacts/", CreateBucket: true, MaxRetries: 3}
 }
 
 func newS3(t testing.TB) *store.S3 {

@@ -3,12 +3,14 @@ package testenv
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -88,6 +90,22 @@ func StartSeaweed() (*Seaweed, error) {
 	if err != nil {
 		w.Close()
 		return nil, err
+	}
+	// The master hands out file ids only once a volume server has joined:
+	// before that, the gateway answers writes with InternalError.
+	master := fmt.Sprintf("http://127.0.0.1:%d/dir/assign", ports[0])
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if resp, err := http.Get(master); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(body), `"fid"`) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			w.Close()
+			return nil, fmt.Errorf("testenv: SeaweedFS's master assigned no file id within 60 s (logs in %s)", dir)
+		}
 	}
 	if err := w.StartS3(); err != nil {
 		w.Close()
