@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/internal/testenv"
 	"github.com/q2o/q2o/ratelimit"
 )
 
@@ -322,27 +322,9 @@ func TestAuth400And401And405(t *testing.T) {
 	wantError(t, a.Do("GET", "/api/auth/otp/request", "", nil), http.StatusMethodNotAllowed, "method_not_allowed")
 }
 
-// lockedBuffer collects the app's log from every goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestOTPSecretsStayOutOfTheLog(t *testing.T) {
 	t.Parallel()
-	var logs lockedBuffer
+	var logs testenv.SyncBuffer
 	a := apptest.New(t, apptest.Options{LogTo: &logs})
 	email, key := otpTenant(t, a)
 	project := a.Project(key, "logged")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/q2o/q2o/api"
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/internal/testenv"
 )
 
 // TestReadyz503SaysOnlyWhichDependency: /readyz needs no credential, so a
@@ -20,7 +21,7 @@ import (
 // alike; the details go to the log.
 func TestReadyz503SaysOnlyWhichDependency(t *testing.T) {
 	t.Parallel()
-	var logs lockedBuffer
+	var logs testenv.SyncBuffer
 	a := apptest.New(t, apptest.Options{LogTo: &logs})
 	secret := "failed to connect to `user=postgres database=q2o_secret`: 127.0.0.1:5432 (127.0.0.1): dial error"
 	cases := []struct {

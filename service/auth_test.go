@@ -1,7 +1,6 @@
 package service
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"regexp"
@@ -131,26 +130,9 @@ func (m *blockingMailer) Send(ctx context.Context, to, subject, body string) err
 	return nil
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newAuthService(t *testing.T) (*Service, *syncBuffer, string) {
+func newAuthService(t *testing.T) (*Service, *testenv.SyncBuffer, string) {
 	t.Helper()
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	s := New(Deps{DB: testenv.Postgres(t), OutputRoot: t.TempDir(), Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	t.Cleanup(s.Wait)
 	email := "Svc-" + uuid.NewString()[:8] + "@Example.com"

@@ -1,40 +1,21 @@
 package worker_test
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/q2o/q2o/internal/apptest"
+	"github.com/q2o/q2o/internal/testenv"
 	"github.com/q2o/q2o/models"
 )
-
-// syncBuffer is a bytes.Buffer safe for the app's concurrent loggers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // No API key, activation code or admin token ever reaches the logs, while
 // every request line carries its request id and tenant id and every run line
 // its execution id.
 func TestLogsHoldNoSecrets(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	a := apptest.New(t, apptest.Options{LogTo: &logs})
 	a.StartWorker(a.WorkerConfig("--mode fail"))
 	tn := a.NewTenant("active")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,24 +16,6 @@ import (
 	"github.com/q2o/q2o/internal/apptest"
 	"github.com/q2o/q2o/internal/testenv"
 )
-
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // make run's demo, as a new user meets it: scripts/run-demo.sh starts q2o
 // with mailpit and stripe-mock wired in and prints a journey of curl lines;
@@ -69,7 +49,7 @@ func TestRunDemoJourney(t *testing.T) {
 		"Q2O_TEST_STRIPE_MOCK_URL="+billingtest.StripeMockURL(t),
 	)
 	demo.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out syncBuffer
+	var out testenv.SyncBuffer
 	demo.Stdout, demo.Stderr = &out, &out
 	if err := demo.Start(); err != nil {
 		t.Fatal(err)

@@ -49,8 +49,8 @@ func stripeEventCmd(load func() (configs.Config, error)) *cobra.Command {
 			if cfg.StripeWebhookSecret == "" {
 				return errors.New("Q2O_STRIPE_WEBHOOK_SECRET is not set: the API's webhook is off, and there is nothing to sign with")
 			}
-			if !models.SubscriptionStatus(status).Valid() {
-				return fmt.Errorf("--status %q is not a Stripe subscription status (active, trialing, past_due, unpaid, canceled, incomplete, incomplete_expired, paused)", status)
+			if st := models.SubscriptionStatus(status); !st.Valid() || st == models.SubSuspended {
+				return fmt.Errorf("--status %q is not a Stripe subscription status (%s)", status, stripeStatuses())
 			}
 			if url == "" {
 				url = apiURL(cfg)
@@ -152,4 +152,16 @@ func postSigned(ctx context.Context, out io.Writer, base string, payload []byte,
 		return fmt.Errorf("the webhook answered %s", res.Status)
 	}
 	return nil
+}
+
+// stripeStatuses lists the statuses Stripe sends: every known one but
+// suspended, which only an operator sets.
+func stripeStatuses() string {
+	var out []string
+	for _, st := range models.SubscriptionStatuses {
+		if st != models.SubSuspended {
+			out = append(out, string(st))
+		}
+	}
+	return strings.Join(out, ", ")
 }
