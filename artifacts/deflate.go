@@ -1,7 +1,6 @@
 package artifacts
 
 import (
-	stdflate "compress/flate"
 	"io"
 	"path"
 	"strings"
@@ -11,28 +10,27 @@ import (
 )
 
 // This file is how one chunk of a file is deflated: at which level, with
-// which pooled writer, and a byte counter for the zip's size. Text goes
-// through the standard library's deflater (smaller than klauspost's at the
-// same speed, see textLevel); the probe, incompressible data and stored
-// blocks through klauspost's, whose fast levels and ResetDict suit them.
+// which pooled writer, and a byte counter for the zip's size.
 
 const (
-	// textLevel is the standard library's compress/flate level for data that
-	// compresses (see stdDeflater). Measured against `zip -r -6` (zlib level
-	// 6) on the 32 MiB text tree of BenchmarkWriteZip, CPU time per byte on
-	// one core and the zip's size (the tree is seeded, so sizes repeat):
+	// textLevel is klauspost's level for data that compresses. Measured
+	// against `zip -r -6` (zlib level 6) on BenchmarkWriteZip's 32 MiB trees
+	// (seeded, so the sizes repeat), CPU time per byte on one core and the
+	// zip's size, text tree / mixed tree:
 	//
-	//	compress/flate 5: 1.3× zip -6's speed, 0.16% smaller
-	//	compress/flate 6: 0.8×, 2.2% smaller
-	//	klauspost 6:      5×,   3.8% larger
-	//	klauspost 7:      2×,   0.7% larger
-	//	klauspost 8:      1×,   2.6% smaller
+	//	klauspost 6:      4.0× zip -6's speed, 3.9% / 2.0% larger
+	//	klauspost 7:      2.0×,                0.7% larger (text)
+	//	klauspost 8:      1.0× / 1.1×,         2.6% / 1.2% smaller
+	//	compress/flate 5: 1.4× / 1.5×,         0.16% smaller / 0.05% larger
+	//	compress/flate 6: 0.8× / 0.9×,         2.2% / 1.4% smaller
 	//
-	// Only compress/flate 5 is both faster on one core and no larger; on two
-	// cores the chunks run in parallel on top of that. On real source code
-	// (Go's net and crypto trees, small files) every Go level up to these
-	// comes out 0.1-0.7% larger than zlib's 6 (its 3-byte matches).
-	textLevel = 5
+	// Level 8 is the fastest that is no larger on both trees, with room to
+	// spare; the zip is to beat zip -6's throughput by deflating chunks on
+	// every core at once (about 2× with two free cores), not per core. On
+	// Go's own net and crypto sources (1,600 small files) those measured
+	// (klauspost 7 and 8, compress/flate 5 and 6) come out 0.1-1% larger
+	// than zlib's 6.
+	textLevel = 8
 	// probeLevel is the fast level the probe tries, and the level for data
 	// the probe finds incompressible: it finds nothing and stores the blocks
 	// about 50 times faster than textLevel gives up on them.
@@ -106,29 +104,13 @@ func deflate(c *chunk) {
 	putDeflater(level, fw)
 }
 
-// deflater is one chunk's compressor.
-type deflater interface {
-	Write(p []byte) (int, error)
-	Flush() error
-	Close() error
-}
-
-// deflaters reuses deflaters, one pool per level (textLevel's holds
-// stdDeflaters, the others klauspost's writers): each holds up to about 1 MB
-// of state, too much to make per chunk.
+// deflaters reuses flate writers, one pool per level: each holds up to about
+// 1 MB of state, too much to make per chunk.
 var deflaters sync.Map // level → *sync.Pool
 
 // getDeflater returns a writer at level onto w, primed with dict.
-func getDeflater(level int, w io.Writer, dict []byte) deflater {
+func getDeflater(level int, w io.Writer, dict []byte) *flate.Writer {
 	p, _ := deflaters.LoadOrStore(level, &sync.Pool{})
-	if level == textLevel {
-		d, ok := p.(*sync.Pool).Get().(*stdDeflater)
-		if !ok {
-			d = newStdDeflater(level)
-		}
-		d.reset(w, dict)
-		return d
-	}
 	if fw, ok := p.(*sync.Pool).Get().(*flate.Writer); ok {
 		fw.ResetDict(w, dict)
 		return fw
@@ -140,46 +122,10 @@ func getDeflater(level int, w io.Writer, dict []byte) deflater {
 	return fw
 }
 
-func putDeflater(level int, fw deflater) {
+func putDeflater(level int, fw *flate.Writer) {
 	p, _ := deflaters.Load(level)
 	p.(*sync.Pool).Put(fw)
 }
-
-// stdDeflater is the standard library's deflater for text. Its Writer has no
-// ResetDict, so the dictionary is primed by compressing it into the void:
-// the dictionary's blocks go to io.Discard up to a sync flush, which leaves
-// the stream byte-aligned with the dictionary in its window, and only the
-// blocks after it reach the chunk's output. That costs compressing the 32 KiB
-// once more per chunk, and gives exactly the stream NewWriterDict would.
-type stdDeflater struct {
-	*stdflate.Writer
-	dst switchWriter
-}
-
-func newStdDeflater(level int) *stdDeflater {
-	d := &stdDeflater{}
-	fw, err := stdflate.NewWriter(&d.dst, level)
-	if err != nil {
-		panic(err) // the levels are constants in range
-	}
-	d.Writer = fw
-	return d
-}
-
-func (d *stdDeflater) reset(w io.Writer, dict []byte) {
-	d.dst.w = io.Discard
-	d.Reset(&d.dst)
-	if len(dict) > 0 {
-		_, _ = d.Write(dict) // io.Discard never fails
-		_ = d.Flush()
-	}
-	d.dst.w = w
-}
-
-// switchWriter writes to w, which can change between writes.
-type switchWriter struct{ w io.Writer }
-
-func (s *switchWriter) Write(p []byte) (int, error) { return s.w.Write(p) }
 
 // countingWriter counts the bytes written through it.
 type countingWriter int64
