@@ -35,8 +35,9 @@ import (
 // active and lease of one queue (asynq v0.26, internal/rdb); if that changes
 // the hook never matches and the worker polls as before (TestWakeOnEnqueue
 // fails then). A Redis without BLMOVE (before 6.2) turns the hook off. On a
-// Redis Cluster client (no dedicated connections) it waits on the first
-// queue alone, through the pool, for at most poolWait.
+// Redis Cluster client (no dedicated connections), or where CLIENT UNBLOCK
+// is refused, it waits on the first queue alone, through the pool, for at
+// most poolWait.
 
 const (
 	// wakeWait is the longest one wait lasts; a new one starts at once.
@@ -51,13 +52,14 @@ const (
 
 // waker is the hook for one asynq server.
 type waker struct {
-	client  redis.UniversalClient
-	lists   []string // the pending lists of the server's queues; the first is the one whose empty dequeue waits
-	stopped atomic.Bool
-	off     atomic.Bool
-	warn    sync.Once
-	log     func(msg string, args ...any)
-	woken   *atomic.Int64
+	client    redis.UniversalClient
+	lists     []string // the pending lists of the server's queues; the first is the one whose empty dequeue waits
+	stopped   atomic.Bool
+	off       atomic.Bool
+	noUnblock atomic.Bool
+	warn      sync.Once
+	log       func(msg string, args ...any)
+	woken     *atomic.Int64
 
 	mu    sync.Mutex // held for a whole wait: the server's processor dequeues from one goroutine
 	conns []*redis.Conn
@@ -159,7 +161,9 @@ func (k *waker) isDequeue(cmd redis.Cmder) bool {
 func (k *waker) wait(ctx context.Context) (bool, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := k.dialConns(ctx); err != nil {
+	if k.noUnblock.Load() {
+		k.dropConns()
+	} else if err := k.dialConns(ctx); err != nil {
 		k.dropConns()
 		return false, err
 	}
@@ -212,11 +216,18 @@ func (k *waker) wait(ctx context.Context) (bool, error) {
 
 // unblock ends the waits under way on the dedicated connections.
 func (k *waker) unblock(ctx context.Context) {
+	if k.noUnblock.Load() {
+		return // the waits end by their timeout
+	}
 	k.idMu.Lock()
 	ids := k.ids
 	k.idMu.Unlock()
 	for _, id := range ids {
-		_ = k.client.ClientUnblock(ctx, id).Err() // 0 when it was not blocked
+		// 0 when it was not blocked; an error when CLIENT UNBLOCK is not
+		// allowed (an ACL, a managed Redis): waits then go through the pool.
+		if err := k.client.ClientUnblock(ctx, id).Err(); err != nil && !k.noUnblock.Swap(true) {
+			k.log("CLIENT UNBLOCK failed: the worker waits for tasks on its first queue alone, for a second at a time", "error", err)
+		}
 	}
 }
 
