@@ -52,8 +52,10 @@ func TestBenchPipelineSmoke(t *testing.T) {
 	if q.Latency.PostToStarted.P99 < q.Latency.PostToStarted.P50 || q.Latency.Pickup.P99 < q.Latency.Pickup.P50 {
 		t.Errorf("p99 below p50: %+v", q.Latency)
 	}
-	if q.Idle.WorkerCPUms < 0 || q.Idle.RedisCommands <= 0 {
-		t.Errorf("idle %+v: the worker polls Redis, so some commands", q.Idle)
+	// An idle worker waits in Redis (worker/wake.go) rather than polls: in
+	// the smoke test's short idle window it may send no command at all.
+	if q.Idle.WorkerCPUms < 0 || q.Idle.RedisCommands < 0 || q.Idle.Statements < 0 {
+		t.Errorf("idle %+v: negative figures", q.Idle)
 	}
 	if r.Runs != 5 || r.Concurrency != 4 || r.Runner != "true" || r.Date == "" || r.Machine == "" {
 		t.Errorf("the run's description: %+v", r)
