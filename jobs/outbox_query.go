@@ -13,10 +13,13 @@ import (
 // unsent, its backlog, pruning. The outbox's SQL is written only in jobs.
 
 // Unsent reports whether the outbox holds a row not yet sent for any of
-// taskIDs.
+// taskIDs. A project:run row its writer sent at once and that awaits its
+// claim (AwaitClaim: never tried by the relay, not due yet) does not
+// count: whether it reached Redis, Redis tells.
 func Unsent(tx *gorm.DB, taskIDs ...string) (bool, error) {
 	var n int64
-	err := tx.Model(&models.OutboxMessage{}).Where("task_id IN ? AND enqueued_at IS NULL", taskIDs).Count(&n).Error
+	err := tx.Model(&models.OutboxMessage{}).Where("task_id IN ? AND enqueued_at IS NULL", taskIDs).
+		Where("NOT (task_type = ? AND attempts = 0 AND next_attempt_at > now())", TypeProjectRun).Count(&n).Error
 	return n > 0, err
 }
 
