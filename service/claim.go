@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+	"gorm.io/gorm/schema"
 
 	"github.com/q2o/q2o/jobs"
 	"github.com/q2o/q2o/models"
@@ -41,24 +43,45 @@ func startedMessage(attempt int) string {
 // Errors: execution_not_found (404), ErrHeldElsewhere, ErrPreviousRunStopping.
 func (s *Service) ClaimExecution(ctx context.Context, execID uuid.UUID, workerID string, lease time.Duration) (Claim, error) {
 	var c Claim
-	err := s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
-		// Most deliveries may run: one statement claims those; the others
-		// are told why by the row.
-		ok, err := s.claim(tx, execID, workerID, lease, &c)
-		if err != nil || ok {
-			return err
-		}
+	// Most deliveries may run: one statement, a transaction of its own,
+	// claims those; the others are told why by the row.
+	ev, ok, err := s.claim(s.DB.WithContext(ctx), execID, workerID, lease, &c)
+	if err != nil {
+		return c, err
+	}
+	if ok {
+		s.publish(ctx, ev)
+		return c, nil
+	}
+	err = s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
 		return s.refuseClaim(tx, execID, workerID, lease, &c)
 	})
 	return c, err
 }
 
+// projectColumns is the select list of projects p's columns as
+// project__<column>, the names claim scans them by.
+var projectColumns = sync.OnceValue(func() string {
+	sch, err := schema.Parse(&models.Project{}, &sync.Map{}, schema.NamingStrategy{})
+	if err != nil {
+		panic(err) // a struct of this package: it parses
+	}
+	var cols []string
+	for _, f := range sch.Fields {
+		if f.DBName != "" {
+			cols = append(cols, "p."+f.DBName+" AS project__"+f.DBName)
+		}
+	}
+	return strings.Join(cols, ", ")
+})
+
 // claim claims the execution in one statement when every condition holds
 // (not finished, not held under a live lease, no earlier run of the
 // project still stopping, a subscription that may run), with its started
-// event, its project's state and its outbox row; and then reads its
-// project. ok is false, and nothing changed, when a condition does not hold.
-func (s *Service) claim(tx *gorm.DB, execID uuid.UUID, workerID string, lease time.Duration, c *Claim) (ok bool, err error) {
+// event, its project's state and its outbox row, and reads its project
+// with it. It returns the live event to publish once that commits; ok is
+// false, and nothing changed, when a condition does not hold.
+func (s *Service) claim(tx *gorm.DB, execID uuid.UUID, workerID string, lease time.Duration, c *Claim) (ev ProjectEvent, ok bool, err error) {
 	now := s.Now()
 	var mayRun, finished []string
 	for _, st := range models.SubscriptionStatuses {
@@ -72,7 +95,10 @@ func (s *Service) claim(tx *gorm.DB, execID uuid.UUID, workerID string, lease ti
 			finished = append(finished, string(st))
 		}
 	}
-	var claimed []models.Execution
+	var claimed []struct {
+		models.Execution
+		Project models.Project `gorm:"embedded;embeddedPrefix:project__"`
+	}
 	err = tx.Raw(`WITH c AS (
 		  UPDATE executions e SET status = @running, attempt = e.attempt + 1, started_at = @now, worker_id = @worker,
 		    lease_until = @until, updated_at = @now, exit_code = NULL, error = NULL
@@ -91,22 +117,18 @@ func (s *Service) claim(tx *gorm.DB, execID uuid.UUID, workerID string, lease ti
 		    execution_error = NULL, progress = 0, progress_message = 'started', updated_at = @now
 		  FROM c WHERE p.id = c.project_id AND p.latest_execution_id = c.id),
 		ob AS (`+jobs.MarkClaimedSQL("task", "task_like", "now")+` AND EXISTS (SELECT 1 FROM c))
-		SELECT * FROM c`,
+		SELECT c.*, `+projectColumns()+` FROM c JOIN projects p ON p.id = c.project_id`,
 		map[string]any{"id": execID, "running": models.StatusRunning, "now": now, "worker": workerID,
 			"until": now.Add(lease), "may_run": mayRun, "finished": finished,
 			"stopped": []models.ExecutionStatus{models.StatusPaused, models.StatusCancelled},
 			"kind":    models.EventStarted, "again": strings.Replace(startedAgain, "%d", "%s", 1), "first": startedMessage(1),
 			"task": execID.String(), "task_like": execID.String() + ":takeover:%"}).Scan(&claimed).Error
 	if err != nil || len(claimed) == 0 {
-		return false, err
+		return ev, false, err
 	}
-	e := &claimed[0]
-	c.Execution, c.Run = *e, true
-	if err := tx.Where("id = ?", e.ProjectID).Take(&c.Project).Error; err != nil {
-		return false, err
-	}
-	s.emit(tx, liveEvent(e, string(models.StatusRunning), models.StatusRunning, 0, startedMessage(e.Attempt)))
-	return true, nil
+	e := &claimed[0].Execution
+	c.Execution, c.Project, c.Run = *e, claimed[0].Project, true
+	return liveEvent(e, string(models.StatusRunning), models.StatusRunning, 0, startedMessage(e.Attempt)), true, nil
 }
 
 // refuseClaim tells why claim did not claim the execution, with its row
@@ -146,9 +168,12 @@ func (s *Service) refuseClaim(tx *gorm.DB, execID uuid.UUID, workerID string, le
 		c.Reason = fmt.Sprintf("subscription %s", sub.Status)
 		return s.stopExecutions(tx, []models.Execution{e}, models.StatusPaused, c.Reason)
 	}
-	ok, err := s.claim(tx, execID, workerID, lease, c)
+	ev, ok, err := s.claim(tx, execID, workerID, lease, c)
 	if err == nil && !ok {
 		err = fmt.Errorf("claim execution %s: its state changed while it was claimed", execID)
+	}
+	if ok {
+		s.emit(tx, ev)
 	}
 	return err
 }

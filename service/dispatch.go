@@ -73,9 +73,21 @@ func (s *Service) Dispatch(ctx context.Context) (int, error) {
 // RUN and a run's end call it in their own transaction, so that a run's
 // acceptance or end and the dispatch it allows commit together.
 func (s *Service) dispatchIn(tx *gorm.DB, ob *outbox) (int, error) {
-	if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", dispatchLock).Error; err != nil {
+	if err := tx.Exec(dispatchLockSQL).Error; err != nil {
 		return 0, err
 	}
+	return s.dispatchLocked(tx, ob)
+}
+
+// dispatchLockSQL takes the dispatcher's lock until the transaction ends. A
+// caller whose statement just before the dispatch can take it takes it
+// there, as a FROM item, "(dispatchLockSQL) dispatcher" (a volatile call in a
+// subquery's output is always made), and calls dispatchLocked: one round
+// trip less.
+var dispatchLockSQL = fmt.Sprintf("SELECT pg_advisory_xact_lock(%d) AS dispatch_locked", dispatchLock)
+
+// dispatchLocked is dispatchIn once tx holds the dispatcher's lock.
+func (s *Service) dispatchLocked(tx *gorm.DB, ob *outbox) (int, error) {
 	now := s.Now()
 	next, err := s.nextToDispatch(tx, now)
 	if err != nil || len(next) == 0 {

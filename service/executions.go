@@ -180,6 +180,8 @@ func (s *Service) FinishExecution(ctx context.Context, execID uuid.UUID, attempt
 		}
 		// A stopped run's own outcome stands only while no later run of
 		// the project has begun (its zip would be of that run's folder).
+		// The statement takes the dispatcher's lock too, for the
+		// dispatch of the freed slot that follows.
 		err := tx.Raw(`WITH f AS (
 			  UPDATE executions e SET status = @status, exit_code = @exit_code, error = @error, finished_at = @now,
 			    lease_until = NULL, log_path = @log_path, updated_at = @now`+setZip+`
@@ -196,11 +198,13 @@ func (s *Service) FinishExecution(ctx context.Context, execID uuid.UUID, attempt
 			  UPDATE projects p SET `+setProject+`
 			  FROM f WHERE p.id = f.project_id AND p.latest_execution_id = f.id
 			  RETURNING p.progress)
-			SELECT f.*, (SELECT progress FROM pr) AS project_progress FROM f`, args).Scan(&rows).Error
-		if err != nil || len(rows) == 0 {
-			if err == nil {
-				_, err = s.dispatchIn(tx, ob) // whoever stopped it freed the slot; dispatch anyway
-			}
+			SELECT f.*, (SELECT progress FROM pr) AS project_progress FROM (`+dispatchLockSQL+`) dispatcher LEFT JOIN f ON true`,
+			args).Scan(&rows).Error
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 || rows[0].ID == uuid.Nil {
+			_, err = s.dispatchLocked(tx, ob) // whoever stopped it freed the slot; dispatch anyway
 			return err
 		}
 		e := &rows[0].Execution
@@ -220,7 +224,7 @@ func (s *Service) FinishExecution(ctx context.Context, execID uuid.UUID, attempt
 				return err
 			}
 		}
-		_, err = s.dispatchIn(tx, ob) // a slot is free
+		_, err = s.dispatchLocked(tx, ob) // a slot is free (the lock was taken above)
 		return err
 	})
 	return recorded, err

@@ -197,7 +197,7 @@ func (s *Service) StartRun(ctx context.Context, tenantID, projectID uuid.UUID) (
 		exec = models.Execution{ID: models.NewID(), ProjectID: p.ID, TenantID: tenantID, Status: models.StatusPending,
 			OutputDir: dir, QueuedAt: now, CreatedAt: now, UpdatedAt: now}
 		// The execution, its queued event and the project's new state in
-		// one statement.
+		// one statement, which takes the dispatcher's lock too.
 		err = tx.Exec(`WITH e AS (
 			  INSERT INTO executions (id, project_id, tenant_id, status, attempt, output_dir, queued_at, created_at, updated_at)
 			  VALUES (@id, @project, @tenant, @pending, 0, @dir, @now, @now, @now)),
@@ -206,6 +206,7 @@ func (s *Service) StartRun(ctx context.Context, tenantID, projectID uuid.UUID) (
 			UPDATE projects SET execution_status = @pending, execution_started_at = NULL, execution_completed_at = NULL,
 			  execution_error = NULL, output_folder_path = @dir, progress = 0, progress_message = 'queued',
 			  latest_execution_id = @id, updated_at = @now
+			FROM (`+dispatchLockSQL+`) dispatcher
 			WHERE id = @project`,
 			map[string]any{"id": exec.ID, "project": p.ID, "tenant": tenantID, "pending": models.StatusPending, "dir": dir,
 				"now": now, "queued": models.EventQueued}).Error
@@ -217,7 +218,7 @@ func (s *Service) StartRun(ctx context.Context, tenantID, projectID uuid.UUID) (
 		}
 		s.emit(tx, liveEvent(&exec, string(models.StatusPending), models.StatusPending, 0, "queued"))
 		// Its task goes to Redis when it gets a slot, maybe at once.
-		_, err = s.dispatchIn(tx, ob)
+		_, err = s.dispatchLocked(tx, ob)
 		return err
 	})
 	if err != nil {
