@@ -29,7 +29,8 @@ type Sender interface {
 type Service struct {
 	Deps
 
-	bg sync.WaitGroup // background work started by a request; see Wait
+	bg   sync.WaitGroup // background work started by a request; see Wait
+	auth authCache      // checked credentials (AuthCacheTTL)
 }
 
 // Deps are what a Service is built from. DB and Log are required; the rest
