@@ -270,13 +270,14 @@ func writeScript(dir string) (string, error) {
 type Statement struct {
 	Role   string  `json:"role"` // api, worker
 	PerRun float64 `json:"calls_per_run"`
-	Query  string  `json:"query"` // shortened
+	MeanMs float64 `json:"mean_exec_ms"` // Postgres's execution time, planning left out
+	Query  string  `json:"query"`        // shortened
 }
 
 // statements reads pg_stat_statements since the last reset: the api's and
 // the worker's statements, transaction control included, most called first.
 func (p *postgres) statements(ctx context.Context, runs int) ([]Statement, error) {
-	rows, err := p.conn.Query(ctx, `SELECT r.rolname, s.calls, s.query FROM pg_stat_statements s
+	rows, err := p.conn.Query(ctx, `SELECT r.rolname, s.calls, s.mean_exec_time, s.query FROM pg_stat_statements s
 		JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname IN ($1, $2) ORDER BY s.calls DESC, r.rolname, s.query`,
 		roleAPI, roleWorker)
 	if err != nil {
@@ -287,11 +288,12 @@ func (p *postgres) statements(ctx context.Context, runs int) ([]Statement, error
 	for rows.Next() {
 		var role, query string
 		var calls int64
-		if err := rows.Scan(&role, &calls, &query); err != nil {
+		var mean float64
+		if err := rows.Scan(&role, &calls, &mean, &query); err != nil {
 			return nil, err
 		}
 		out = append(out, Statement{Role: strings.TrimPrefix(role, "bench_"), PerRun: float64(calls) / float64(runs),
-			Query: shorten(query, 110)})
+			MeanMs: mean, Query: shorten(query, 100)})
 	}
 	return out, rows.Err()
 }
