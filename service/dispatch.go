@@ -86,6 +86,10 @@ func (s *Service) dispatchIn(tx *gorm.DB, ob *outbox) (int, error) {
 // trip less.
 var dispatchLockSQL = fmt.Sprintf("SELECT pg_advisory_xact_lock(%d) AS dispatch_locked", dispatchLock)
 
+// dispatchTryLockSQL is dispatchLockSQL that does not wait: dispatch_locked
+// says whether it took the lock.
+var dispatchTryLockSQL = fmt.Sprintf("SELECT pg_try_advisory_xact_lock(%d) AS dispatch_locked", dispatchLock)
+
 // dispatchLocked is dispatchIn once tx holds the dispatcher's lock.
 func (s *Service) dispatchLocked(tx *gorm.DB, ob *outbox) (int, error) {
 	now := s.Now()

@@ -184,6 +184,7 @@ type RunStarted struct {
 // activation_code_expired (422), subscription_inactive (402), run_quota_exceeded (403).
 func (s *Service) StartRun(ctx context.Context, tenantID, projectID uuid.UUID) (RunStarted, error) {
 	var exec models.Execution
+	var locked []bool
 	err := s.inTx(ctx, func(tx *gorm.DB, ob *outbox) error {
 		p, err := s.runnable(tx, tenantID, projectID, true)
 		if err != nil {
@@ -197,8 +198,11 @@ func (s *Service) StartRun(ctx context.Context, tenantID, projectID uuid.UUID) (
 		exec = models.Execution{ID: models.NewID(), ProjectID: p.ID, TenantID: tenantID, Status: models.StatusPending,
 			OutputDir: dir, QueuedAt: now, CreatedAt: now, UpdatedAt: now}
 		// The execution, its queued event and the project's new state in
-		// one statement, which takes the dispatcher's lock too.
-		err = tx.Exec(`WITH e AS (
+		// one statement, which tries the dispatcher's lock too: when it is
+		// free, the run is dispatched in this transaction; when another
+		// dispatch holds it, after commit, so that the subscription row
+		// (locked above) is not held while waiting for it.
+		err = tx.Raw(`WITH e AS (
 			  INSERT INTO executions (id, project_id, tenant_id, status, attempt, output_dir, queued_at, created_at, updated_at)
 			  VALUES (@id, @project, @tenant, @pending, 0, @dir, @now, @now, @now)),
 			ev AS (
@@ -206,10 +210,11 @@ func (s *Service) StartRun(ctx context.Context, tenantID, projectID uuid.UUID) (
 			UPDATE projects SET execution_status = @pending, execution_started_at = NULL, execution_completed_at = NULL,
 			  execution_error = NULL, output_folder_path = @dir, progress = 0, progress_message = 'queued',
 			  latest_execution_id = @id, updated_at = @now
-			FROM (`+dispatchLockSQL+`) dispatcher
-			WHERE id = @project`,
+			FROM (`+dispatchTryLockSQL+`) dispatcher
+			WHERE id = @project
+			RETURNING dispatcher.dispatch_locked`,
 			map[string]any{"id": exec.ID, "project": p.ID, "tenant": tenantID, "pending": models.StatusPending, "dir": dir,
-				"now": now, "queued": models.EventQueued}).Error
+				"now": now, "queued": models.EventQueued}).Scan(&locked).Error
 		if err != nil {
 			if db.IsUniqueViolation(err, "executions_one_live_per_project") {
 				return models.ErrRunInProgress
@@ -218,11 +223,16 @@ func (s *Service) StartRun(ctx context.Context, tenantID, projectID uuid.UUID) (
 		}
 		s.emit(tx, liveEvent(&exec, string(models.StatusPending), models.StatusPending, 0, "queued"))
 		// Its task goes to Redis when it gets a slot, maybe at once.
-		_, err = s.dispatchLocked(tx, ob)
+		if len(locked) == 1 && locked[0] {
+			_, err = s.dispatchLocked(tx, ob)
+		}
 		return err
 	})
 	if err != nil {
 		return RunStarted{}, err
+	}
+	if len(locked) != 1 || !locked[0] {
+		s.dispatch(ctx)
 	}
 	// The worker creates the folder too; creating it here lets the tenant
 	// see it at once. A failure here does not lose the run.
