@@ -34,7 +34,7 @@ func TestBenchPipelineSmoke(t *testing.T) {
 		"writing transactions": q.SQL.WritingTransactions, "Redis commands": q.Redis.Commands,
 		"Redis scripts": q.Redis.Scripts, "round trips": q.Redis.RoundTrips, "inside Lua": q.Redis.InLua,
 		"asynq Redis commands": r.RawAsynq.RedisPerRun, "POST→started p50": q.Latency.PostToStarted.P50,
-		"pickup p50": q.Latency.Pickup.P50,
+		"pickup p50":   q.Latency.Pickup.P50,
 		"idle seconds": q.Idle.Seconds, "ratio vs asynq": r.Ratios.RunsPerSecVsAsynq, "ratio vs exec": r.Ratios.RunsPerSecVsExec,
 	}
 	for name, v := range positive {
