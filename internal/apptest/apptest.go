@@ -159,7 +159,6 @@ func New(t testing.TB, opts Options) *App {
 	// t.Context ends before cleanups: SSE streams end first.
 	a.parts = app.New(t.Context(), app.Config{OutputRoot: a.OutputRoot, SendTimeout: time.Second,
 		Jobs: jobs.Options{RunTimeout: time.Minute, KillGrace: time.Second}, PastDueGrace: grace,
-		UploadRetry: TestUploadRetry,
 	}, app.Deps{DB: a.DB, Redis: a.Redis, Queue: opt, Enqueue: enqOpt, Artifacts: a.Artifacts,
 		Mailer: TestMailer(t), // OTP sign-in codes go to mailpit (Q2O_TEST_SMTP_ADDR)
 		Log:    a.Log})
