@@ -4656,6 +4656,11 @@ type DownloadExecutionResponse206Headers struct {
 	ContentRange *string
 }
 
+// DownloadExecutionResponse302Headers the declared response headers of an HTTP 302 response for DownloadExecution
+type DownloadExecutionResponse302Headers struct {
+	Location *string
+}
+
 // DownloadExecutionResponse404Headers the declared response headers of an HTTP 404 response for DownloadExecution
 type DownloadExecutionResponse404Headers struct {
 	RetryAfter *int
@@ -4689,6 +4694,8 @@ type DownloadExecutionResponse struct {
 	Headers202 *DownloadExecutionResponse202Headers
 	// Headers206 the parsed response headers for an HTTP 206 response
 	Headers206 *DownloadExecutionResponse206Headers
+	// Headers302 the parsed response headers for an HTTP 302 response
+	Headers302 *DownloadExecutionResponse302Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *DownloadExecutionResponse404Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -6759,6 +6766,9 @@ func ParseDownloadExecutionResponse(rsp *http.Response) (*DownloadExecutionRespo
 		}
 		response.JSON202 = &dest
 
+	case rsp.StatusCode == 302:
+		break // No content-type
+
 	case rsp.StatusCode == 304:
 		break // No content-type
 
@@ -6851,6 +6861,16 @@ func ParseDownloadExecutionResponse(rsp *http.Response) (*DownloadExecutionRespo
 			headers.ContentRange = &value
 		}
 		response.Headers206 = &headers
+	case rsp.StatusCode == 302:
+		var headers DownloadExecutionResponse302Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: "uri"}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers302 = &headers
 	case rsp.StatusCode == 404:
 		var headers DownloadExecutionResponse404Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
