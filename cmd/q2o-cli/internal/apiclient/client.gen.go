@@ -1245,7 +1245,9 @@ type ClientInterface interface {
 	// Retry-After while the zip is being made; 404 `zip_missing` when the
 	// file has vanished (with Retry-After when it is being made again,
 	// which only the project's latest run can be; an earlier run's lost
-	// zip is gone for good). 409 `execution_not_completed` for a run that
+	// zip is gone for good; with Q2O_ARTIFACTS=s3 a zip gone from the
+	// bucket is gone for good too, no Retry-After). 409
+	// `execution_not_completed` for a run that
 	// did not complete; 404 `execution_not_found` also for another
 	// tenant's or project's execution. A browser can use the portal's
 	// session cookie instead of the Authorization header.
@@ -1735,7 +1737,9 @@ func (c *Client) GetExecution(ctx context.Context, projectId ProjectID, executio
 // Retry-After while the zip is being made; 404 `zip_missing` when the
 // file has vanished (with Retry-After when it is being made again,
 // which only the project's latest run can be; an earlier run's lost
-// zip is gone for good). 409 `execution_not_completed` for a run that
+// zip is gone for good; with Q2O_ARTIFACTS=s3 a zip gone from the
+// bucket is gone for good too, no Retry-After). 409
+// `execution_not_completed` for a run that
 // did not complete; 404 `execution_not_found` also for another
 // tenant's or project's execution. A browser can use the portal's
 // session cookie instead of the Authorization header.
@@ -3224,7 +3228,9 @@ type ClientWithResponsesInterface interface {
 	// Retry-After while the zip is being made; 404 `zip_missing` when the
 	// file has vanished (with Retry-After when it is being made again,
 	// which only the project's latest run can be; an earlier run's lost
-	// zip is gone for good). 409 `execution_not_completed` for a run that
+	// zip is gone for good; with Q2O_ARTIFACTS=s3 a zip gone from the
+	// bucket is gone for good too, no Retry-After). 409
+	// `execution_not_completed` for a run that
 	// did not complete; 404 `execution_not_found` also for another
 	// tenant's or project's execution. A browser can use the portal's
 	// session cookie instead of the Authorization header.
@@ -5456,7 +5462,9 @@ func (c *ClientWithResponses) GetExecutionWithResponse(ctx context.Context, proj
 // Retry-After while the zip is being made; 404 `zip_missing` when the
 // file has vanished (with Retry-After when it is being made again,
 // which only the project's latest run can be; an earlier run's lost
-// zip is gone for good). 409 `execution_not_completed` for a run that
+// zip is gone for good; with Q2O_ARTIFACTS=s3 a zip gone from the
+// bucket is gone for good too, no Retry-After). 409
+// `execution_not_completed` for a run that
 // did not complete; 404 `execution_not_found` also for another
 // tenant's or project's execution. A browser can use the portal's
 // session cookie instead of the Authorization header.
