@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
+	"github.com/q2o/q2o/artifacts/store"
 	"github.com/q2o/q2o/jobs"
 	"github.com/q2o/q2o/models"
 )
@@ -40,7 +41,15 @@ type Deps struct {
 	// Outbox sends outbox rows after commit; nil leaves them for the relay.
 	Outbox     Sender
 	OutputRoot string
-	Log        *slog.Logger
+	// Artifacts is where run zips and kept logs are stored (Q2O_ARTIFACTS);
+	// nil is the folder OutputRoot, as before the store existed.
+	Artifacts store.Store
+	// PresignAbove, when > 0 and Artifacts can presign (s3), makes the
+	// download of a zip of at least this many bytes a redirect to a
+	// presigned URL of its object (Q2O_S3_PRESIGN_ABOVE); 0 streams every
+	// zip through the API.
+	PresignAbove int64
+	Log          *slog.Logger
 	// Now is the clock; New sets the wall clock, in UTC, when it is nil.
 	Now func() time.Time
 	// Events, when set, receives status and progress changes for live
@@ -69,6 +78,9 @@ type Deps struct {
 func New(d Deps) *Service {
 	if d.Now == nil {
 		d.Now = func() time.Time { return time.Now().UTC() }
+	}
+	if d.Artifacts == nil {
+		d.Artifacts = store.Folder(d.OutputRoot)
 	}
 	return &Service{Deps: d}
 }
