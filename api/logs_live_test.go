@@ -146,7 +146,7 @@ func TestLogFollowedThroughAnotherReplica(t *testing.T) {
 	b := a.Replica(apptest.ReplicaOptions{})
 	a.StartWorker(a.LogLinesConfig("--phases 3,2", "--flush"))
 	key, logs, eid, dir := liveRun(t, a, "followed elsewhere")
-	a.WaitLog(key, logs, "phase 1 line 3") // main.py waits at its gate now
+	a.WaitLog(key, logs, "phase 1 line 3")                           // main.py waits at its gate now
 	if err := os.Remove(filepath.Join(dir, "run.log")); err != nil { // the worker writes on into the unlinked file
 		t.Fatal(err)
 	}
