@@ -60,6 +60,9 @@ func (s *Server) projectLogs(c echo.Context) error {
 	if acceptsEventStream(c.Request()) {
 		return s.followLog(c, l)
 	}
+	if done, err := s.tailLive(c, l); done {
+		return err
+	}
 	return tailLog(c, l)
 }
 

@@ -146,9 +146,13 @@ func TestLogFollowedThroughAnotherReplica(t *testing.T) {
 	b := a.Replica(apptest.ReplicaOptions{})
 	a.StartWorker(a.LogLinesConfig("--phases 3,2", "--flush"))
 	key, logs, eid, dir := liveRun(t, a, "followed elsewhere")
-	a.WaitLog(key, logs, "phase 1 line 3")                           // main.py waits at its gate now
-	if err := os.Remove(filepath.Join(dir, "run.log")); err != nil { // the worker writes on into the unlinked file
+	a.WaitLog(key, logs, "phase 1 line 3") // main.py waits at its gate now
+	// The worker writes on into the unlinked file.
+	if err := os.Remove(filepath.Join(dir, "run.log")); err != nil {
 		t.Fatal(err)
+	}
+	if got := b.Logs(key, logs+"?tail=2"); got != "phase 1 line 2\nphase 1 line 3\n" {
+		t.Errorf("tail=2 through replica 2: %q", got)
 	}
 
 	fl := followLive(t, b, key, logs, "")

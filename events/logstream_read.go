@@ -77,41 +77,55 @@ func (s *LogStreams) ReadLog(ctx context.Context, execID uuid.UUID, cursor strin
 // logPollWhenBusy is how often a follower that found no blocking slot reads.
 const logPollWhenBusy = 300 * time.Millisecond
 
-// LogTailStart returns where the last n lines of the log begin, as far as
-// its stream holds it: the offset of the first byte of the n-th line from
-// the end, or, when the stream holds fewer lines, of the first whole line
-// it holds. ok is false when the stream holds no entry.
+// LogTail is where the last lines of a log begin, as far as its stream
+// holds it.
+type LogTail struct {
+	// Start is the offset of the tail's first byte: of the n-th line from
+	// the end, or, when the stream holds fewer lines, of the first whole
+	// line it holds.
+	Start int64
+	// End is where the log ends, as far as the stream holds it.
+	End int64
+	// Whole is true when the stream holds every line asked for (or the log
+	// from its start).
+	Whole bool
+}
+
+// LogTail finds the last n lines of the log in its stream. ok is false when
+// the stream holds no entry.
 // Errors: ctx's, or Redis's.
-func (s *LogStreams) LogTailStart(ctx context.Context, execID uuid.UUID, n int) (off int64, ok bool, err error) {
+func (s *LogStreams) LogTail(ctx context.Context, execID uuid.UUID, n int) (tail LogTail, ok bool, err error) {
 	key := LogStreamKey(execID)
-	end, lines := int64(-1), 0
+	tail.End = -1
+	lines := 0
 	first := int64(-1)  // the offset of the first byte held
 	lineAt := int64(-1) // the start of the earliest whole line seen
 	for upper := "+"; ; {
 		msgs, err := s.rdb.XRevRangeN(ctx, key, upper, "-", logReadBatch).Result()
 		if err != nil {
-			return 0, false, fmt.Errorf("read %s: %w", key, err)
+			return tail, false, fmt.Errorf("read %s: %w", key, err)
 		}
 		for _, m := range msgs {
 			c, ok := decodeLogEntry(m)
 			if !ok {
 				continue
 			}
-			if end < 0 {
-				end = c.Off + int64(len(c.Data))
+			if tail.End < 0 {
+				tail.End = c.Off + int64(len(c.Data))
 				if n <= 0 {
-					return end, true, nil
+					return LogTail{Start: tail.End, End: tail.End, Whole: true}, true, nil
 				}
 			}
 			first = c.Off
 			for i := len(c.Data) - 1; i >= 0; i-- {
 				at := c.Off + int64(i)
-				if c.Data[i] != '\n' || at == end-1 {
+				if c.Data[i] != '\n' || at == tail.End-1 {
 					continue
 				}
 				lineAt = at + 1
 				if lines++; lines == n {
-					return lineAt, true, nil
+					tail.Start, tail.Whole = lineAt, true
+					return tail, true, nil
 				}
 			}
 		}
@@ -125,12 +139,16 @@ func (s *LogStreams) LogTailStart(ctx context.Context, execID uuid.UUID, n int) 
 		upper = prevID(prev).String()
 	}
 	switch {
-	case end < 0:
-		return 0, false, nil
-	case first == 0 || lineAt < 0:
-		return max(first, 0), true, nil
+	case tail.End < 0:
+		return LogTail{}, false, nil
+	case first == 0:
+		tail.Start, tail.Whole = 0, true
+	case lineAt < 0:
+		tail.Start = first
+	default:
+		tail.Start = lineAt
 	}
-	return lineAt, true, nil
+	return tail, true, nil
 }
 
 // prevID is the greatest id before id (XREVRANGE's end is inclusive).

@@ -192,12 +192,12 @@ func TestReadLogWaits(t *testing.T) {
 	}
 }
 
-func TestLogTailStart(t *testing.T) {
+func TestLogTail(t *testing.T) {
 	t.Parallel()
 	s := newLogStreams(t)
 	s.MaxBytes, s.FlushBytes = 1<<10, 64
 	id := uuid.New()
-	if _, ok, err := s.LogTailStart(t.Context(), id, 3); ok || err != nil {
+	if _, ok, err := s.LogTail(t.Context(), id, 3); ok || err != nil {
 		t.Fatalf("no stream: ok %v, %v", ok, err)
 	}
 	p := s.Publish(id)
@@ -205,8 +205,8 @@ func TestLogTailStart(t *testing.T) {
 	p.Write(0, log)
 	p.Close()
 	for n, want := range map[int]int64{0: 14, 1: 8, 2: 4, 3: 0, 10: 0} {
-		if off, ok, err := s.LogTailStart(t.Context(), id, n); !ok || err != nil || off != want {
-			t.Errorf("tail %d: %d %v %v, want %d", n, off, ok, err, want)
+		if tail, ok, err := s.LogTail(t.Context(), id, n); !ok || err != nil || tail != (LogTail{want, 14, true}) {
+			t.Errorf("tail %d: %+v %v %v, want from %d to 14, whole", n, tail, ok, err, want)
 		}
 	}
 	// A stream trimmed of the log's start: the tail starts at the first
@@ -214,8 +214,8 @@ func TestLogTailStart(t *testing.T) {
 	id = uuid.New()
 	p = s.Publish(id)
 	var off int64
-	for i := range 400 {
-		line := fmt.Appendf(nil, "line %03d\n", i) // 9 bytes
+	for i := range 4000 { // 40 kB: trimming drops whole nodes of the stream, 4 kB each
+		line := fmt.Appendf(nil, "line %04d\n", i) // 10 bytes
 		p.Write(off, line)
 		off += int64(len(line))
 		if i%50 == 0 {
@@ -225,8 +225,11 @@ func TestLogTailStart(t *testing.T) {
 	p.Close()
 	chunks := readAll(t, s, id, LogCursor(0))
 	first := chunks[0].Off
-	start, ok, err := s.LogTailStart(t.Context(), id, 100000)
-	if !ok || err != nil || start < first || start%9 != 0 || start-first >= 9 {
-		t.Errorf("tail of a trimmed stream (held from %d): %d %v %v", first, start, ok, err)
+	tail, ok, err := s.LogTail(t.Context(), id, 100000)
+	if !ok || err != nil || tail.Whole || tail.End != off || first == 0 || tail.Start < first || tail.Start%10 != 0 || tail.Start-first > 10 {
+		t.Errorf("tail of a trimmed stream (held from %d to %d): %+v %v %v", first, off, tail, ok, err)
+	}
+	if tail, _, _ := s.LogTail(t.Context(), id, 3); !tail.Whole || tail.Start != off-30 {
+		t.Errorf("tail 3 of a trimmed stream: %+v, want the last 30 bytes, whole", tail)
 	}
 }
