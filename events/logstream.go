@@ -133,8 +133,9 @@ type LogPublisher struct {
 	failing   bool
 }
 
-// Write takes bytes p written to the log at offset off. p is copied. Bytes
-// that do not follow the ones waiting (a gap) first send those.
+// Write takes bytes b written to the log at offset off; b is copied. Bytes
+// that do not follow the ones waiting replace them: the stream then skips
+// those (followers see a gap, the stored log has them), never reorders.
 func (p *LogPublisher) Write(off int64, b []byte) {
 	if p == nil || len(b) == 0 {
 		return

@@ -44,7 +44,7 @@ func (s *LogStreams) ReadLog(ctx context.Context, execID uuid.UUID, cursor strin
 		select {
 		case s.blocking <- struct{}{}:
 			defer func() { <-s.blocking }()
-			args.Block = wait
+			args.Block = max(wait, time.Millisecond) // BLOCK 0 would wait for ever
 		default:
 			// Every blocking slot is taken: poll instead, so followers
 			// never hold the whole connection pool.
