@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/q2o/q2o/internal/testenv"
 )
@@ -232,4 +233,30 @@ func TestLogTail(t *testing.T) {
 	if tail, _, _ := s.LogTail(t.Context(), id, 3); !tail.Whole || tail.Start != off-30 {
 		t.Errorf("tail 3 of a trimmed stream: %+v, want the last 30 bytes, whole", tail)
 	}
+}
+
+// With Redis away, Write never waits and Close returns within Timeout.
+func TestLogPublisherNeverBlocksOnRedis(t *testing.T) {
+	t.Parallel()
+	o, err := redis.ParseURL("redis://127.0.0.1:1/0") // nothing listens there
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.ContextTimeoutEnabled, o.MaxRetries = true, -1
+	rdb := redis.NewClient(o)
+	t.Cleanup(func() { _ = rdb.Close() })
+	s := NewLogStreams(rdb, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	s.MaxBytes, s.Timeout = 64<<10, 200*time.Millisecond
+	p := s.Publish(uuid.New())
+	line := []byte(strings.Repeat("y", 999) + "\n")
+	began := time.Now()
+	for i := range 10000 { // 10 MB: far more than MaxBytes waits
+		p.Write(int64(i*len(line)), line)
+	}
+	wrote := time.Since(began)
+	p.Close()
+	if w := p.waiting(); w > 2*int(s.MaxBytes) {
+		t.Errorf("%d bytes wait for a Redis that is away, more than 2 MaxBytes", w)
+	}
+	t.Logf("10 MB written in %s, closed %s later", wrote, time.Since(began)-wrote)
 }
