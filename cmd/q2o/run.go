@@ -78,8 +78,9 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 		Jobs:       jobs.Options{RunTimeout: cfg.RunTimeout, KillGrace: cfg.KillGrace, Retention: cfg.TaskRetention},
 		SessionTTL: cfg.SessionTTL, PastDueGrace: cfg.PastDueGrace,
 	}, app.Deps{DB: gdb, Redis: rdb, Queue: redisOpt, Mailer: mailer, Log: log})
-	defer parts.Close()      // after sign-in mails still on their way, each bounded in time
-	logs := parts.LogStreams // the worker's live logs (the API only reads them)
+	defer parts.Close() // after sign-in mails still on their way, each bounded in time
+	// The live logs' settings are the worker's: the API only reads them.
+	logs := parts.LogStreams
 	logs.MaxBytes, logs.FlushEvery, logs.Linger = int64(cfg.LogStreamBytes), cfg.LogStreamFlush, cfg.LogStreamLinger
 	svc, enq, mets := parts.Svc, parts.Enq, parts.Metrics
 	setBuildInfo(mets)
