@@ -357,7 +357,7 @@ func isStale(err error) bool {
 // end entry.
 func parseLogID(id string) (end int64, isEnd, ok bool) {
 	sid, ok := parseID(id)
-	if !ok || sid.ms > 1<<62 {
+	if !ok || sid.ms > 1<<62 || sid.seq > 1 {
 		return 0, false, false
 	}
 	return int64(sid.ms), sid.seq == 1, true

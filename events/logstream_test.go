@@ -260,3 +260,34 @@ func TestLogPublisherNeverBlocksOnRedis(t *testing.T) {
 	}
 	t.Logf("10 MB written in %s, closed %s later", wrote, time.Since(began)-wrote)
 }
+
+// Entries that are not a log's (another writer's) are read past, not
+// returned, and never stall a reader.
+func TestReadLogSkipsForeignEntries(t *testing.T) {
+	t.Parallel()
+	s := newLogStreams(t)
+	id := uuid.New()
+	key := LogStreamKey(id)
+	type entry struct {
+		id     string
+		values []any
+	}
+	var entries []entry
+	for i := range 2 * logReadBatch { // more than a read returns
+		entries = append(entries, entry{fmt.Sprintf("1-%d", i), []any{"x", "y"}})
+	}
+	entries = append(entries, entry{"2-0", []any{"off", "0", "data", "too long for its id"}},
+		entry{"9-0", []any{"off", "3", "data", "abcdef"}})
+	for _, e := range entries {
+		if err := s.rdb.XAdd(t.Context(), &redis.XAddArgs{Stream: key, ID: e.id, Values: e.values}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chunks, err := s.ReadLog(t.Context(), id, LogCursor(0), time.Second)
+	if err != nil || len(chunks) != 1 || chunks[0].Off != 3 || string(chunks[0].Data) != "abcdef" {
+		t.Errorf("ReadLog: %+v, %v; want the one log entry", chunks, err)
+	}
+	if chunks, err := s.ReadLog(t.Context(), id, "2-0", 0); err != nil || len(chunks) != 1 {
+		t.Errorf("ReadLog past the foreign entries: %+v, %v", chunks, err)
+	}
+}
