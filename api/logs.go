@@ -78,7 +78,7 @@ func acceptsEventStream(r *http.Request) bool {
 // tailLog sends the last l.Tail lines of the log as it is now, streamed from
 // the file: only the block being scanned for line ends is held in memory.
 func tailLog(c echo.Context, l service.RunLog) error {
-	f, err := l.Open()
+	f, err := l.Open(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -91,11 +91,10 @@ func tailLog(c echo.Context, l service.RunLog) error {
 		return c.NoContent(http.StatusOK)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
+	size, err := f.Size()
 	if err != nil {
 		return fmt.Errorf("stat log: %w", err)
 	}
-	size := fi.Size()
 	start, err := service.TailStart(f, size, l.Tail)
 	if err != nil {
 		return err

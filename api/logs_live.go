@@ -279,8 +279,7 @@ type storedLog interface {
 // openStored opens l's stored log (service.RunLog's Open): nil, and no
 // error, while there is none yet.
 func openStored(ctx context.Context, l service.RunLog) (storedLog, error) {
-	_ = ctx // the stored log's reads are bounded by the request (with an object store)
-	f, err := l.Open()
+	f, err := l.Open(ctx) // with an object store, its reads are bounded by ctx
 	if err != nil || f == nil {
 		return nil, err
 	}

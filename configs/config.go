@@ -48,6 +48,8 @@ type Config struct {
 	S3PathStyle       bool
 	S3Prefix          string
 	S3CreateBucket    bool
+	S3UploadRetry     time.Duration
+	S3PresignAbove    ByteSize
 
 	Runner        string
 	RunnerArgs    string

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
-	"os"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,6 +13,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/q2o/q2o/artifacts"
+	"github.com/q2o/q2o/artifacts/store"
 	"github.com/q2o/q2o/jobs"
 	"github.com/q2o/q2o/models"
 )
@@ -31,6 +32,11 @@ var (
 	// later run's output.
 	ErrZipGone = models.Errorf(models.KindNotFound, "zip_missing",
 		"the zip of this run is no longer kept; only the latest run's zip can be made again")
+	// ErrZipLost: the zip was recorded but its object is gone from the
+	// bucket (Q2O_ARTIFACTS=s3). It cannot be made again: the worker removed
+	// the run's scratch output once the upload succeeded.
+	ErrZipLost = models.Errorf(models.KindNotFound, "zip_missing",
+		"the zip of this run is missing from the object store and cannot be made again; run the project again")
 )
 
 func errNotCompleted(status models.ExecutionStatus) error {
@@ -43,15 +49,25 @@ func errNotCompleted(status models.ExecutionStatus) error {
 
 // Download is the zip of a completed run, opened for a client or a tenant.
 // When Pending is true the zip is still being made and File is nil;
-// otherwise the caller must close File.
+// otherwise the caller must close File. File seeks (Range requests): it is
+// the *os.File itself in local mode (so a download can use sendfile) and a
+// reader of the object, whose reads are ranged GETs, with s3.
 type Download struct {
 	ProjectName string
 	ExecutionID uuid.UUID
 	Pending     bool
-	File        *os.File
+	File        io.ReadSeekCloser
 	ModTime     time.Time
 	SHA256      string // hex; empty if not recorded
+	// Presign, when set, gives a URL (valid PresignTTL) where the client
+	// may GET the zip from the object store itself, answered with the given
+	// Content-Disposition (Q2O_S3_PRESIGN_ABOVE). File is open all the same,
+	// for what a redirect does not answer (HEAD, If-None-Match).
+	Presign func(ctx context.Context, disposition string) (string, error)
 }
+
+// PresignTTL is how long a presigned download URL is valid.
+const PresignTTL = 15 * time.Minute
 
 // OpenDownload opens the zip of project projectID's last completed
 // execution for a client holding credential (an activation code or a client
@@ -63,7 +79,10 @@ type Download struct {
 // and makes sure the project:zip task exists (see ensureZipTask). When the
 // recorded file has vanished from disk (or is not the file recorded), it
 // forgets the zip, enqueues project:zip again and answers zip_missing
-// (ErrZipMissing).
+// (ErrZipMissing). With a remote store (Q2O_ARTIFACTS=s3) the zip is read
+// from the bucket; a recorded object that is gone (or not of the recorded
+// size) answers zip_missing (ErrZipLost) and is not made again: the scratch
+// it came from was removed once it was uploaded.
 // Errors: not_found (404), project_not_completed (409), zip_missing (404).
 func (s *Service) OpenDownload(ctx context.Context, projectID uuid.UUID, credential string) (Download, error) {
 	p, err := s.ProjectForCode(ctx, projectID, credential)
@@ -127,8 +146,12 @@ func (s *Service) openExecutionZip(ctx context.Context, p *models.Project, e *mo
 		d.Pending = true
 		return d, nil
 	}
-	f, fi, err := artifacts.OpenZip(*e.ZipPath, e.ZipSize, e.ZipSHA256)
+	f, modTime, err := s.openZip(ctx, *e.ZipPath, e.ZipSize, e.ZipSHA256)
 	if errors.Is(err, fs.ErrNotExist) {
+		if store.Remote(s.Artifacts) {
+			s.Log.Warn("zip object missing from the store", "execution_id", e.ID, "ref", *e.ZipPath, "error", err)
+			return Download{}, ErrZipLost
+		}
 		if !latest {
 			s.Log.Warn("zip file of an earlier run missing", "execution_id", e.ID, "path", *e.ZipPath, "error", err)
 			return Download{}, ErrZipGone
@@ -145,11 +168,67 @@ func (s *Service) openExecutionZip(ctx context.Context, p *models.Project, e *mo
 	if err != nil {
 		return Download{}, fmt.Errorf("open zip: %w", err)
 	}
-	d.File, d.ModTime = f, fi.ModTime()
+	d.File, d.ModTime = f, modTime
 	if e.ZipSHA256 != nil {
 		d.SHA256 = *e.ZipSHA256
 	}
+	d.Presign = s.presigner(*e.ZipPath, e.ZipSize)
 	return d, nil
+}
+
+// presigner is Download.Presign for the zip at ref, or nil when downloads
+// of its size stream through the API.
+func (s *Service) presigner(ref string, size *int64) func(context.Context, string) (string, error) {
+	ps, ok := s.Artifacts.(store.Presigner)
+	if !ok || s.PresignAbove <= 0 || size == nil || *size < s.PresignAbove {
+		return nil
+	}
+	key, err := s.Artifacts.Key(ref)
+	if err != nil {
+		return nil
+	}
+	return func(ctx context.Context, disposition string) (string, error) {
+		u, err := ps.PresignGet(ctx, key, PresignTTL, disposition, "application/zip")
+		if err != nil {
+			return "", err
+		}
+		return u.String(), nil
+	}
+}
+
+// openZip opens the recorded zip ref through the store, checked against
+// what was recorded of it (size, and in local mode the SHA-256, see
+// artifacts.CheckZip). A zip that is missing, outside the store, or not the
+// one recorded wraps fs.ErrNotExist.
+func (s *Service) openZip(ctx context.Context, ref string, size *int64, sha *string) (io.ReadSeekCloser, time.Time, error) {
+	key, err := s.Artifacts.Key(ref)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("%w: %w", err, fs.ErrNotExist)
+	}
+	r, err := s.Artifacts.Open(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, time.Time{}, fmt.Errorf("%w: %w", err, fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if f, ok := store.OSFile(r); ok {
+		fi, err := artifacts.CheckZip(f, size, sha)
+		if err != nil {
+			_ = r.Close()
+			return nil, time.Time{}, err
+		}
+		return f, fi.ModTime(), nil
+	}
+	// In the bucket: the object of the recorded size. Its SHA-256 was
+	// checked against the zip's as it was uploaded; hashing it again here
+	// would read the whole object for every download.
+	o := r.Object()
+	if size != nil && o.Size != *size {
+		_ = r.Close()
+		return nil, time.Time{}, fmt.Errorf("%s: %d bytes, recorded %d: %w", ref, o.Size, *size, fs.ErrNotExist)
+	}
+	return r, o.ModTime, nil
 }
 
 // LatestCompletedExecution returns the newest completed execution of one of

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
+	"github.com/q2o/q2o/artifacts/store"
 	"github.com/q2o/q2o/jobs"
 	"github.com/q2o/q2o/models"
 )
@@ -29,7 +30,8 @@ type Sender interface {
 type Service struct {
 	Deps
 
-	bg sync.WaitGroup // background work started by a request; see Wait
+	bg   sync.WaitGroup // background work started by a request; see Wait
+	auth authCache      // checked credentials (AuthCacheTTL)
 }
 
 // Deps are what a Service is built from. DB and Log are required; the rest
@@ -39,7 +41,15 @@ type Deps struct {
 	// Outbox sends outbox rows after commit; nil leaves them for the relay.
 	Outbox     Sender
 	OutputRoot string
-	Log        *slog.Logger
+	// Artifacts is where run zips and kept logs are stored (Q2O_ARTIFACTS);
+	// nil is the folder OutputRoot, as before the store existed.
+	Artifacts store.Store
+	// PresignAbove, when > 0 and Artifacts can presign (s3), makes the
+	// download of a zip of at least this many bytes a redirect to a
+	// presigned URL of its object (Q2O_S3_PRESIGN_ABOVE); 0 streams every
+	// zip through the API.
+	PresignAbove int64
+	Log          *slog.Logger
 	// Now is the clock; New sets the wall clock, in UTC, when it is nil.
 	Now func() time.Time
 	// Events, when set, receives status and progress changes for live
@@ -69,6 +79,9 @@ func New(d Deps) *Service {
 	if d.Now == nil {
 		d.Now = func() time.Time { return time.Now().UTC() }
 	}
+	if d.Artifacts == nil {
+		d.Artifacts = store.Folder(d.OutputRoot)
+	}
 	return &Service{Deps: d}
 }
 
@@ -80,7 +93,7 @@ func (s *Service) inTx(ctx context.Context, fn func(tx *gorm.DB, out *outbox) er
 	em := &emitted{}
 	var ob outbox
 	err := s.DB.WithContext(context.WithValue(ctx, emittedKey{}, em)).Transaction(func(tx *gorm.DB) error {
-		ob = outbox{tx: tx}
+		ob = outbox{tx: tx, sends: s.Outbox != nil}
 		return fn(tx, &ob)
 	})
 	if err != nil {
@@ -97,12 +110,31 @@ func (s *Service) inTx(ctx context.Context, fn func(tx *gorm.DB, out *outbox) er
 
 // outbox collects the rows written in one transaction.
 type outbox struct {
-	tx   *gorm.DB
-	sent []models.OutboxMessage
+	tx    *gorm.DB
+	sends bool // they are sent after commit (a Sender is set)
+	sent  []models.OutboxMessage
 }
 
 func (o *outbox) add(msgs ...models.OutboxMessage) error {
-	rows, err := jobs.Add(o.tx, msgs...)
+	return o.addAlong("", nil, msgs...)
+}
+
+// addAlong is add in one statement with the data-modifying CTEs with (see
+// jobs.AddAlong); with empty, the rows alone.
+func (o *outbox) addAlong(with string, args []any, msgs ...models.OutboxMessage) error {
+	msgs = append([]models.OutboxMessage(nil), msgs...)
+	if o.sends {
+		for i := range msgs {
+			jobs.AwaitClaim(&msgs[i])
+		}
+	}
+	var rows []models.OutboxMessage
+	var err error
+	if with == "" {
+		rows, err = jobs.Add(o.tx, msgs...)
+	} else {
+		rows, err = jobs.AddAlong(o.tx, with, args, msgs...)
+	}
 	if err != nil {
 		return err
 	}

@@ -19,12 +19,23 @@ type Local struct {
 	root string
 }
 
+// Folder returns the store on the folder root without touching the file
+// system: the folders are made as objects are put.
+func Folder(root string) *Local {
+	// Absolute, so that a ref stays right whatever the working directory
+	// (Q2O_OUTPUT_ROOT's default is relative).
+	if abs, err := filepath.Abs(root); err == nil && root != "" {
+		root = abs
+	}
+	return &Local{root: root}
+}
+
 // NewLocal returns the store on the folder root (created when missing).
 func NewLocal(root string) (*Local, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("store: local folder: %w", err)
 	}
-	return &Local{root: root}, nil
+	return Folder(root), nil
 }
 
 func (l *Local) file(key string) (string, error) {
@@ -54,6 +65,9 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64) (O
 	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(ctxReader{ctx, r}, size+1))
 	if err == nil && n != size {
 		err = fmt.Errorf("got %d bytes, want %d", n, size)
+	}
+	if err == nil {
+		err = tmp.Chmod(0o644) // CreateTemp's 0600 would hide it from a reader running as another user
 	}
 	if err == nil {
 		err = tmp.Sync()
@@ -121,6 +135,47 @@ func (l *Local) Delete(_ context.Context, key string) error {
 	return nil
 }
 
+// Ref is the file's path.
+func (l *Local) Ref(key string) string {
+	name, err := l.file(key)
+	if err != nil {
+		return ""
+	}
+	return name
+}
+
+// Key is the key of a file under the folder; a relative ref (recorded
+// when the folder was given relative) is taken from the working directory.
+func (l *Local) Key(ref string) (string, error) {
+	abs, err := filepath.Abs(ref)
+	if err != nil || ref == "" {
+		return "", fmt.Errorf("store: %q is not under the folder %s", ref, l.root)
+	}
+	rel, err := filepath.Rel(l.root, abs)
+	if err != nil || !filepath.IsLocal(rel) {
+		return "", fmt.Errorf("store: %s is not under the folder %s", ref, l.root)
+	}
+	return cleanKey(filepath.ToSlash(rel))
+}
+
+// putFile renames path to key's file, which it already is when the file
+// was written in place.
+func (l *Local) putFile(ctx context.Context, key, path string) (Object, error) {
+	name, err := l.file(key)
+	if err != nil {
+		return Object{}, err
+	}
+	if abs, err := filepath.Abs(path); err != nil || abs != name {
+		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+			return Object{}, fmt.Errorf("store: put %s: %w", key, err)
+		}
+		if err := os.Rename(path, name); err != nil {
+			return Object{}, fmt.Errorf("store: put %s: %w", key, err)
+		}
+	}
+	return l.Stat(ctx, key)
+}
+
 // localObject: the ETag is size and modification time, what a rewrite
 // changes.
 func localObject(key string, fi fs.FileInfo) Object {
@@ -134,6 +189,16 @@ type localReader struct {
 }
 
 func (r *localReader) Object() Object { return r.obj }
+
+// OSFile is the open file under r when r reads a local file, for what only
+// an *os.File does (sendfile, the inode of a version).
+func OSFile(r Reader) (*os.File, bool) {
+	lr, ok := r.(*localReader)
+	if !ok {
+		return nil, false
+	}
+	return lr.File, true
+}
 
 // ctxReader stops a copy once ctx is done.
 type ctxReader struct {

@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,7 +16,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
 
+	"github.com/q2o/q2o/artifacts/store"
 	"github.com/q2o/q2o/billing"
 	"github.com/q2o/q2o/db"
 	"github.com/q2o/q2o/internal/app"
@@ -57,6 +56,12 @@ type Options struct {
 	// Redis, when set, is the app's Redis in place of a fresh DB of the
 	// shared one (testenv.StartSentinel's Sentinels, say).
 	Redis *app.Redis
+	// S3, when set, stores the artifacts in a fresh bucket of this server
+	// (Q2O_ARTIFACTS=s3), and the workers run main.py in their own scratch
+	// folder (ScratchRoot), not the API's OutputRoot.
+	S3 *testenv.Seaweed
+	// PresignAbove is Q2O_S3_PRESIGN_ABOVE, with S3.
+	PresignAbove int64
 }
 
 // App is q2o under test.
@@ -69,9 +74,14 @@ type App struct {
 	RedisURL   string
 	RedisOpt   asynq.RedisConnOpt
 	OutputRoot string
-	Log        *slog.Logger
-	Redis      *redis.Client
-	Metrics    *metrics.Metrics
+	// Artifacts is the app's artifacts store; with Options.S3, S3 is its
+	// bucket's settings and ScratchRoot the workers' Q2O_OUTPUT_ROOT.
+	Artifacts   store.Store
+	S3          *store.S3Config
+	ScratchRoot string
+	Log         *slog.Logger
+	Redis       *redis.Client
+	Metrics     *metrics.Metrics
 
 	parts *app.App // the wiring cmd/q2o runs too
 	redis app.Redis
@@ -137,10 +147,12 @@ func New(t testing.TB, opts Options) *App {
 	if opts.Billing != nil {
 		grace = opts.Billing.PastDueGrace
 	}
+	a.openArtifacts(opts.S3)
 	// t.Context ends before cleanups: SSE streams end first.
 	a.parts = app.New(t.Context(), app.Config{OutputRoot: a.OutputRoot, SendTimeout: time.Second,
 		Jobs: jobs.Options{RunTimeout: time.Minute, KillGrace: time.Second}, PastDueGrace: grace,
-	}, app.Deps{DB: a.DB, Redis: a.Redis, Queue: opt, Enqueue: enqOpt,
+		PresignAbove: opts.PresignAbove,
+	}, app.Deps{DB: a.DB, Redis: a.Redis, Queue: opt, Enqueue: enqOpt, Artifacts: a.Artifacts,
 		Mailer: TestMailer(t), // OTP sign-in codes go to mailpit (Q2O_TEST_SMTP_ADDR)
 		Log:    a.Log})
 	t.Cleanup(func() { _ = a.parts.Close() }) // and the app's background mail work ends with the test
@@ -159,7 +171,8 @@ func New(t testing.TB, opts Options) *App {
 // WorkerConfig is the worker settings tests start from.
 func (a *App) WorkerConfig(runnerArgs ...string) worker.Config {
 	return worker.Config{
-		OutputRoot:      a.OutputRoot,
+		UploadRetry:     TestUploadRetry,
+		OutputRoot:      a.workerRoot(),
 		Runner:          "python3 " + TestMainPy() + " " + strings.Join(runnerArgs, " "),
 		RunnerArgs:      runner.DefaultArgsTemplate,
 		RunTimeout:      time.Minute,
@@ -348,21 +361,6 @@ func Tampered(key string) string {
 		return key[:len(key)-1] + "b"
 	}
 	return key[:len(key)-1] + "a"
-}
-
-// Alive reports whether pid is a live process. A zombie waiting for its
-// reaper is not: it has ended and holds nothing.
-func Alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the ")" that closes the command name.
-	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
 }
 
 // ExecPaths are an execution's server-side paths and worker, which the API
