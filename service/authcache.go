@@ -28,8 +28,9 @@ const authCacheMax = 10000
 // authCache remembers, by the SHA-256 of the token (never the token),
 // which tenant a credential authenticated, until when.
 type authCache struct {
-	mu sync.Mutex
-	m  map[[sha256.Size]byte]authEntry
+	mu  sync.Mutex
+	m   map[[sha256.Size]byte]authEntry
+	gen uint64 // counts forgets: a check read before one must not be put after it
 }
 
 type authEntry struct {
@@ -48,15 +49,34 @@ func (c *authCache) get(token string, now time.Time) (uuid.UUID, bool) {
 	return e.tenant, true
 }
 
-// put remembers token's tenant until now+AuthCacheTTL, or until expires
+// check is taken before a credential is read from the database, and put
+// with what was read: the entry lasts AuthCacheTTL from before the read
+// (however long its answer took), and none is made when a forget came in
+// between (the read may predate the revoke it forgot).
+type authCheck struct {
+	at  time.Time
+	gen uint64
+}
+
+func (c *authCache) check(now time.Time) authCheck {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return authCheck{at: now, gen: c.gen}
+}
+
+// put remembers token's tenant until ck.at+AuthCacheTTL, or until expires
 // when that is sooner (a session's end).
-func (c *authCache) put(token string, tenant, rowID uuid.UUID, now time.Time, expires *time.Time) {
+func (c *authCache) put(token string, tenant, rowID uuid.UUID, ck authCheck, expires *time.Time) {
+	now := ck.at
 	until := now.Add(AuthCacheTTL)
 	if expires != nil && expires.Before(until) {
 		until = *expires
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if ck.gen != c.gen {
+		return
+	}
 	if c.m == nil {
 		c.m = map[[sha256.Size]byte]authEntry{}
 	}
@@ -77,6 +97,7 @@ func (c *authCache) put(token string, tenant, rowID uuid.UUID, now time.Time, ex
 func (c *authCache) forget(rowID uuid.UUID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	for k, e := range c.m {
 		if e.keyID == rowID {
 			delete(c.m, k)

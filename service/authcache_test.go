@@ -15,8 +15,8 @@ func TestAuthCache(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	tenant, key, session := uuid.New(), uuid.New(), uuid.New()
 	soon := now.Add(time.Second)
-	c.put("q2o_key", tenant, key, now, nil)
-	c.put("q2s_session", tenant, session, now, &soon)
+	c.put("q2o_key", tenant, key, c.check(now), nil)
+	c.put("q2s_session", tenant, session, c.check(now), &soon)
 
 	for _, tc := range []struct {
 		token string
@@ -42,7 +42,7 @@ func TestAuthCache(t *testing.T) {
 		t.Error("forgetting a key dropped a session")
 	}
 	for i := range authCacheMax + 1 {
-		c.put(uuid.NewString(), tenant, uuid.New(), now, nil)
+		c.put(uuid.NewString(), tenant, uuid.New(), c.check(now), nil)
 		if len(c.m) > authCacheMax {
 			t.Fatalf("%d entries after %d puts, bound %d", len(c.m), i+1, authCacheMax)
 		}

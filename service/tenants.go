@@ -106,12 +106,13 @@ func (s *Service) Authenticate(ctx context.Context, key string) (uuid.UUID, erro
 // rechecks its credential as it goes.
 // Errors: unauthorized (401).
 func (s *Service) AuthenticateNow(ctx context.Context, key string) (uuid.UUID, error) {
+	ck := s.auth.check(s.Now())
 	if strings.HasPrefix(key, SessionTokenPrefix) {
 		row, err := s.liveSession(ctx, key)
 		if err != nil {
 			return uuid.Nil, err
 		}
-		s.auth.put(key, row.TenantID, row.ID, s.Now(), &row.ExpiresAt)
+		s.auth.put(key, row.TenantID, row.ID, ck, &row.ExpiresAt)
 		return row.TenantID, nil
 	}
 	prefix, ok := parseAPIKey(key)
@@ -126,7 +127,7 @@ func (s *Service) AuthenticateNow(ctx context.Context, key string) (uuid.UUID, e
 	if !equalHash(k.KeyHash, hashSecret(key)) {
 		return uuid.Nil, models.ErrUnauthorized
 	}
-	s.auth.put(key, k.TenantID, k.ID, s.Now(), nil)
+	s.auth.put(key, k.TenantID, k.ID, ck, nil)
 	return k.TenantID, nil
 }
 
