@@ -97,3 +97,26 @@ func TestWakerStopEndsTheWait(t *testing.T) {
 		t.Error("the stopped wait says a task came")
 	}
 }
+
+// TestWakersShareAList: two workers' waits on the same list both end when
+// one task is pushed (each BLMOVE puts the element back, so Redis serves
+// the next waiter too), and the task is still on the list for either to
+// dequeue.
+func TestWakersShareAList(t *testing.T) {
+	t.Parallel()
+	k1, client := testWaker(t, "asynq:{runs}:pending", "asynq:{artifacts}:pending")
+	other := redis.NewClient(client.Options())
+	k2 := &waker{client: other, lists: []string{"asynq:{runs}:pending"}, log: t.Logf, woken: new(atomic.Int64)}
+	t.Cleanup(func() { _ = k2.close() })
+	out1, out2 := waitFor(t, k1, client), waitFor(t, k2, other)
+	ctx := context.Background()
+	if err := client.LPush(ctx, "asynq:{runs}:pending", "a").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := <-out1, <-out2; !a || !b {
+		t.Fatalf("woken: first worker %v, second %v; want both", a, b)
+	}
+	if got, err := client.LRange(ctx, "asynq:{runs}:pending", 0, -1).Result(); err != nil || len(got) != 1 || got[0] != "a" {
+		t.Errorf("runs list after the waits: %v, %v; want [a]", got, err)
+	}
+}
