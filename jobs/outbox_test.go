@@ -3,10 +3,13 @@ package jobs_test
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
 
 	"github.com/q2o/q2o/internal/testenv"
@@ -90,5 +93,63 @@ func TestSendLeavesARunRowToItsClaim(t *testing.T) {
 	}
 	if m := row(rows[0].ID); m.EnqueuedAt == nil {
 		t.Error("the run row is not marked sent after the relay sent it")
+	}
+}
+
+// A run's row whose task Redis lost after Send (a restart without its
+// data, a failover to a replica that had not got it), and one whose Send
+// failed (Redis down), are not left to a claim that cannot come: the
+// relay sends both again, and only the failed one counts as unsent before
+// its window ends (the reconciler does not copy a row Redis tells about).
+func TestRelayResendsARunRowRedisLost(t *testing.T) {
+	t.Parallel()
+	gdb := testenv.Postgres(t)
+	opt, client, _ := redisQueue(t)
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	e := &jobs.Enqueuer{DB: gdb, Client: client, Log: log, SendTimeout: 5 * time.Second}
+	down := asynq.NewClient(asynq.RedisClientOpt{Addr: "127.0.0.1:1"}) // nothing listens there
+	t.Cleanup(func() { _ = down.Close() })
+	failing := &jobs.Enqueuer{DB: gdb, Client: down, Log: log, SendTimeout: time.Second}
+
+	lost, never := jobs.RunMessage(jobs.Run{ExecutionID: uuid.New(), TenantID: uuid.New(), ProjectID: uuid.New()}),
+		jobs.RunMessage(jobs.Run{ExecutionID: uuid.New(), TenantID: uuid.New(), ProjectID: uuid.New()})
+	jobs.AwaitClaim(&lost)
+	jobs.AwaitClaim(&never)
+	rows, err := jobs.Add(gdb, lost, never)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Send(ctx, rows[0])
+	failing.Send(ctx, rows[1])
+	rdb := opt.MakeRedisClient().(redis.UniversalClient)
+	t.Cleanup(func() { _ = rdb.Close() })
+	if err := rdb.FlushDB(ctx).Err(); err != nil { // the test's own Redis DB
+		t.Fatal(err)
+	}
+	if unsent, err := jobs.Unsent(gdb, never.TaskID); err != nil || !unsent {
+		t.Errorf("Unsent = %v, %v for a run row whose Send failed; want true", unsent, err)
+	}
+	// The claim window passes with no claim.
+	if err := gdb.Model(&models.OutboxMessage{}).Where("id = ?", rows[0].ID).
+		Update("next_attempt_at", time.Now().Add(-time.Second)).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := gdb.Model(&models.OutboxMessage{}).Where("id = ?", rows[1].ID).
+		Update("next_attempt_at", time.Now().Add(-time.Second)).Error; err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.RelayOnce(ctx, 100); err != nil || n != 2 {
+		t.Fatalf("relay sent %d, %v; want 2", n, err)
+	}
+	// On the queue's pending list (the Inspector would say "queue not
+	// found": asynq's client registers a queue once per process, and the
+	// flush took the registry too).
+	pending, err := rdb.LRange(ctx, "asynq:{"+jobs.QueueRuns+"}:pending", 0, -1).Result()
+	if err != nil || !slices.Contains(pending, lost.TaskID) || !slices.Contains(pending, never.TaskID) {
+		t.Errorf("runs pending after the relay: %v, %v; want %s and %s", pending, err, lost.TaskID, never.TaskID)
+	}
+	if unsent, err := jobs.Unsent(gdb, lost.TaskID, never.TaskID); err != nil || unsent {
+		t.Errorf("Unsent = %v, %v after the relay sent both; want false", unsent, err)
 	}
 }
