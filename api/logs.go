@@ -2,11 +2,11 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -76,7 +76,7 @@ func acceptsEventStream(r *http.Request) bool {
 // tailLog sends the last l.Tail lines of the log as it is now, streamed from
 // the file: only the block being scanned for line ends is held in memory.
 func tailLog(c echo.Context, l service.RunLog) error {
-	f, err := l.Open()
+	f, err := l.Open(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -89,11 +89,10 @@ func tailLog(c echo.Context, l service.RunLog) error {
 		return c.NoContent(http.StatusOK)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
+	size, err := f.Size()
 	if err != nil {
 		return fmt.Errorf("stat log: %w", err)
 	}
-	size := fi.Size()
 	start, err := service.TailStart(f, size, l.Tail)
 	if err != nil {
 		return err
@@ -118,7 +117,7 @@ func (s *Server) followLog(c echo.Context, l service.RunLog) error {
 	w.WriteHeader(http.StatusOK)
 	w.Flush()
 
-	fl := &logFollower{l: l, w: w, buf: make([]byte, 32<<10)}
+	fl := &logFollower{ctx: ctx, l: l, w: w, buf: make([]byte, 32<<10)}
 	defer fl.close()
 	if off, ok := resumeOffset(c.Request().Header.Get("Last-Event-ID"), l.ExecutionID); ok {
 		fl.off, fl.placed = off, true
@@ -194,12 +193,13 @@ var errLogReplaced = errors.New("the log was replaced")
 
 // logFollower sends the lines of one execution's log as SSE events.
 type logFollower struct {
+	ctx    context.Context
 	l      service.RunLog
 	w      *echo.Response
-	f      *os.File // nil until the log exists
-	off    int64    // the next byte to read
-	placed bool     // off has been set (by the tail, or Last-Event-ID)
-	line   []byte   // a line begun and not yet ended
+	f      service.LogReader // nil until the log exists
+	off    int64             // the next byte to read
+	placed bool              // off has been set (by the tail, or Last-Event-ID)
+	line   []byte            // a line begun and not yet ended
 	buf    []byte
 }
 
@@ -225,27 +225,26 @@ func (fl *logFollower) close() {
 // since the last call. It reports whether the log grew.
 func (fl *logFollower) pump() (grew bool, err error) {
 	if fl.f == nil {
-		f, err := fl.l.Open()
+		f, err := fl.l.Open(fl.ctx)
 		if err != nil || f == nil {
 			return false, err
 		}
 		fl.f = f
 		if !fl.placed {
-			fi, err := f.Stat()
+			size, err := f.Size()
 			if err != nil {
 				return false, err
 			}
-			if fl.off, err = service.TailStart(f, fi.Size(), fl.l.Tail); err != nil {
+			if fl.off, err = service.TailStart(f, size, fl.l.Tail); err != nil {
 				return false, err
 			}
 			fl.placed = true
 		}
 	}
-	fi, err := fl.f.Stat()
+	size, err := fl.f.Size()
 	if err != nil {
 		return false, err
 	}
-	size := fi.Size()
 	if size < fl.off {
 		return false, errLogReplaced
 	}

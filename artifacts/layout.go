@@ -44,6 +44,29 @@ func ZipPath(root, projectID, executionID string) (string, error) {
 	return filepath.Join(root, ArtifactsDir, projectID, executionID+".zip"), nil
 }
 
+// ZipKey is the store key of an execution's zip (artifacts/store):
+// _artifacts/<projectID>/<executionID>.zip, the path of ZipPath under the
+// output root. Both ids must be canonical UUIDs (ErrInvalidID).
+func ZipKey(projectID, executionID string) (string, error) {
+	return artifactKey(projectID, executionID, ".zip")
+}
+
+// LogKey is the store key of an ended execution's kept log:
+// _artifacts/<projectID>/<executionID>.log, beside its zip.
+func LogKey(projectID, executionID string) (string, error) {
+	return artifactKey(projectID, executionID, ".log")
+}
+
+func artifactKey(projectID, executionID, ext string) (string, error) {
+	if !ValidID(projectID) {
+		return "", fmt.Errorf("%w: project id %q", ErrInvalidID, projectID)
+	}
+	if !ValidID(executionID) {
+		return "", fmt.Errorf("%w: execution id %q", ErrInvalidID, executionID)
+	}
+	return ArtifactsDir + "/" + projectID + "/" + executionID + ext, nil
+}
+
 // ValidID reports whether id is a UUID in its canonical text form: 36
 // characters, lowercase hex digits in groups of 8-4-4-4-12 separated by
 // hyphens, as uuid.UUID.String produces. Uppercase is refused so that one id

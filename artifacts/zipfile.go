@@ -25,6 +25,18 @@ func OpenZip(path string, size *int64, sha *string) (*os.File, fs.FileInfo, erro
 	if err != nil {
 		return nil, nil, err
 	}
+	fi, err := CheckZip(f, size, sha)
+	if err != nil {
+		_ = f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
+}
+
+// CheckZip is OpenZip's check of an open file f, left at its start; the
+// caller closes f.
+func CheckZip(f *os.File, size *int64, sha *string) (fs.FileInfo, error) {
+	path := f.Name()
 	fi, err := f.Stat()
 	if err == nil && (!fi.Mode().IsRegular() || size != nil && fi.Size() != *size) {
 		err = fmt.Errorf("%s: not the recorded zip (mode %s, %d bytes): %w", path, fi.Mode(), fi.Size(), fs.ErrNotExist)
@@ -33,10 +45,9 @@ func OpenZip(path string, size *int64, sha *string) (*os.File, fs.FileInfo, erro
 		err = verifyZip(f, fi, path, *sha)
 	}
 	if err != nil {
-		_ = f.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	return f, fi, nil
+	return fi, nil
 }
 
 // zipVersion tells one version of a file from another: a rewrite changes

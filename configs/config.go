@@ -48,6 +48,7 @@ type Config struct {
 	S3PathStyle       bool
 	S3Prefix          string
 	S3CreateBucket    bool
+	S3UploadRetry     time.Duration
 
 	Runner        string
 	RunnerArgs    string

@@ -3,6 +3,7 @@ package configs
 import (
 	"errors"
 	"strings"
+	"time"
 )
 
 // The settings of where artifacts are stored (artifacts/store): the local
@@ -11,7 +12,7 @@ import (
 var artifactSettings = &group{title: "artifact storage", settings: []Setting{
 	{Env: "Q2O_ARTIFACTS", For: API | Worker,
 		Default: "local",
-		Help:    "where zips and logs are kept: `local` (under `Q2O_OUTPUT_ROOT`) or `s3` (an S3-compatible bucket, the `Q2O_S3_*` settings; see [Deploying](#deploying) for what uses it yet)",
+		Help:    "where run zips and kept logs are stored: `local` (under `Q2O_OUTPUT_ROOT`/_artifacts, a folder api and workers share) or `s3` (an S3-compatible bucket, the `Q2O_S3_*` settings: each worker runs main.py in its own `Q2O_OUTPUT_ROOT` as scratch, uploads the zip and log when the run ends and removes its copy; see [Deploying](#deploying))",
 		bind:    bind(func(c *Config) *string { return &c.Artifacts }, text, oneOf("local", "s3"))},
 	{Env: "Q2O_S3_ENDPOINT", For: API | Worker,
 		Shown: "unset (required with `s3`)", Example: "https://s3.eu-west-1.amazonaws.com",
@@ -45,6 +46,10 @@ var artifactSettings = &group{title: "artifact storage", settings: []Setting{
 		Default: "true",
 		Help:    "create the bucket when it is missing; `false`: refuse to start without it",
 		bind:    bind(func(c *Config) *bool { return &c.S3CreateBucket }, boolean)},
+	{Env: "Q2O_S3_UPLOAD_RETRY", For: Worker,
+		Default: "2m",
+		Help:    "how long a worker keeps trying again (with backoff, 1 s doubling to 15 s) to upload a run's zip or log while the object store fails; the run waits, and is recorded `completed` with its zip once the upload succeeds",
+		bind:    bind(func(c *Config) *time.Duration { return &c.S3UploadRetry }, duration, positive)},
 }}
 
 // withS3: required, and checked by rule, when Q2O_ARTIFACTS is s3; ignored

@@ -306,7 +306,7 @@ func (s *Service) logTail(ctx context.Context, e models.Execution, n int) ([]str
 	if err != nil {
 		return nil, err
 	}
-	f, err := l.Open()
+	f, err := l.Open(ctx)
 	if models.ErrorCode(err) == "log_not_found" || (err == nil && f == nil) {
 		return lines, nil
 	}
@@ -314,15 +314,15 @@ func (s *Service) logTail(ctx context.Context, e models.Execution, n int) ([]str
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
+	size, err := f.Size()
 	if err != nil {
 		return nil, fmt.Errorf("stat log: %w", err)
 	}
-	start, err := TailStart(f, fi.Size(), n)
+	start, err := TailStart(f, size, n)
 	if err != nil {
 		return nil, err
 	}
-	b, err := io.ReadAll(io.NewSectionReader(f, start, fi.Size()-start))
+	b, err := io.ReadAll(io.NewSectionReader(f, start, size-start))
 	if err != nil {
 		return nil, fmt.Errorf("read log: %w", err)
 	}

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
-	"os"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,6 +13,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/q2o/q2o/artifacts"
+	"github.com/q2o/q2o/artifacts/store"
 	"github.com/q2o/q2o/jobs"
 	"github.com/q2o/q2o/models"
 )
@@ -31,6 +32,11 @@ var (
 	// later run's output.
 	ErrZipGone = models.Errorf(models.KindNotFound, "zip_missing",
 		"the zip of this run is no longer kept; only the latest run's zip can be made again")
+	// ErrZipLost: the zip was recorded but its object is gone from the
+	// bucket (Q2O_ARTIFACTS=s3). It cannot be made again: the worker removed
+	// the run's scratch output once the upload succeeded.
+	ErrZipLost = models.Errorf(models.KindNotFound, "zip_missing",
+		"the zip of this run is missing from the object store and cannot be made again; run the project again")
 )
 
 func errNotCompleted(status models.ExecutionStatus) error {
@@ -43,12 +49,14 @@ func errNotCompleted(status models.ExecutionStatus) error {
 
 // Download is the zip of a completed run, opened for a client or a tenant.
 // When Pending is true the zip is still being made and File is nil;
-// otherwise the caller must close File.
+// otherwise the caller must close File. File seeks (Range requests): it is
+// the *os.File itself in local mode (so a download can use sendfile) and a
+// reader of the object, whose reads are ranged GETs, with s3.
 type Download struct {
 	ProjectName string
 	ExecutionID uuid.UUID
 	Pending     bool
-	File        *os.File
+	File        io.ReadSeekCloser
 	ModTime     time.Time
 	SHA256      string // hex; empty if not recorded
 }
@@ -127,8 +135,12 @@ func (s *Service) openExecutionZip(ctx context.Context, p *models.Project, e *mo
 		d.Pending = true
 		return d, nil
 	}
-	f, fi, err := artifacts.OpenZip(*e.ZipPath, e.ZipSize, e.ZipSHA256)
+	f, modTime, err := s.openZip(ctx, *e.ZipPath, e.ZipSize, e.ZipSHA256)
 	if errors.Is(err, fs.ErrNotExist) {
+		if store.Remote(s.Artifacts) {
+			s.Log.Warn("zip object missing from the store", "execution_id", e.ID, "ref", *e.ZipPath, "error", err)
+			return Download{}, ErrZipLost
+		}
 		if !latest {
 			s.Log.Warn("zip file of an earlier run missing", "execution_id", e.ID, "path", *e.ZipPath, "error", err)
 			return Download{}, ErrZipGone
@@ -145,11 +157,46 @@ func (s *Service) openExecutionZip(ctx context.Context, p *models.Project, e *mo
 	if err != nil {
 		return Download{}, fmt.Errorf("open zip: %w", err)
 	}
-	d.File, d.ModTime = f, fi.ModTime()
+	d.File, d.ModTime = f, modTime
 	if e.ZipSHA256 != nil {
 		d.SHA256 = *e.ZipSHA256
 	}
 	return d, nil
+}
+
+// openZip opens the recorded zip ref through the store, checked against
+// what was recorded of it (size, and in local mode the SHA-256, see
+// artifacts.CheckZip). A zip that is missing, outside the store, or not the
+// one recorded wraps fs.ErrNotExist.
+func (s *Service) openZip(ctx context.Context, ref string, size *int64, sha *string) (io.ReadSeekCloser, time.Time, error) {
+	key, err := s.Artifacts.Key(ref)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("%w: %w", err, fs.ErrNotExist)
+	}
+	r, err := s.Artifacts.Open(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, time.Time{}, fmt.Errorf("%w: %w", err, fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if f, ok := store.OSFile(r); ok {
+		fi, err := artifacts.CheckZip(f, size, sha)
+		if err != nil {
+			_ = r.Close()
+			return nil, time.Time{}, err
+		}
+		return f, fi.ModTime(), nil
+	}
+	// In the bucket: the object of the recorded size. Its SHA-256 was
+	// checked against the zip's as it was uploaded; hashing it again here
+	// would read the whole object for every download.
+	o := r.Object()
+	if size != nil && o.Size != *size {
+		_ = r.Close()
+		return nil, time.Time{}, fmt.Errorf("%s: %d bytes, recorded %d: %w", ref, o.Size, *size, fs.ErrNotExist)
+	}
+	return r, o.ModTime, nil
 }
 
 // LatestCompletedExecution returns the newest completed execution of one of

@@ -2,10 +2,7 @@ package service
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 
 	"github.com/google/uuid"
 
@@ -13,7 +10,8 @@ import (
 )
 
 // PruneArtifacts keeps the zips and logs of a project's keep newest runs
-// (Q2O_KEEP_RUNS) and deletes the older ones' files, forgetting them in
+// (Q2O_KEEP_RUNS) and deletes the older ones' from the artifacts store
+// (files, or objects of the bucket with s3), forgetting them in
 // their rows: those runs stay listed, without a download. The last completed
 // run's zip is always kept, however old, since it is what the client
 // downloads. keep < 1 keeps everything. It returns how many runs it pruned.
@@ -36,12 +34,17 @@ func (s *Service) PruneArtifacts(ctx context.Context, projectID uuid.UUID, keep 
 		if last != nil && e.ID == last.ID {
 			continue
 		}
-		for _, p := range []*string{e.ZipPath, e.LogPath} {
-			if p == nil {
+		for _, ref := range []*string{e.ZipPath, e.LogPath} {
+			if ref == nil {
 				continue
 			}
-			if err := os.Remove(*p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return pruned, fmt.Errorf("remove %s: %w", *p, err)
+			key, err := s.Artifacts.Key(*ref)
+			if err != nil { // recorded under another root or bucket: not ours to delete
+				s.Log.Warn("prune: artifact outside the store; forgotten, not deleted", "execution_id", e.ID, "ref", *ref, "error", err)
+				continue
+			}
+			if err := s.Artifacts.Delete(ctx, key); err != nil {
+				return pruned, fmt.Errorf("delete %s: %w", *ref, err)
 			}
 		}
 		err := s.DB.WithContext(ctx).Model(&models.Execution{}).Where("id = ?", e.ID).

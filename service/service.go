@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
+	"github.com/q2o/q2o/artifacts/store"
 	"github.com/q2o/q2o/jobs"
 	"github.com/q2o/q2o/models"
 )
@@ -39,7 +40,13 @@ type Deps struct {
 	// Outbox sends outbox rows after commit; nil leaves them for the relay.
 	Outbox     Sender
 	OutputRoot string
-	Log        *slog.Logger
+	// Artifacts is where run zips and kept logs are stored (Q2O_ARTIFACTS);
+	// nil is the folder OutputRoot, as before the store existed.
+	Artifacts store.Store
+	// UploadRetry is how long a kept log's upload is tried again while the
+	// store fails (Q2O_S3_UPLOAD_RETRY).
+	UploadRetry store.Retry
+	Log         *slog.Logger
 	// Now is the clock; New sets the wall clock, in UTC, when it is nil.
 	Now func() time.Time
 	// Events, when set, receives status and progress changes for live
@@ -68,6 +75,9 @@ type Deps struct {
 func New(d Deps) *Service {
 	if d.Now == nil {
 		d.Now = func() time.Time { return time.Now().UTC() }
+	}
+	if d.Artifacts == nil {
+		d.Artifacts = store.Folder(d.OutputRoot)
 	}
 	return &Service{Deps: d}
 }

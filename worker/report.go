@@ -87,9 +87,13 @@ func (w *Worker) report(ctx context.Context, t *asynq.Task, r runEnd) error {
 	}
 	// fail records a failed run; logPath is its kept log, if any.
 	fail := func(msg, logPath string) error {
-		if _, err := w.svc.FinishExecution(bg, e.ID, e.Attempt,
-			service.Outcome{Status: models.StatusFailed, Error: msg, LogPath: logPath}); err != nil {
+		recorded, err := w.svc.FinishExecution(bg, e.ID, e.Attempt,
+			service.Outcome{Status: models.StatusFailed, Error: msg, LogPath: logPath})
+		if err != nil {
 			return err
+		}
+		if recorded && logPath != "" {
+			w.dropScratch(e)
 		}
 		log.Warn("run failed", "error", msg)
 		return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
@@ -128,19 +132,19 @@ func (w *Worker) report(ctx context.Context, t *asynq.Task, r runEnd) error {
 		return fail("the runner command is misconfigured: "+r.err.Error(), "")
 	case endNotStarted:
 		finished("failed", nil)
-		return fail("main.py could not be started: "+r.err.Error(), w.keepLog(r))
+		return fail("main.py could not be started: "+r.err.Error(), w.keepLog(bg, r))
 	case endOutputExceeded:
 		finished("failed", nil)
-		return fail(fmt.Sprintf("stopped: the run wrote more than Q2O_RUNNER_OUTPUT_LIMIT (%s) into its folder", byteSize(w.cfg.OutputLimit)), w.keepLog(r))
+		return fail(fmt.Sprintf("stopped: the run wrote more than Q2O_RUNNER_OUTPUT_LIMIT (%s) into its folder", byteSize(w.cfg.OutputLimit)), w.keepLog(bg, r))
 	case endTimedOut:
 		finished("timed_out", nil)
-		return fail(fmt.Sprintf("timed out: the run took longer than Q2O_RUN_TIMEOUT (%s) and was stopped", w.cfg.RunTimeout), w.keepLog(r))
+		return fail(fmt.Sprintf("timed out: the run took longer than Q2O_RUN_TIMEOUT (%s) and was stopped", w.cfg.RunTimeout), w.keepLog(bg, r))
 	case endPaused:
 		// FinishExecution does not run for a stopped execution: its log is
 		// kept here, and main.py said gone, so the project's next run may
 		// start.
 		finished("paused", nil)
-		if path := w.keepLog(r); path != "" {
+		if path := w.keepLog(bg, r); path != "" {
 			if err := w.svc.RecordRunLog(bg, e.ID, e.Attempt, path); err != nil {
 				log.Warn("record kept run.log", "error", err)
 			}
@@ -155,7 +159,7 @@ func (w *Worker) report(ctx context.Context, t *asynq.Task, r runEnd) error {
 		return fmt.Errorf("run interrupted: %w", r.err)
 	case endExited:
 		code := r.res.ExitCode
-		outcome := service.Outcome{Status: models.StatusCompleted, ExitCode: &code, LogPath: w.keepLog(r), Exited: true}
+		outcome := service.Outcome{Status: models.StatusCompleted, ExitCode: &code, LogPath: w.keepLog(bg, r), Exited: true}
 		if code != 0 {
 			outcome.Status = models.StatusFailed
 			outcome.Error = failureText(r.res)
@@ -168,6 +172,9 @@ func (w *Worker) report(ctx context.Context, t *asynq.Task, r runEnd) error {
 		}
 		if recorded && outcome.Zip != nil {
 			w.pruneArtifacts(bg, e.ProjectID)
+		}
+		if recorded && outcome.LogPath != "" && (outcome.Zip != nil || outcome.Status == models.StatusFailed) {
+			w.dropScratch(e) // with s3: all it held is in the bucket
 		}
 		if !recorded {
 			// Stopped meanwhile, and the stop stands: main.py is gone all the same.
@@ -186,8 +193,8 @@ func (w *Worker) report(ctx context.Context, t *asynq.Task, r runEnd) error {
 // keepLog copies run.log to the execution's own log file once the run has
 // ended, so that its log stays readable after the next run empties run.log;
 // it returns the copy's path, or "" (then run.log is all there is).
-func (w *Worker) keepLog(r runEnd) string {
-	path, err := w.svc.KeepRunLog(r.e)
+func (w *Worker) keepLog(ctx context.Context, r runEnd) string {
+	path, err := w.svc.KeepRunLog(ctx, r.e)
 	if err != nil {
 		r.log.Warn("keep run.log", "error", err)
 		return ""
@@ -199,6 +206,10 @@ func (w *Worker) keepLog(r runEnd) string {
 // recorded with its outcome; nil when it could not (the project:zip task
 // that FinishExecution then queues makes it).
 func (w *Worker) zipInRun(ctx context.Context, r runEnd) *service.ZipFile {
+	// The lease is renewed while the zip is written and uploaded (an upload
+	// may wait out an outage of the object store): the run is not over.
+	unwatch := w.beats.watch(w, service.Lease{ID: r.e.ID, Attempt: r.e.Attempt}, func() {})
+	defer unwatch()
 	z, err := w.writeZip(ctx, r.e)
 	if err != nil {
 		r.log.Warn("zip the run's output; the project:zip task will", "error", err)

@@ -60,6 +60,7 @@ func (w *Worker) attempt(ctx context.Context, execID uuid.UUID) runEnd {
 		return end.with(endNotClaimed, nil)
 	}
 	e, p := claim.Execution, claim.Project
+	e.OutputDir = w.scratchDir(e) // with s3: this host's own folder
 	end.e, end.p = e, p
 	end.log = end.log.With("project_id", p.ID.String(), "tenant_id", e.TenantID.String(), "attempt", e.Attempt)
 

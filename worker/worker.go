@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
+	"github.com/q2o/q2o/artifacts/store"
 	"github.com/q2o/q2o/jobs"
 	"github.com/q2o/q2o/metrics"
 	"github.com/q2o/q2o/service"
@@ -47,6 +48,10 @@ type Config struct {
 	// KeepRuns is how many of a project's newest runs keep their zip and
 	// log (Q2O_KEEP_RUNS); 0 keeps all.
 	KeepRuns int
+	// UploadRetry is how long a zip's upload is tried again while the
+	// artifacts store fails (Q2O_S3_UPLOAD_RETRY); the kept log's is the
+	// service's.
+	UploadRetry store.Retry
 	// ProgressPatterns turn lines of main.py's output into progress
 	// (Q2O_PROGRESS_PATTERNS); nil is the PROGRESS line alone.
 	ProgressPatterns *runner.ProgressPatterns

@@ -19,6 +19,10 @@ type Local struct {
 	root string
 }
 
+// Folder returns the store on the folder root without touching the file
+// system: the folders are made as objects are put.
+func Folder(root string) *Local { return &Local{root: root} }
+
 // NewLocal returns the store on the folder root (created when missing).
 func NewLocal(root string) (*Local, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
@@ -54,6 +58,9 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64) (O
 	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(ctxReader{ctx, r}, size+1))
 	if err == nil && n != size {
 		err = fmt.Errorf("got %d bytes, want %d", n, size)
+	}
+	if err == nil {
+		err = tmp.Chmod(0o644) // CreateTemp's 0600 would hide it from a reader running as another user
 	}
 	if err == nil {
 		err = tmp.Sync()
@@ -121,6 +128,42 @@ func (l *Local) Delete(_ context.Context, key string) error {
 	return nil
 }
 
+// Ref is the file's path.
+func (l *Local) Ref(key string) string {
+	name, err := l.file(key)
+	if err != nil {
+		return ""
+	}
+	return name
+}
+
+// Key is the key of a file under the folder.
+func (l *Local) Key(ref string) (string, error) {
+	rel, err := filepath.Rel(l.root, ref)
+	if err != nil || !filepath.IsAbs(ref) || !filepath.IsLocal(rel) {
+		return "", fmt.Errorf("store: %s is not under the folder %s", ref, l.root)
+	}
+	return cleanKey(filepath.ToSlash(rel))
+}
+
+// putFile renames path to key's file, which it already is when the file
+// was written in place.
+func (l *Local) putFile(ctx context.Context, key, path string) (Object, error) {
+	name, err := l.file(key)
+	if err != nil {
+		return Object{}, err
+	}
+	if filepath.Clean(path) != name {
+		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+			return Object{}, fmt.Errorf("store: put %s: %w", key, err)
+		}
+		if err := os.Rename(path, name); err != nil {
+			return Object{}, fmt.Errorf("store: put %s: %w", key, err)
+		}
+	}
+	return l.Stat(ctx, key)
+}
+
 // localObject: the ETag is size and modification time, what a rewrite
 // changes.
 func localObject(key string, fi fs.FileInfo) Object {
@@ -134,6 +177,16 @@ type localReader struct {
 }
 
 func (r *localReader) Object() Object { return r.obj }
+
+// OSFile is the open file under r when r reads a local file, for what only
+// an *os.File does (sendfile, the inode of a version).
+func OSFile(r Reader) (*os.File, bool) {
+	lr, ok := r.(*localReader)
+	if !ok {
+		return nil, false
+	}
+	return lr.File, true
+}
 
 // ctxReader stops a copy once ctx is done.
 type ctxReader struct {

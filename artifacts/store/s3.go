@@ -177,6 +177,27 @@ func (s *S3) Stat(ctx context.Context, key string) (Object, error) {
 	return o, nil
 }
 
+// Ref is s3://<bucket>/<prefix><key>.
+func (s *S3) Ref(key string) string {
+	name, err := s.name(key)
+	if err != nil {
+		return ""
+	}
+	return "s3://" + s.bucket + "/" + name
+}
+
+// Key is the key of a ref of this bucket and prefix.
+func (s *S3) Key(ref string) (string, error) {
+	name, ok := strings.CutPrefix(ref, "s3://"+s.bucket+"/")
+	if ok {
+		name, ok = strings.CutPrefix(name, s.prefix)
+	}
+	if !ok {
+		return "", fmt.Errorf("store: %s is not in the bucket %s under %q", ref, s.bucket, s.prefix)
+	}
+	return cleanKey(name)
+}
+
 // Delete removes key.
 func (s *S3) Delete(ctx context.Context, key string) error {
 	name, err := s.name(key)
@@ -222,6 +243,7 @@ type s3Reader struct {
 
 func (r *s3Reader) Read(p []byte) (int, error)                { return r.o.Read(p) }
 func (r *s3Reader) Seek(off int64, whence int) (int64, error) { return r.o.Seek(off, whence) }
+func (r *s3Reader) ReadAt(p []byte, off int64) (int, error)   { return r.o.ReadAt(p, off) }
 func (r *s3Reader) Close() error                              { return r.o.Close() }
 
 func (r *s3Reader) Object() Object { return r.obj }

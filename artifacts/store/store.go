@@ -6,7 +6,9 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"path"
 	"strings"
 	"time"
@@ -15,6 +17,8 @@ import (
 // ErrNotFound is returned by Open, Stat and Delete for a key that holds no
 // object (Delete of a missing key is not an error: it returns nil).
 var ErrNotFound = errors.New("store: no such object")
+
+var errBadKey = errors.New("store: invalid key")
 
 // Object describes one stored object.
 type Object struct {
@@ -34,6 +38,7 @@ type Object struct {
 // requests from it; on S3 each seek-then-read is a ranged GET.
 type Reader interface {
 	io.ReadSeekCloser
+	io.ReaderAt
 	Object() Object
 }
 
@@ -49,17 +54,24 @@ type Store interface {
 	Stat(ctx context.Context, key string) (Object, error)
 	// Delete removes key; a missing key is not an error.
 	Delete(ctx context.Context, key string) error
+	// Ref is what an execution row records for key (zip_path, log_path):
+	// the local file's path, as q2o has always recorded it, or
+	// s3://<bucket>/<prefix><key>.
+	Ref(key string) string
+	// Key is the key of a ref Ref gave; an error for a ref of another store
+	// (another folder, bucket or prefix), which this store cannot reach.
+	Key(ref string) (string, error)
 }
 
 // cleanKey refuses keys that are empty, absolute or climb out with "..",
 // and returns the key with slashes cleaned.
 func cleanKey(key string) (string, error) {
 	if key == "" || strings.HasPrefix(key, "/") || strings.Contains(key, "\\") {
-		return "", errors.New("store: invalid key " + quote(key))
+		return "", fmt.Errorf("%w %s", errBadKey, quote(key))
 	}
 	c := path.Clean(key)
 	if c == "." || c == ".." || strings.HasPrefix(c, "../") {
-		return "", errors.New("store: invalid key " + quote(key))
+		return "", fmt.Errorf("%w %s", errBadKey, quote(key))
 	}
 	return c, nil
 }
@@ -82,6 +94,48 @@ var (
 	_ Store = (*Local)(nil)
 	_ Store = (*S3)(nil)
 )
+
+// Remote reports whether s is elsewhere than this host's folder: its
+// objects outlive the worker's scratch, which can then be removed, and a
+// file it lost cannot be made again from a folder on this host.
+func Remote(s Store) bool {
+	_, local := s.(*Local)
+	return !local
+}
+
+// filePutter is a store that can take a whole file more cheaply than
+// reading it through Put (Local: a rename).
+type filePutter interface {
+	putFile(ctx context.Context, key, path string) (Object, error)
+}
+
+// PutFile moves the regular file at path into key: the local store renames
+// it into place (nothing to do when path is already key's file), another
+// store uploads it and the file is removed once the upload succeeded. The
+// returned Object's SHA256 is set by an upload, not by a rename (the caller
+// that wrote the file knows it). On error the file stays at path.
+func PutFile(ctx context.Context, s Store, key, path string) (Object, error) {
+	if fp, ok := s.(filePutter); ok {
+		return fp.putFile(ctx, key, path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Object{}, fmt.Errorf("store: put %s: %w", key, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Object{}, fmt.Errorf("store: put %s: %w", key, err)
+	}
+	o, err := s.Put(ctx, key, f, fi.Size())
+	if err != nil {
+		return Object{}, err
+	}
+	if err := os.Remove(path); err != nil {
+		return o, fmt.Errorf("store: put %s: uploaded, but the local copy stays: %w", key, err)
+	}
+	return o, nil
+}
 
 // New returns the store Q2O_ARTIFACTS names: "local", the folder root
 // (Q2O_OUTPUT_ROOT's artifacts), or "s3", the bucket of cfg.

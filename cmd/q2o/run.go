@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/q2o/q2o/api"
+	"github.com/q2o/q2o/artifacts/store"
 	"github.com/q2o/q2o/billing"
 	"github.com/q2o/q2o/configs"
 	"github.com/q2o/q2o/db"
@@ -37,12 +38,6 @@ func newLogger(cfg configs.Config) *slog.Logger {
 // them all when ctx ends (SIGTERM): the API drains in-flight requests and the
 // worker hands its unfinished runs back, each within Q2O_SHUTDOWN_TIMEOUT.
 func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) error {
-	if cfg.Artifacts == "s3" {
-		// artifacts/store is built and tested against a real S3 server, but
-		// the worker and the downloads do not use it yet: refuse rather than
-		// accept a setting that would change nothing.
-		return errors.New("Q2O_ARTIFACTS=s3: the api and worker do not use the object store yet (artifacts/store is ready, its wiring is not); use Q2O_ARTIFACTS=local")
-	}
 	log := newLogger(cfg)
 	gdb, err := db.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -71,13 +66,22 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 		log.Warn("Q2O_SMTP_HOST is not set: OTP sign-in codes are written to this log (development only)")
 	}
 
+	artifactStore, err := app.OpenArtifacts(ctx, app.Artifacts{Mode: cfg.Artifacts, OutputRoot: cfg.OutputRoot,
+		S3: store.S3Config{Endpoint: cfg.S3Endpoint, Bucket: cfg.S3Bucket, Region: cfg.S3Region,
+			AccessKeyID: cfg.S3AccessKeyID, SecretAccessKey: cfg.S3SecretAccessKey, PathStyle: cfg.S3PathStyle,
+			Prefix: cfg.S3Prefix, CreateBucket: cfg.S3CreateBucket}})
+	if err != nil {
+		return fmt.Errorf("Q2O_ARTIFACTS=%s: %w", cfg.Artifacts, err)
+	}
+	uploadRetry := store.Retry{For: cfg.S3UploadRetry}
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Live events go through Redis; the SSE streams end when ctx does.
 	parts := app.New(ctx, app.Config{OutputRoot: cfg.OutputRoot,
 		Jobs:       jobs.Options{RunTimeout: cfg.RunTimeout, KillGrace: cfg.KillGrace, Retention: cfg.TaskRetention},
-		SessionTTL: cfg.SessionTTL, PastDueGrace: cfg.PastDueGrace,
-	}, app.Deps{DB: gdb, Redis: rdb, Queue: redisOpt, Mailer: mailer, Log: log})
+		SessionTTL: cfg.SessionTTL, PastDueGrace: cfg.PastDueGrace, UploadRetry: uploadRetry,
+	}, app.Deps{DB: gdb, Redis: rdb, Queue: redisOpt, Mailer: mailer, Artifacts: artifactStore, Log: log})
 	defer parts.Close() // after sign-in mails still on their way, each bounded in time
 	svc, enq, mets := parts.Svc, parts.Enq, parts.Metrics
 	setBuildInfo(mets)
@@ -111,7 +115,7 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 			KillGrace: cfg.KillGrace, WatchInterval: cfg.WatchInterval, Concurrency: cfg.WorkerConcurrency,
 			PollInterval: cfg.WorkerPollInterval, ShutdownTimeout: cfg.ShutdownTimeout,
 			Queues: cfg.QueueWeights, Sandbox: box, OutputLimit: int64(cfg.OutputLimit), KeepRuns: cfg.KeepRuns,
-			ProgressPatterns: cfg.ProgressPatternSet(),
+			ProgressPatterns: cfg.ProgressPatternSet(), UploadRetry: uploadRetry,
 		})
 		start("worker", w.Run)
 	}

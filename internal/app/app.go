@@ -19,6 +19,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/q2o/q2o/api"
+	"github.com/q2o/q2o/artifacts/store"
 	"github.com/q2o/q2o/billing"
 	"github.com/q2o/q2o/events"
 	"github.com/q2o/q2o/jobs"
@@ -41,7 +42,10 @@ type Deps struct {
 	Enqueue asynq.RedisConnOpt
 	// Mailer sends sign-in codes; nil writes them to the log.
 	Mailer service.Mailer
-	Log    *slog.Logger
+	// Artifacts is where run zips and kept logs are stored (OpenArtifacts);
+	// nil is the folder Config.OutputRoot.
+	Artifacts store.Store
+	Log       *slog.Logger
 }
 
 // Config is the settings the wiring reads.
@@ -53,6 +57,26 @@ type Config struct {
 	SendTimeout  time.Duration
 	SessionTTL   time.Duration
 	PastDueGrace time.Duration
+	// UploadRetry is how long a kept log's upload to the artifacts store is
+	// tried again (Q2O_S3_UPLOAD_RETRY).
+	UploadRetry store.Retry
+}
+
+// Artifacts is how the artifacts store is chosen (Q2O_ARTIFACTS and
+// Q2O_S3_*).
+type Artifacts struct {
+	Mode       string // "local" (or "") or "s3"
+	OutputRoot string
+	S3         store.S3Config
+}
+
+// OpenArtifacts opens the store a names: the folder OutputRoot, or the
+// bucket, checked (and created when missing and allowed) before anything
+// starts, so that a wrong endpoint, bucket or key fails at start.
+func OpenArtifacts(ctx context.Context, a Artifacts) (store.Store, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return store.New(ctx, a.Mode, a.OutputRoot, a.S3)
 }
 
 // App is the wired parts. Close it when done.
@@ -84,6 +108,7 @@ func New(ctx context.Context, cfg Config, d Deps) *App {
 		mailer = a.Metrics.CountMail(mailer)
 	}
 	a.Svc = service.New(service.Deps{DB: d.DB, Outbox: a.Enq, OutputRoot: cfg.OutputRoot, Log: d.Log,
+		Artifacts: d.Artifacts, UploadRetry: cfg.UploadRetry,
 		Events: a.Broker, Queue: a.Inspector, Mailer: mailer, SessionTTL: cfg.SessionTTL, PastDueGrace: cfg.PastDueGrace})
 	return a
 }
