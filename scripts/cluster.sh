@@ -25,7 +25,8 @@
 # Hosts (10.A.B.0/24, a /24 chosen per invocation; the bridge is .1, which is
 # how the machine itself, and the tests, reach every host):
 #   infra .10  Postgres :5432, Redis master :6379 and replica :6380,
-#              3 Sentinels :26379-26381 (master name q2o, quorum 2),
+#              3 Sentinels :26379-26381 (master name q2o, quorum 2, down
+#              after 2 s),
 #              SeaweedFS (S3 on :8333) when its weed binary is found
 #   api1  .21, api2 .22     q2o api on :8080
 #   w1 .31, w2 .32, w3 .33  q2o worker (health on :9090), 2 run slots each
@@ -41,6 +42,9 @@
 #   Q2O_CLUSTER_RUNNER  Q2O_RUNNER of the workers (default: examples/main.py)
 #   Q2O_CLUSTER_OWNER   pid whose end makes this cluster stale (default: $PPID)
 #   Q2O_CLUSTER_S3      off: no object store even when weed is found
+#   Q2O_CLUSTER_ARTIFACTS  Q2O_ARTIFACTS of api and workers: s3 (the default
+#                       with the object store) or local (each host keeps its
+#                       own zips: runs complete, downloads cannot reach them)
 #   Q2O_CLUSTER_WORKER_ENV, Q2O_CLUSTER_API_ENV
 #                       more NAME=value words for the workers' / APIs' environment
 # Needs root, iproute2 (`ip netns`), Debian's postgresql and redis-server.
@@ -174,10 +178,11 @@ q2o_env() {
 		Q2O_STRIPE_REFETCH=false Q2O_PAST_DUE_GRACE=0s \
 		Q2O_RUN_WATCH_INTERVAL=200ms Q2O_RUN_KILL_GRACE=1s Q2O_WORKER_POLL_INTERVAL=50ms \
 		Q2O_OUTBOX_INTERVAL=200ms Q2O_SHUTDOWN_TIMEOUT=2s
-	if [[ -n ${S3_ENDPOINT:-} ]]; then
+	printf '%s\n' Q2O_ARTIFACTS="$ARTIFACTS"
+	if [[ $ARTIFACTS == s3 ]]; then
 		printf '%s\n' Q2O_S3_ENDPOINT="$S3_ENDPOINT" Q2O_S3_BUCKET="$S3_BUCKET" \
 			Q2O_S3_REGION=us-east-1 Q2O_S3_ACCESS_KEY_ID="$S3_KEY" \
-			Q2O_S3_SECRET_ACCESS_KEY="$S3_SECRET" Q2O_S3_PATH_STYLE=true
+			Q2O_S3_SECRET_ACCESS_KEY="$S3_SECRET" Q2O_S3_PATH_STYLE=true Q2O_S3_UPLOAD_RETRY=1m
 	fi
 }
 
@@ -252,7 +257,7 @@ start_redis() {
 	wait_tcp "$(ns infra)" "$IP_INFRA" 6380 "redis replica"
 	for i in 0 1 2; do
 		port=$((26379 + i))
-		printf 'port %d\nbind %s\nprotected-mode no\ndir %s\nsentinel monitor q2o %s 6379 2\nsentinel down-after-milliseconds q2o 1000\nsentinel failover-timeout q2o 5000\nsentinel parallel-syncs q2o 1\n' \
+		printf 'port %d\nbind %s\nprotected-mode no\ndir %s\nsentinel monitor q2o %s 6379 2\nsentinel down-after-milliseconds q2o 2000\nsentinel failover-timeout q2o 5000\nsentinel parallel-syncs q2o 1\n' \
 			"$port" "$IP_INFRA" "$d" "$IP_INFRA" >"$d/sentinel$i.conf"
 		launch infra "sentinel$i" redis-server "$d/sentinel$i.conf" --sentinel
 	done
@@ -336,6 +341,8 @@ up() {
 	local weed=""
 	[[ ${Q2O_CLUSTER_S3:-} == off ]] || weed=$(weed_bin || true)
 	[[ -n $weed ]] && S3_ENDPOINT="http://$IP_INFRA:8333"
+	ARTIFACTS=${Q2O_CLUSTER_ARTIFACTS:-$([[ -n $S3_ENDPOINT ]] && echo s3 || echo local)}
+	[[ $ARTIFACTS == local || -n $S3_ENDPOINT ]] || die "Q2O_CLUSTER_ARTIFACTS=s3 needs the object store (weed)"
 	write_env
 	log "hosts on $SUBNET.0/24 (namespaces q2o-$CLUSTER_ID-*), state in $DIR"
 	network
@@ -359,7 +366,7 @@ write_env() {
 		printf "%s='%s'\n" CLUSTER_ID "$CLUSTER_ID" CLUSTER_DIR "$DIR" SUBNET "$SUBNET" BIN "$BIN" \
 			IP_INFRA "$IP_INFRA" DATABASE_URL "$DATABASE_URL" \
 			REDIS_MASTER "$IP_INFRA:6379" REDIS_REPLICA "$IP_INFRA:6380" REDIS_SENTINELS "$REDIS_SENTINELS" \
-			S3_ENDPOINT "$S3_ENDPOINT" S3_BUCKET "$S3_BUCKET" S3_ACCESS_KEY_ID "$S3_KEY" S3_SECRET_ACCESS_KEY "$S3_SECRET" \
+			ARTIFACTS "$ARTIFACTS" S3_ENDPOINT "$S3_ENDPOINT" S3_BUCKET "$S3_BUCKET" S3_ACCESS_KEY_ID "$S3_KEY" S3_SECRET_ACCESS_KEY "$S3_SECRET" \
 			API1_URL "http://$SUBNET.21:8080" API2_URL "http://$SUBNET.22:8080" \
 			ADMIN_TOKEN "$ADMIN_TOKEN" WEBHOOK_SECRET "$WEBHOOK_SECRET" CLUSTER_HOSTS "${HOSTS[*]}"
 		for host in "${HOSTS[@]}"; do

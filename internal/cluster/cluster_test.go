@@ -30,9 +30,12 @@ func TestCluster(t *testing.T) {
 		run  func(*testing.T, *cluster.Cluster, *gorm.DB)
 	}{
 		{"SpreadOverWorkerHosts", testSpread},
+		{"ZipsInTheBucketDownloadThroughEitherAPIHost", testZipsInTheBucket},
+		{"LiveLogAcrossHosts", testLiveLogAcrossHosts},
 		{"StripePauseReachesEveryWorkerHost", testStripePause},
 		{"KillNineWorkerHost", testKillNineHost},
 		{"SentinelFailover", testSentinelFailover},
+		{"ObjectStoreDownDuringUpload", testObjectStoreOutage},
 	}
 	for _, s := range steps {
 		if !t.Run(s.name, func(t *testing.T) { s.run(t, c, gdb) }) {
@@ -183,7 +186,9 @@ func testKillNineHost(t *testing.T, c *cluster.Cluster, gdb *gorm.DB) {
 	waitFor(t, "every run completed", 60*time.Second, func() (bool, string) {
 		return allIn(t, gdb, ids(runs), models.StatusCompleted)
 	})
-	st := checkStarts(t, c, gdb, ids(runs))
+	// A run the killed host had taken but not yet started main.py for
+	// counts an attempt without a start; the held ones started on it.
+	st := checkStartsAtMost(t, c, gdb, ids(runs), false)
 	for _, id := range held {
 		if s := st[id]; len(s) == 2 && (s[0].host != victim || s[1].host == victim) {
 			t.Errorf("execution %s started on %v; want the killed %s, then another host", id, s, victim)
@@ -218,24 +223,36 @@ func testSentinelFailover(t *testing.T, c *cluster.Cluster, gdb *gorm.DB) {
 		}
 		return false, fmt.Sprintf("%v", rows)
 	})
-	if err := c.Stop("redis-master"); err != nil {
+	sentinel := redis.NewSentinelClient(&redis.Options{Addr: strings.Split(c.Get("REDIS_SENTINELS"), ",")[0]})
+	defer sentinel.Close()
+	master := func() string {
+		addr, err := sentinel.GetMasterAddrByName(context.Background(), "q2o").Result()
+		if err != nil || len(addr) != 2 {
+			return fmt.Sprint(addr, err)
+		}
+		return net.JoinHostPort(addr[0], addr[1])
+	}
+	// Whichever of the two is the master now (a loaded machine may have
+	// made the Sentinels fail over before; it is still a failover to prove).
+	procs := map[string]string{c.Get("REDIS_MASTER"): "redis-master", c.Get("REDIS_REPLICA"): "redis-replica"}
+	old := master()
+	if procs[old] == "" {
+		t.Fatalf("the Sentinels name %s as the master, neither of the cluster's Redis", old)
+	}
+	if err := c.Stop(procs[old]); err != nil {
 		t.Fatal(err)
 	}
 	stopped := time.Now()
+	t.Logf("stopped the master %s (%s)", old, procs[old])
 	runs = append(runs, submit(t, c, tn, 3, "during", "seconds=3")...)
-	sentinel := redis.NewSentinelClient(&redis.Options{Addr: strings.Split(c.Get("REDIS_SENTINELS"), ",")[0]})
-	defer sentinel.Close()
 	waitFor(t, "the Sentinels promote the replica", 30*time.Second, func() (bool, string) {
-		addr, err := sentinel.GetMasterAddrByName(context.Background(), "q2o").Result()
-		if err != nil || len(addr) != 2 {
-			return false, fmt.Sprint(addr, err)
-		}
-		return net.JoinHostPort(addr[0], addr[1]) == c.Get("REDIS_REPLICA"), fmt.Sprint(addr)
+		now := master()
+		return now != old && procs[now] != "", now
 	})
 	t.Logf("failed over %s after the master stopped", time.Since(stopped).Round(time.Millisecond))
 	runs = append(runs, submit(t, c, tn, 2, "after", "seconds=1")...)
 	waitFor(t, "every accepted run completed", 90*time.Second, func() (bool, string) {
 		return allIn(t, gdb, ids(runs), models.StatusCompleted)
 	})
-	checkStarts(t, c, gdb, ids(runs))
+	checkStartsAtMost(t, c, gdb, ids(runs), false)
 }
