@@ -205,7 +205,7 @@ pick_subnet() {
 	local a b
 	for _ in $(seq 50); do
 		a=$((200 + RANDOM % 50)) b=$((RANDOM % 250))
-		if [[ -z $(ip -4 route show to match "10.$a.$b.1" | grep -v '^default') ]]; then
+		if ! ip -4 route show to match "10.$a.$b.1" | grep -vq '^default'; then
 			echo "10.$a.$b"
 			return
 		fi
@@ -292,26 +292,26 @@ start_seaweed() {
 }
 
 start_q2o() {
-	local host words
+	local host words extra
 	for host in "${HOSTS[@]}"; do mkdir -p "$DIR/hosts/$host/output"; done
 	mapfile -t words < <(q2o_env api1)
 	ip netns exec "$(ns api1)" env -i "${words[@]}" "$BIN" migrate --create-database >"$DIR/logs/migrate.log" 2>&1 ||
 		die "q2o migrate failed: $DIR/logs/migrate.log"
 	for host in api1 api2; do
 		mapfile -t words < <(q2o_env "$host")
-		# shellcheck disable=SC2206 # NAME=value words
+		read -ra extra <<<"${Q2O_CLUSTER_API_ENV:-}"
 		launch "$host" "q2o-$host" env -i "${words[@]}" Q2O_HTTP_ADDR="$SUBNET.${OCTET[$host]}:8080" \
-			${Q2O_CLUSTER_API_ENV:-} "$BIN" api
+			"${extra[@]}" "$BIN" api
 	done
 	for host in w1 w2 w3; do
 		mapfile -t words < <(q2o_env "$host")
-		# shellcheck disable=SC2206 # NAME=value words
+		read -ra extra <<<"${Q2O_CLUSTER_WORKER_ENV:-}"
 		launch "$host" "q2o-$host" env -i "${words[@]}" \
 			Q2O_WORKER_HEALTH_ADDR="$SUBNET.${OCTET[$host]}:9090" Q2O_SANDBOX=off Q2O_WORKER_CONCURRENCY=2 \
 			Q2O_RUNNER="${Q2O_CLUSTER_RUNNER:-python3 $ROOT/examples/main.py}" \
 			Q2O_RUNNER_PASS_ENV=CLUSTER_HOST,CLUSTER_HOST_DIR \
 			CLUSTER_HOST="$host" CLUSTER_HOST_DIR="$DIR/hosts/$host" \
-			${Q2O_CLUSTER_WORKER_ENV:-} "$BIN" worker
+			"${extra[@]}" "$BIN" worker
 	done
 	for host in api1 api2; do wait_http "http://$SUBNET.${OCTET[$host]}:8080/healthz" "q2o api on $host" 60; done
 	for host in w1 w2 w3; do wait_http "http://$SUBNET.${OCTET[$host]}:9090/healthz" "q2o worker on $host" 60; done
