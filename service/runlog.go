@@ -216,12 +216,12 @@ func KeptLogPath(root string, projectID, execID uuid.UUID) string {
 // folder the worker ran it in) in the artifacts store under its LogKey and
 // returns the ref to record as the execution's log_path. Readers never see
 // half a copy (the local store renames a whole file into place, a bucket
-// shows a whole object). A store that fails is tried again for
-// s.UploadRetry. The worker calls it when a run ends, before recording the
-// end.
+// shows a whole object). A store that fails is tried again as retry says
+// (the worker's Q2O_S3_UPLOAD_RETRY). The worker calls it when a run ends,
+// before recording the end.
 // Errors: log_not_found when run.log is not a plain file; the file
 // system's and the store's.
-func (s *Service) KeepRunLog(ctx context.Context, e models.Execution) (string, error) {
+func (s *Service) KeepRunLog(ctx context.Context, e models.Execution, retry store.Retry) (string, error) {
 	key, err := artifacts.LogKey(e.ProjectID.String(), e.ID.String())
 	if err != nil {
 		return "", err
@@ -238,7 +238,7 @@ func (s *Service) KeepRunLog(ctx context.Context, e models.Execution) (string, e
 	// A stopped main.py may still be writing: the copy is what run.log
 	// held now.
 	size := fi.Size()
-	_, err = store.Retrying(ctx, s.UploadRetry, func(err error, wait time.Duration) {
+	_, err = store.Retrying(ctx, retry, func(err error, wait time.Duration) {
 		s.Log.Warn("keep run.log: the artifacts store failed; trying again", "execution_id", e.ID, "in", wait.String(), "error", err)
 	}, func() (store.Object, error) {
 		return s.Artifacts.Put(ctx, key, io.NewSectionReader(f, 0, size), size)

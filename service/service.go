@@ -43,10 +43,7 @@ type Deps struct {
 	// Artifacts is where run zips and kept logs are stored (Q2O_ARTIFACTS);
 	// nil is the folder OutputRoot, as before the store existed.
 	Artifacts store.Store
-	// UploadRetry is how long a kept log's upload is tried again while the
-	// store fails (Q2O_S3_UPLOAD_RETRY).
-	UploadRetry store.Retry
-	Log         *slog.Logger
+	Log       *slog.Logger
 	// Now is the clock; New sets the wall clock, in UTC, when it is nil.
 	Now func() time.Time
 	// Events, when set, receives status and progress changes for live

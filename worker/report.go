@@ -159,13 +159,16 @@ func (w *Worker) report(ctx context.Context, t *asynq.Task, r runEnd) error {
 		return fmt.Errorf("run interrupted: %w", r.err)
 	case endExited:
 		code := r.res.ExitCode
-		outcome := service.Outcome{Status: models.StatusCompleted, ExitCode: &code, LogPath: w.keepLog(bg, r), Exited: true}
+		outcome := service.Outcome{Status: models.StatusCompleted, ExitCode: &code, Exited: true}
 		if code != 0 {
 			outcome.Status = models.StatusFailed
 			outcome.Error = failureText(r.res)
 		} else {
 			outcome.Zip = w.zipInRun(bg, r)
 		}
+		// The zip first: with s3 an outage of the store is waited out by
+		// the zip's upload, the larger one, and the log follows.
+		outcome.LogPath = w.keepLog(bg, r)
 		recorded, err := w.recordOutcome(ctx, w.outcomePath(r.p.ID, e.ID), e.ID, e.Attempt, outcome)
 		if err != nil {
 			return err
@@ -194,7 +197,7 @@ func (w *Worker) report(ctx context.Context, t *asynq.Task, r runEnd) error {
 // ended, so that its log stays readable after the next run empties run.log;
 // it returns the copy's path, or "" (then run.log is all there is).
 func (w *Worker) keepLog(ctx context.Context, r runEnd) string {
-	path, err := w.svc.KeepRunLog(ctx, r.e)
+	path, err := w.svc.KeepRunLog(ctx, r.e, w.cfg.UploadRetry)
 	if err != nil {
 		r.log.Warn("keep run.log", "error", err)
 		return ""

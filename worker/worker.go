@@ -48,9 +48,8 @@ type Config struct {
 	// KeepRuns is how many of a project's newest runs keep their zip and
 	// log (Q2O_KEEP_RUNS); 0 keeps all.
 	KeepRuns int
-	// UploadRetry is how long a zip's upload is tried again while the
-	// artifacts store fails (Q2O_S3_UPLOAD_RETRY); the kept log's is the
-	// service's.
+	// UploadRetry is how long the upload of a run's zip or log is tried
+	// again while the artifacts store fails (Q2O_S3_UPLOAD_RETRY).
 	UploadRetry store.Retry
 	// ProgressPatterns turn lines of main.py's output into progress
 	// (Q2O_PROGRESS_PATTERNS); nil is the PROGRESS line alone.

@@ -50,6 +50,17 @@ func (w *Worker) HandleZip(ctx context.Context, t *asynq.Task) error {
 			return err
 		}
 	}
+	if store.Remote(w.svc.Artifacts) && e.LogPath == nil && w.holdsOutput(e) {
+		// The run's log could not be kept either: it is in the scratch
+		// that goes once the zip is recorded.
+		ref, err := w.svc.KeepRunLog(ctx, e, w.cfg.UploadRetry)
+		if err == nil {
+			err = w.svc.RecordRunLog(ctx, e.ID, e.Attempt, ref)
+		}
+		if err != nil {
+			return fmt.Errorf("keep the run's log: %w", err)
+		}
+	}
 	if err := w.svc.RecordZip(ctx, e.ID, z.Path, z.Size, z.SHA256); err != nil {
 		return err
 	}

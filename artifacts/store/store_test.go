@@ -340,3 +340,113 @@ func TestNew(t *testing.T) {
 		t.Errorf("an unknown mode: %v", err)
 	}
 }
+
+// TestPutFileRetrying: with the S3 gateway down, the upload of a file is
+// tried again until the gateway is back, then the file is in the bucket
+// and gone from the folder.
+func TestPutFileRetrying(t *testing.T) {
+	s := newS3(t)
+	ctx := context.Background()
+	path := t.TempDir() + "/run.zip"
+	body := strings.Repeat("zip bytes ", 1000)
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	seaweed.StopS3()
+	t.Cleanup(func() { _ = seaweed.StartS3() })
+	var tries atomic.Int32
+	back := make(chan error, 1)
+	o, err := store.PutFileRetrying(ctx, s, "p/run.zip", path, store.Retry{For: time.Minute, First: 100 * time.Millisecond, Max: time.Second},
+		func(err error, wait time.Duration) {
+			if tries.Add(1) == 3 { // down for three tries, then back
+				go func() { back <- seaweed.StartS3() }()
+			}
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-back; err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(body))
+	if o.Size != int64(len(body)) || o.SHA256 != hex.EncodeToString(sum[:]) || tries.Load() < 3 {
+		t.Errorf("put %+v after %d failures", o, tries.Load())
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the local file stays after the upload: %v", err)
+	}
+	t.Run("gives up after Retry.For", func(t *testing.T) {
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		seaweed.StopS3()
+		t.Cleanup(func() { _ = seaweed.StartS3() })
+		_, err := store.PutFileRetrying(ctx, s, "p/other.zip", path, store.Retry{For: 300 * time.Millisecond, First: 100 * time.Millisecond}, nil)
+		if err == nil || !strings.Contains(err.Error(), "tries") {
+			t.Fatalf("with the store down: %v", err)
+		}
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("the file must stay for another try: %v", err)
+		}
+	})
+	t.Run("a missing file is not retried", func(t *testing.T) {
+		calls := 0
+		_, err := store.PutFileRetrying(ctx, s, "p/x.zip", path+".missing", store.Retry{For: time.Minute}, func(error, time.Duration) { calls++ })
+		if !errors.Is(err, os.ErrNotExist) || calls != 0 {
+			t.Errorf("%v after %d retries", err, calls)
+		}
+	})
+}
+
+// The local store's PutFile renames the file into place (nothing to do
+// when it is there already), and Ref/Key map keys to paths and back.
+func TestLocalPutFileAndRefs(t *testing.T) {
+	root := t.TempDir()
+	s, err := store.NewLocal(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	in := root + "/_artifacts/p/e.zip"
+	if err := os.MkdirAll(root+"/_artifacts/p", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(in, []byte("zip"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := store.PutFile(ctx, s, "_artifacts/p/e.zip", in); err != nil || o.Size != 3 {
+		t.Fatalf("in place: %+v %v", o, err)
+	}
+	if _, err := os.Stat(in); err != nil {
+		t.Fatalf("the file in place was moved: %v", err)
+	}
+	other := t.TempDir() + "/x.zip"
+	if err := os.WriteFile(other, []byte("other"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := store.PutFile(ctx, s, "_artifacts/p/f.zip", other); err != nil || o.Size != 5 {
+		t.Fatalf("moved: %+v %v", o, err)
+	}
+	if ref := s.Ref("_artifacts/p/f.zip"); ref != root+"/_artifacts/p/f.zip" {
+		t.Errorf("ref %q", ref)
+	}
+	if k, err := s.Key(root + "/_artifacts/p/f.zip"); err != nil || k != "_artifacts/p/f.zip" {
+		t.Errorf("key %q %v", k, err)
+	}
+	for _, ref := range []string{"/elsewhere/x.zip", root + "/../x.zip", "relative/x.zip", root} {
+		if k, err := s.Key(ref); err == nil {
+			t.Errorf("key of %q: %q", ref, k)
+		}
+	}
+	s3 := newS3(t)
+	ref := s3.Ref("_artifacts/p/e.zip")
+	if !strings.HasPrefix(ref, "s3://q2o-test-") || !strings.HasSuffix(ref, "/artifacts/_artifacts/p/e.zip") {
+		t.Errorf("s3 ref %q", ref)
+	}
+	if k, err := s3.Key(ref); err != nil || k != "_artifacts/p/e.zip" {
+		t.Errorf("s3 key %q %v", k, err)
+	}
+	if _, err := s3.Key("s3://another-bucket/artifacts/_artifacts/p/e.zip"); err == nil {
+		t.Error("a ref of another bucket was taken")
+	}
+}

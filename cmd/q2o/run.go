@@ -24,6 +24,15 @@ import (
 	"github.com/q2o/q2o/worker/sandbox"
 )
 
+// uploadRetry is Q2O_S3_UPLOAD_RETRY, for the object store: the local
+// folder is written once, as it always was.
+func uploadRetry(cfg configs.Config) store.Retry {
+	if cfg.Artifacts != "s3" {
+		return store.Retry{}
+	}
+	return store.Retry{For: cfg.S3UploadRetry}
+}
+
 func newLogger(cfg configs.Config) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
@@ -73,14 +82,13 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 	if err != nil {
 		return fmt.Errorf("Q2O_ARTIFACTS=%s: %w", cfg.Artifacts, err)
 	}
-	uploadRetry := store.Retry{For: cfg.S3UploadRetry}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Live events go through Redis; the SSE streams end when ctx does.
 	parts := app.New(ctx, app.Config{OutputRoot: cfg.OutputRoot,
 		Jobs:       jobs.Options{RunTimeout: cfg.RunTimeout, KillGrace: cfg.KillGrace, Retention: cfg.TaskRetention},
-		SessionTTL: cfg.SessionTTL, PastDueGrace: cfg.PastDueGrace, UploadRetry: uploadRetry,
+		SessionTTL: cfg.SessionTTL, PastDueGrace: cfg.PastDueGrace,
 	}, app.Deps{DB: gdb, Redis: rdb, Queue: redisOpt, Mailer: mailer, Artifacts: artifactStore, Log: log})
 	defer parts.Close() // after sign-in mails still on their way, each bounded in time
 	svc, enq, mets := parts.Svc, parts.Enq, parts.Metrics
@@ -115,7 +123,7 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 			KillGrace: cfg.KillGrace, WatchInterval: cfg.WatchInterval, Concurrency: cfg.WorkerConcurrency,
 			PollInterval: cfg.WorkerPollInterval, ShutdownTimeout: cfg.ShutdownTimeout,
 			Queues: cfg.QueueWeights, Sandbox: box, OutputLimit: int64(cfg.OutputLimit), KeepRuns: cfg.KeepRuns,
-			ProgressPatterns: cfg.ProgressPatternSet(), UploadRetry: uploadRetry,
+			ProgressPatterns: cfg.ProgressPatternSet(), UploadRetry: uploadRetry(cfg),
 		})
 		start("worker", w.Run)
 	}

@@ -57,9 +57,6 @@ type Config struct {
 	SendTimeout  time.Duration
 	SessionTTL   time.Duration
 	PastDueGrace time.Duration
-	// UploadRetry is how long a kept log's upload to the artifacts store is
-	// tried again (Q2O_S3_UPLOAD_RETRY).
-	UploadRetry store.Retry
 }
 
 // Artifacts is how the artifacts store is chosen (Q2O_ARTIFACTS and
@@ -108,8 +105,8 @@ func New(ctx context.Context, cfg Config, d Deps) *App {
 		mailer = a.Metrics.CountMail(mailer)
 	}
 	a.Svc = service.New(service.Deps{DB: d.DB, Outbox: a.Enq, OutputRoot: cfg.OutputRoot, Log: d.Log,
-		Artifacts: d.Artifacts, UploadRetry: cfg.UploadRetry,
-		Events: a.Broker, Queue: a.Inspector, Mailer: mailer, SessionTTL: cfg.SessionTTL, PastDueGrace: cfg.PastDueGrace})
+		Artifacts: d.Artifacts,
+		Events:    a.Broker, Queue: a.Inspector, Mailer: mailer, SessionTTL: cfg.SessionTTL, PastDueGrace: cfg.PastDueGrace})
 	return a
 }
 

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
 
+	"github.com/q2o/q2o/artifacts/store"
 	"github.com/q2o/q2o/billing"
 	"github.com/q2o/q2o/db"
 	"github.com/q2o/q2o/internal/app"
@@ -57,6 +59,10 @@ type Options struct {
 	// Redis, when set, is the app's Redis in place of a fresh DB of the
 	// shared one (testenv.StartSentinel's Sentinels, say).
 	Redis *app.Redis
+	// S3, when set, stores the artifacts in a fresh bucket of this server
+	// (Q2O_ARTIFACTS=s3), and the workers run main.py in their own scratch
+	// folder (ScratchRoot), not the API's OutputRoot.
+	S3 *testenv.Seaweed
 }
 
 // App is q2o under test.
@@ -69,9 +75,14 @@ type App struct {
 	RedisURL   string
 	RedisOpt   asynq.RedisConnOpt
 	OutputRoot string
-	Log        *slog.Logger
-	Redis      *redis.Client
-	Metrics    *metrics.Metrics
+	// Artifacts is the app's artifacts store; with Options.S3, S3 is its
+	// bucket's settings and ScratchRoot the workers' Q2O_OUTPUT_ROOT.
+	Artifacts   store.Store
+	S3          *store.S3Config
+	ScratchRoot string
+	Log         *slog.Logger
+	Redis       *redis.Client
+	Metrics     *metrics.Metrics
 
 	parts *app.App // the wiring cmd/q2o runs too
 	redis app.Redis
@@ -137,10 +148,18 @@ func New(t testing.TB, opts Options) *App {
 	if opts.Billing != nil {
 		grace = opts.Billing.PastDueGrace
 	}
+	artifacts := app.Artifacts{OutputRoot: a.OutputRoot}
+	if opts.S3 != nil {
+		cfg := S3Bucket(t, opts.S3)
+		artifacts.Mode, artifacts.S3, a.S3, a.ScratchRoot = "s3", cfg, &cfg, t.TempDir()
+	}
+	if a.Artifacts, err = app.OpenArtifacts(context.Background(), artifacts); err != nil {
+		t.Fatal(err)
+	}
 	// t.Context ends before cleanups: SSE streams end first.
 	a.parts = app.New(t.Context(), app.Config{OutputRoot: a.OutputRoot, SendTimeout: time.Second,
 		Jobs: jobs.Options{RunTimeout: time.Minute, KillGrace: time.Second}, PastDueGrace: grace,
-	}, app.Deps{DB: a.DB, Redis: a.Redis, Queue: opt, Enqueue: enqOpt,
+	}, app.Deps{DB: a.DB, Redis: a.Redis, Queue: opt, Enqueue: enqOpt, Artifacts: a.Artifacts,
 		Mailer: TestMailer(t), // OTP sign-in codes go to mailpit (Q2O_TEST_SMTP_ADDR)
 		Log:    a.Log})
 	t.Cleanup(func() { _ = a.parts.Close() }) // and the app's background mail work ends with the test
@@ -156,10 +175,31 @@ func New(t testing.TB, opts Options) *App {
 	return a
 }
 
+// TestUploadRetry is how long the test apps retry an upload to the
+// artifacts store: long enough to outlast a stopped S3 gateway.
+var TestUploadRetry = store.Retry{For: time.Minute, First: 250 * time.Millisecond, Max: 2 * time.Second}
+
+var buckets atomic.Int64
+
+// S3Bucket is the settings of a fresh bucket (made by the store, unless
+// CreateBucket is turned off) of server w.
+func S3Bucket(t testing.TB, w *testenv.Seaweed) store.S3Config {
+	t.Helper()
+	return store.S3Config{Endpoint: w.Endpoint, Region: "us-east-1",
+		Bucket:      fmt.Sprintf("q2o-app-%d-%d", time.Now().UnixNano()%1e9, buckets.Add(1)),
+		AccessKeyID: w.AccessKeyID, SecretAccessKey: w.SecretAccessKey,
+		PathStyle: true, Prefix: "q2o/", CreateBucket: true, MaxRetries: 2}
+}
+
 // WorkerConfig is the worker settings tests start from.
 func (a *App) WorkerConfig(runnerArgs ...string) worker.Config {
+	root := a.OutputRoot
+	if a.ScratchRoot != "" {
+		root = a.ScratchRoot
+	}
 	return worker.Config{
-		OutputRoot:      a.OutputRoot,
+		UploadRetry:     TestUploadRetry,
+		OutputRoot:      root,
 		Runner:          "python3 " + TestMainPy() + " " + strings.Join(runnerArgs, " "),
 		RunnerArgs:      runner.DefaultArgsTemplate,
 		RunTimeout:      time.Minute,
