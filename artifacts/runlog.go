@@ -12,8 +12,9 @@ import (
 )
 
 // This file is the run logs on disk: the run.log (RunLog) main.py writes in
-// its output folder, the header that says whose output it holds, and the
-// kept copy of each ended run's log beside its zip.
+// its output folder, the header that says whose output it holds, and where
+// the local store keeps each ended run's log, beside its zip (the copy is
+// made through artifacts/store, by service.KeepRunLog).
 
 // ErrNotPlainFile is returned (wrapped) for a log that is a symlink, a
 // fifo, a device, a folder or a file with more than one link: main.py writes
@@ -69,39 +70,6 @@ func OpenPlainFile(path string) (*os.File, error) {
 		return nil, fmt.Errorf("%s: %w", path, ErrNotPlainFile)
 	}
 	return f, nil
-}
-
-// KeepRunLog copies the run.log of outputDir to dst (through a temporary
-// file and a rename, so a reader never sees half a copy).
-// Errors: OpenPlainFile's for run.log, and the file system's.
-func KeepRunLog(outputDir, dst string) error {
-	src, err := OpenPlainFile(filepath.Join(outputDir, RunLog))
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".log-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	_, err = io.Copy(tmp, src)
-	if cErr := tmp.Close(); err == nil {
-		err = cErr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), dst)
-	}
-	if err != nil {
-		return fmt.Errorf("keep run.log: %w", err)
-	}
-	return nil
 }
 
 // TailStart returns where the last n lines of the first size bytes of f

@@ -106,7 +106,7 @@ var settings = flatten([]*group{{settings: []Setting{
 		bind: bind(func(c *Config) *string { return &c.AdminToken }, text, adminToken)},
 	{Env: "Q2O_OUTPUT_ROOT", For: API | Worker,
 		Default: "./data/Tenant_Projects",
-		Help:    "the folder of each project's output folder (`<root>/<project_id>/`) and zips (`<root>/_artifacts/`); the API and every worker must see the same one",
+		Help:    "the folder of each project's output folder (`<root>/<project_id>/`) and zips (`<root>/_artifacts/`); with `Q2O_ARTIFACTS=local` the API and every worker must see the same one, with `s3` it is each worker's own scratch",
 		bind:    bind(func(c *Config) *string { return &c.OutputRoot }, text, folder)},
 }}, {title: "main.py", settings: []Setting{
 	{Env: "Q2O_RUNNER", For: Worker,

@@ -71,7 +71,10 @@ type Download struct {
 // and makes sure the project:zip task exists (see ensureZipTask). When the
 // recorded file has vanished from disk (or is not the file recorded), it
 // forgets the zip, enqueues project:zip again and answers zip_missing
-// (ErrZipMissing).
+// (ErrZipMissing). With a remote store (Q2O_ARTIFACTS=s3) the zip is read
+// from the bucket; a recorded object that is gone (or not of the recorded
+// size) answers zip_missing (ErrZipLost) and is not made again: the scratch
+// it came from was removed once it was uploaded.
 // Errors: not_found (404), project_not_completed (409), zip_missing (404).
 func (s *Service) OpenDownload(ctx context.Context, projectID uuid.UUID, credential string) (Download, error) {
 	p, err := s.ProjectForCode(ctx, projectID, credential)

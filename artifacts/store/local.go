@@ -21,14 +21,21 @@ type Local struct {
 
 // Folder returns the store on the folder root without touching the file
 // system: the folders are made as objects are put.
-func Folder(root string) *Local { return &Local{root: root} }
+func Folder(root string) *Local {
+	// Absolute, so that a ref stays right whatever the working directory
+	// (Q2O_OUTPUT_ROOT's default is relative).
+	if abs, err := filepath.Abs(root); err == nil && root != "" {
+		root = abs
+	}
+	return &Local{root: root}
+}
 
 // NewLocal returns the store on the folder root (created when missing).
 func NewLocal(root string) (*Local, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("store: local folder: %w", err)
 	}
-	return &Local{root: root}, nil
+	return Folder(root), nil
 }
 
 func (l *Local) file(key string) (string, error) {
@@ -137,10 +144,15 @@ func (l *Local) Ref(key string) string {
 	return name
 }
 
-// Key is the key of a file under the folder.
+// Key is the key of a file under the folder; a relative ref (recorded
+// when the folder was given relative) is taken from the working directory.
 func (l *Local) Key(ref string) (string, error) {
-	rel, err := filepath.Rel(l.root, ref)
-	if err != nil || !filepath.IsAbs(ref) || !filepath.IsLocal(rel) {
+	abs, err := filepath.Abs(ref)
+	if err != nil || ref == "" {
+		return "", fmt.Errorf("store: %q is not under the folder %s", ref, l.root)
+	}
+	rel, err := filepath.Rel(l.root, abs)
+	if err != nil || !filepath.IsLocal(rel) {
 		return "", fmt.Errorf("store: %s is not under the folder %s", ref, l.root)
 	}
 	return cleanKey(filepath.ToSlash(rel))
@@ -153,7 +165,7 @@ func (l *Local) putFile(ctx context.Context, key, path string) (Object, error) {
 	if err != nil {
 		return Object{}, err
 	}
-	if filepath.Clean(path) != name {
+	if abs, err := filepath.Abs(path); err != nil || abs != name {
 		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 			return Object{}, fmt.Errorf("store: put %s: %w", key, err)
 		}

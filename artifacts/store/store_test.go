@@ -433,11 +433,24 @@ func TestLocalPutFileAndRefs(t *testing.T) {
 	if k, err := s.Key(root + "/_artifacts/p/f.zip"); err != nil || k != "_artifacts/p/f.zip" {
 		t.Errorf("key %q %v", k, err)
 	}
-	for _, ref := range []string{"/elsewhere/x.zip", root + "/../x.zip", "relative/x.zip", root} {
+	for _, ref := range []string{"/elsewhere/x.zip", root + "/../x.zip", "relative/x.zip", root, ""} {
 		if k, err := s.Key(ref); err == nil {
 			t.Errorf("key of %q: %q", ref, k)
 		}
 	}
+	t.Run("a relative folder gives absolute refs", func(t *testing.T) {
+		t.Chdir(root)
+		rel := store.Folder("data")
+		ref := rel.Ref("_artifacts/p/e.zip")
+		if ref != root+"/data/_artifacts/p/e.zip" {
+			t.Errorf("ref %q", ref)
+		}
+		for _, r := range []string{ref, "data/_artifacts/p/e.zip", "./data/_artifacts/p/e.zip"} {
+			if k, err := rel.Key(r); err != nil || k != "_artifacts/p/e.zip" {
+				t.Errorf("key of %q: %q %v", r, k, err)
+			}
+		}
+	})
 	s3 := newS3(t)
 	ref := s3.Ref("_artifacts/p/e.zip")
 	if !strings.HasPrefix(ref, "s3://q2o-test-") || !strings.HasSuffix(ref, "/artifacts/_artifacts/p/e.zip") {

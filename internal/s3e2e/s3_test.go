@@ -271,5 +271,22 @@ func TestS3Run(t *testing.T) {
 		if body, _ := object(t, a, objectName(a, pid, eid2, ".zip")); body == nil {
 			t.Error("the kept run's zip was deleted")
 		}
+
+		// A zip gone from the bucket cannot be made again (the scratch is
+		// gone): zip_missing, without Retry-After, and nothing is queued.
+		name := objectName(a, pid, eid2, ".zip")
+		if err := s3Client(t, a).RemoveObject(context.Background(), a.S3.Bucket, name, minio.RemoveObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		st, h, b := get(t, a, "GET", "/api/tenant/projects/"+pid+"/executions/"+eid2+"/download", map[string]string{"Authorization": "Bearer " + tn.Key})
+		if st != http.StatusNotFound || !strings.Contains(string(b), `"zip_missing"`) || h.Get("Retry-After") != "" {
+			t.Errorf("download of a zip gone from the bucket: %d %s (Retry-After %q)", st, b, h.Get("Retry-After"))
+		}
+		if a.Paths(eid2).Zip == "" {
+			t.Error("the recorded zip was forgotten: a download would wait for a zip nobody can make")
+		}
+		if n := len(apptest.Outbox(t, a.DB, "project:zip", "task_id = ?", "zip:"+eid2)); n != 0 {
+			t.Errorf("%d project:zip tasks queued for it", n)
+		}
 	})
 }
