@@ -129,9 +129,9 @@ func testZipsInTheBucket(t *testing.T, c *cluster.Cluster, gdb *gorm.DB) {
 }
 
 // testObjectStoreOutage: the S3 gateway is down for 10 s from the moment
-// main.py starts, so the zip's upload fails and is tried again; the run
-// waits (still running, main.py gone) and ends completed with its zip once
-// the store is back.
+// main.py starts (longer if the worker has not tried an upload by then),
+// so the zip's upload fails and is tried again; the run waits (still
+// running) and ends completed with its zip once the store is back.
 func testObjectStoreOutage(t *testing.T, c *cluster.Cluster, gdb *gorm.DB) {
 	mc := bucket(t, c)
 	tn := apiOf(t, c, "api1").tenant("Outage")
@@ -152,7 +152,9 @@ func testObjectStoreOutage(t *testing.T, c *cluster.Cluster, gdb *gorm.DB) {
 		}
 	})
 	host := st[0].host
-	waitFor(t, "the worker on "+host+" retrying the zip's upload", 9*time.Second, func() (bool, string) {
+	// The store stays down at least 10 s, and until the worker has failed
+	// an upload (a loaded machine may take longer to get there).
+	waitFor(t, "the worker on "+host+" retrying the zip's upload", 60*time.Second, func() (bool, string) {
 		for _, line := range strings.Split(c.Log("q2o-"+host), "\n") {
 			if strings.Contains(line, "trying again") && strings.Contains(line, r.execution) {
 				return true, line
