@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -40,7 +41,8 @@ func Script() string {
 }
 
 // Unavailable says why no cluster can be built here ("" when one can):
-// it needs root and a working `ip netns`.
+// it needs root, network namespaces and bridges that really can be made,
+// and the programs scripts/cluster.sh runs.
 func Unavailable() string {
 	if os.Geteuid() != 0 {
 		return "needs root (network namespaces and veth pairs)"
@@ -48,8 +50,19 @@ func Unavailable() string {
 	if _, err := exec.LookPath("ip"); err != nil {
 		return "needs iproute2's ip (apt-get install iproute2)"
 	}
-	if out, err := exec.Command("ip", "netns", "list").CombinedOutput(); err != nil {
-		return fmt.Sprintf("ip netns does not work here: %v %s", err, bytes.TrimSpace(out))
+	// Listing works anywhere; making a namespace and a bridge needs
+	// CAP_SYS_ADMIN and CAP_NET_ADMIN, which a container may not grant root.
+	probe := fmt.Sprintf("q2op%d", os.Getpid()%10000000)
+	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
+		return fmt.Sprintf("ip netns add does not work here: %v %s", err, bytes.TrimSpace(out))
+	}
+	_ = exec.Command("ip", "netns", "del", probe).Run()
+	if out, err := exec.Command("ip", "link", "add", probe, "type", "bridge").CombinedOutput(); err != nil {
+		return fmt.Sprintf("ip link add … type bridge does not work here: %v %s", err, bytes.TrimSpace(out))
+	}
+	_ = exec.Command("ip", "link", "del", probe).Run()
+	if _, err := user.Lookup("postgres"); err != nil {
+		return "needs the postgres user (Debian's postgresql) to run Postgres as"
 	}
 	for _, prog := range []string{"redis-server", "python3", "curl", "unshare", "setpriv"} {
 		if _, err := exec.LookPath(prog); err != nil {
