@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -61,6 +60,9 @@ func (s *Server) projectLogs(c echo.Context) error {
 	if acceptsEventStream(c.Request()) {
 		return s.followLog(c, l)
 	}
+	if done, err := s.tailLive(c, l); done {
+		return err
+	}
 	return tailLog(c, l)
 }
 
@@ -117,10 +119,23 @@ func (s *Server) followLog(c echo.Context, l service.RunLog) error {
 	w.WriteHeader(http.StatusOK)
 	w.Flush()
 
-	fl := &logFollower{ctx: ctx, l: l, w: w, buf: make([]byte, 32<<10)}
+	fl := &logFollower{l: l, w: w, streams: s.cfg.LogStreams, log: s.log, buf: make([]byte, 32<<10)}
 	defer fl.close()
 	if off, ok := resumeOffset(c.Request().Header.Get("Last-Event-ID"), l.ExecutionID); ok {
 		fl.off, fl.placed = off, true
+	}
+	// A read of the live stream waits in Redis: it ends when the server
+	// shuts down too.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if down := s.shuttingDown(); down != nil {
+		go func() {
+			select {
+			case <-down:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 	}
 	stillSignedIn := s.stillSignedIn(c)
 	poll := time.NewTicker(logPoll)
@@ -128,7 +143,11 @@ func (s *Server) followLog(c echo.Context, l service.RunLog) error {
 	lastStatus, lastPing := time.Now(), time.Now()
 	var stillSince time.Time // while the run has ended: since when the log has not grown
 	for {
-		grew, err := fl.pump()
+		var wait time.Duration // while the run lives: how long the stream may keep us
+		if !fl.l.Status.Finished() {
+			wait = max(logStatusEvery-time.Since(lastStatus), time.Millisecond)
+		}
+		grew, live, err := fl.pump(ctx, wait)
 		if err != nil {
 			if !errors.Is(err, errLogReplaced) {
 				s.log.Warn("follow log", "execution_id", l.ExecutionID, "error", err)
@@ -153,8 +172,7 @@ func (s *Server) followLog(c echo.Context, l service.RunLog) error {
 		}
 		if fl.l.Status.Finished() {
 			switch {
-			case fl.l.Final && fl.f != nil:
-				// The kept copy is complete, and pump has read it to its end.
+			case fl.complete():
 				return fl.end()
 			case grew || stillSince.IsZero():
 				stillSince = now
@@ -167,11 +185,16 @@ func (s *Server) followLog(c echo.Context, l service.RunLog) error {
 			_, _ = io.WriteString(w, ": ping\n\n")
 			w.Flush()
 		}
+		if live {
+			// The stream's read was the wait (the server's shutdown ends it).
+			if ctx.Err() != nil {
+				return nil
+			}
+			continue
+		}
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-s.shuttingDown():
-			return nil // the client resumes elsewhere with Last-Event-ID
+			return nil // the client went away, or the server shuts down: it resumes elsewhere with Last-Event-ID
 		case <-poll.C:
 		}
 	}
@@ -190,114 +213,6 @@ func (s *Server) shuttingDown() <-chan struct{} {
 // errLogReplaced means the followed file shrank: run.log was emptied by a
 // newer run.
 var errLogReplaced = errors.New("the log was replaced")
-
-// logFollower sends the lines of one execution's log as SSE events.
-type logFollower struct {
-	ctx    context.Context
-	l      service.RunLog
-	w      *echo.Response
-	f      service.LogReader // nil until the log exists
-	off    int64             // the next byte to read
-	placed bool              // off has been set (by the tail, or Last-Event-ID)
-	line   []byte            // a line begun and not yet ended
-	buf    []byte
-}
-
-// update takes in a fresh reading of the execution: its status, and its
-// kept copy once the worker has made it (a copy of run.log, so the offsets
-// carry over).
-func (fl *logFollower) update(cur service.RunLog) {
-	if cur.Final && !fl.l.Final {
-		fl.close()
-		fl.l.Path, fl.l.Final = cur.Path, true
-	}
-	fl.l.Status = cur.Status
-}
-
-func (fl *logFollower) close() {
-	if fl.f != nil {
-		_ = fl.f.Close()
-		fl.f = nil
-	}
-}
-
-// pump opens the log if it has appeared, then sends every line written to it
-// since the last call. It reports whether the log grew.
-func (fl *logFollower) pump() (grew bool, err error) {
-	if fl.f == nil {
-		f, err := fl.l.Open(fl.ctx)
-		if err != nil || f == nil {
-			return false, err
-		}
-		fl.f = f
-		if !fl.placed {
-			size, err := f.Size()
-			if err != nil {
-				return false, err
-			}
-			if fl.off, err = service.TailStart(f, size, fl.l.Tail); err != nil {
-				return false, err
-			}
-			fl.placed = true
-		}
-	}
-	size, err := fl.f.Size()
-	if err != nil {
-		return false, err
-	}
-	if size < fl.off {
-		return false, errLogReplaced
-	}
-	for fl.off < size {
-		n, err := fl.f.ReadAt(fl.buf[:min(int64(len(fl.buf)), size-fl.off)], fl.off)
-		if n == 0 {
-			if err == nil || errors.Is(err, io.EOF) {
-				break
-			}
-			return grew, err
-		}
-		grew = true
-		chunk := fl.buf[:n]
-		for len(chunk) > 0 {
-			i := bytes.IndexByte(chunk, '\n')
-			if i < 0 {
-				fl.line = append(fl.line, chunk...)
-				fl.off += int64(len(chunk))
-				if len(fl.line) >= logMaxLine {
-					fl.send()
-				}
-				break
-			}
-			fl.line = append(fl.line, chunk[:i]...)
-			fl.off += int64(i + 1)
-			chunk = chunk[i+1:]
-			fl.send()
-		}
-	}
-	if grew {
-		fl.w.Flush()
-	}
-	return grew, nil
-}
-
-// send writes the pending line as one event, as valid UTF-8 with no line
-// breaks (SSE would split it).
-func (fl *logFollower) send() {
-	text := strings.ToValidUTF8(string(bytes.TrimSuffix(fl.line, []byte("\r"))), "\uFFFD")
-	text = strings.ReplaceAll(text, "\r", " ")
-	_, _ = fmt.Fprintf(fl.w, "id: %s/%d\ndata: %s\n\n", fl.l.ExecutionID, fl.off, text)
-	fl.line = fl.line[:0]
-}
-
-// end sends what is left of an unfinished last line and the "end" event.
-func (fl *logFollower) end() error {
-	if len(fl.line) > 0 {
-		fl.send()
-	}
-	_, _ = fmt.Fprintf(fl.w, "event: end\ndata: %s\n\n", fl.l.Status)
-	fl.w.Flush()
-	return nil
-}
 
 // resumeOffset reads a Last-Event-ID this stream sent: it applies only to the
 // same execution.

@@ -65,6 +65,10 @@ type Config struct {
 	// event publisher when it is one (an *events.Broker), and without
 	// either the streams answer events_unavailable.
 	Events LiveEvents
+	// LogStreams, when set, serve followed logs of live runs from Redis
+	// (the worker's host writes them there), so that any replica follows a
+	// run on any worker host; without, the stored log alone serves them.
+	LogStreams *events.LogStreams
 }
 
 // LiveEvents is what the SSE routes need of the live-events broker:

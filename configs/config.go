@@ -75,6 +75,11 @@ type Config struct {
 	OutboxInterval time.Duration
 	TaskRetention  time.Duration
 
+	// The live run logs' streams (events.LogStreams).
+	LogStreamBytes  ByteSize
+	LogStreamFlush  time.Duration
+	LogStreamLinger time.Duration
+
 	QueueWeights       map[string]int
 	MetricsAddr        string
 	TrustedProxies     []string

@@ -223,7 +223,7 @@ var settings = flatten([]*group{{settings: []Setting{
 		Default: "info",
 		Help:    "`debug`, `info`, `warn` or `error`",
 		bind:    bind(func(c *Config) *string { return &c.LogLevel }, text, oneOf("debug", "info", "warn", "error"))},
-}}, artifactSettings, stripeSettings, smtpSettings})
+}}, artifactSettings, logStreamSettings, stripeSettings, smtpSettings})
 
 func defaultRunner() string {
 	script := "examples/main.py"

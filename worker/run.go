@@ -112,11 +112,13 @@ func (w *Worker) runMain(ctx context.Context, end runEnd) runEnd {
 	})
 	log.Info("run started", "argv0", argv[0], "sandbox", w.cfg.Sandbox != nil)
 	defer w.running(ctx)()
+	live, endLive := w.liveLog(e.ID)
 	res, runErr := runner.Run(runCtx, runner.Spec{
 		Argv: argv, Env: runner.Env(os.Environ(), vars, envOptions), Dir: e.OutputDir, LogPath: logPath, Grace: w.cfg.KillGrace,
 		Sandbox: w.cfg.Sandbox, OutputLimit: w.cfg.OutputLimit, ProgressPatterns: w.cfg.ProgressPatterns, Log: log,
-		OnProgress: progress.Offer,
+		OnProgress: progress.Offer, Live: live,
 	})
+	endLive()        // before the outcome: a follower that sees the run ended finds the log's end
 	progress.Close() // the last value is stored before the outcome
 	timedOut := errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	unwatch()

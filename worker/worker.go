@@ -15,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/q2o/q2o/artifacts/store"
+	"github.com/q2o/q2o/events"
 	"github.com/q2o/q2o/jobs"
 	"github.com/q2o/q2o/metrics"
 	"github.com/q2o/q2o/service"
@@ -54,6 +55,9 @@ type Config struct {
 	// ProgressPatterns turn lines of main.py's output into progress
 	// (Q2O_PROGRESS_PATTERNS); nil is the PROGRESS line alone.
 	ProgressPatterns *runner.ProgressPatterns
+	// LogStreams, when set, publishes each run's log live through Redis,
+	// for the API's followers on any host.
+	LogStreams *events.LogStreams
 }
 
 // Worker runs q2o's tasks.

@@ -82,7 +82,9 @@ type App struct {
 	Enq       *jobs.Enqueuer
 	Inspector *asynq.Inspector
 	Broker    *events.Broker
-	Metrics   *metrics.Metrics
+	// LogStreams carry the run logs live, from the workers to the API.
+	LogStreams *events.LogStreams
+	Metrics    *metrics.Metrics
 
 	deps   Deps
 	client *asynq.Client
@@ -99,6 +101,7 @@ func New(ctx context.Context, cfg Config, d Deps) *App {
 	a := &App{deps: d, client: asynq.NewClient(enqOpt), Inspector: asynq.NewInspector(d.Queue)}
 	a.Enq = &jobs.Enqueuer{DB: d.DB, Client: a.client, Log: d.Log, SendTimeout: cfg.SendTimeout, Options: cfg.Jobs}
 	a.Broker = events.New(ctx, d.Redis, d.Log)
+	a.LogStreams = events.NewLogStreams(d.Redis, d.Log)
 	a.Metrics = metrics.New(a.Inspector, jobs.Backlog{DB: d.DB})
 	mailer := d.Mailer
 	if mailer != nil {
@@ -143,7 +146,8 @@ func (a *App) HTTP(ctx context.Context, cfg HTTPConfig) (*api.Server, error) {
 	srv := api.New(a.Svc, api.Config{AdminToken: cfg.AdminToken, Ready: cfg.Ready, Redis: a.deps.Redis,
 		TrustedProxies: cfg.TrustedProxies, TenantCookie: web.SessionCookie, ClientCookie: web.ClientCookie,
 		RedactPathKey: web.RedactPathKey, Metrics: a.Metrics, MetricsOnAPI: cfg.MetricsOnAPI,
-		Monitoring: a.deps.Queue, MonitoringReadOnly: cfg.MonitoringReadOnly, Events: a.Broker}, log)
+		Monitoring: a.deps.Queue, MonitoringReadOnly: cfg.MonitoringReadOnly, Events: a.Broker,
+		LogStreams: a.LogStreams}, log)
 	if err := a.Svc.SetPlanPrices(ctx, cfg.StripePrices); err != nil {
 		return nil, fmt.Errorf("Q2O_STRIPE_PRICES: %w", err)
 	}
@@ -168,6 +172,9 @@ func (a *App) HTTP(ctx context.Context, cfg HTTPConfig) (*api.Server, error) {
 func (a *App) Worker(cfg worker.Config) *worker.Worker {
 	if cfg.Metrics == nil {
 		cfg.Metrics = a.Metrics
+	}
+	if cfg.LogStreams == nil {
+		cfg.LogStreams = a.LogStreams
 	}
 	return worker.New(a.Svc, a.deps.Queue, cfg, a.deps.Log)
 }

@@ -26,7 +26,7 @@ type capture struct {
 // startCapture starts reading p's output; spec has its defaults (see Run).
 func startCapture(p *process, spec Spec, progressPath string) *capture {
 	c := &capture{
-		out: &logSink{file: p.logFile}, tail: newTailBuffer(spec.StderrTailBytes), outR: p.outR, errR: p.errR,
+		out: newLogSink(p.logFile, spec.Live), tail: newTailBuffer(spec.StderrTailBytes), outR: p.outR, errR: p.errR,
 		progress: make(chan progressLine, progressQueue), progressDone: make(chan struct{}),
 		stopWatch: make(chan struct{}), watchDone: make(chan struct{}),
 	}
@@ -102,9 +102,15 @@ type progressLine struct {
 type logSink struct {
 	mu      sync.Mutex
 	file    *os.File
-	err     error  // first write error; later output is dropped
-	inLine  string // the stream whose line is half written, or ""
-	pending []byte // the other stream's output, waiting for that line's end
+	live    LiveLog // also gets every byte written, when set
+	off     int64   // the size of run.log: where the next write goes
+	err     error   // first write error; later output is dropped
+	inLine  string  // the stream whose line is half written, or ""
+	pending []byte  // the other stream's output, waiting for that line's end
+}
+
+func newLogSink(f *os.File, live LiveLog) *logSink {
+	return &logSink{file: f, live: live, off: startLive(live, f)}
 }
 
 // maxPending bounds what one stream holds back while the other finishes a
@@ -162,9 +168,14 @@ func (s *logSink) raw(p []byte) {
 	if s.err != nil {
 		return
 	}
-	if _, err := s.file.Write(p); err != nil {
+	n, err := s.file.Write(p)
+	if err != nil {
 		s.err = err
 	}
+	if s.live != nil && n > 0 {
+		s.live.Write(s.off, p[:n])
+	}
+	s.off += int64(n)
 }
 
 func otherStream(stream string) string {

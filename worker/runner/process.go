@@ -43,8 +43,9 @@ func start(spec Spec) (_ *process, err error) {
 		}
 	}()
 	// O_NOFOLLOW: the output folder belongs to main.py, which could have
-	// left a symlink where run.log goes.
-	if p.logFile, err = os.OpenFile(spec.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o644); err != nil {
+	// left a symlink where run.log goes. Read too: the live log starts with
+	// what run.log holds (startLive).
+	if p.logFile, err = os.OpenFile(spec.LogPath, os.O_RDWR|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o644); err != nil {
 		return nil, fmt.Errorf("runner: cannot start %s: open log: %w", prog, err)
 	}
 	if p.outR, outW, err = os.Pipe(); err != nil {

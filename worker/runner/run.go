@@ -84,6 +84,9 @@ type Spec struct {
 	// OutputCheck is how often Dir's size is measured (DefaultOutputCheck
 	// when zero).
 	OutputCheck time.Duration
+	// Live, when set, gets run.log's bytes as they are written, starting
+	// with what it held before the program started.
+	Live LiveLog
 }
 
 // Result is how a run ended.
