@@ -104,6 +104,16 @@ func serveDownload(c echo.Context, d service.Download, err error) error {
 		})
 	}
 	defer d.File.Close()
+	if d.Presign != nil && c.Request().Method == http.MethodGet && !notModified(c.Request(), d.SHA256) {
+		// A large zip from the object store itself (Q2O_S3_PRESIGN_ABOVE):
+		// the URL answers Range as the API would.
+		u, err := d.Presign(c.Request().Context(), contentDisposition(d.ProjectName+".zip"))
+		if err != nil {
+			return err
+		}
+		h.Set(echo.HeaderCacheControl, "no-store")
+		return c.Redirect(http.StatusFound, u)
+	}
 	h.Set(echo.HeaderContentType, "application/zip")
 	h.Set(echo.HeaderContentDisposition, contentDisposition(d.ProjectName+".zip"))
 	// The answer depends on the credential, which a shared cache does not see.
@@ -114,6 +124,21 @@ func serveDownload(c echo.Context, d service.Download, err error) error {
 	}
 	http.ServeContent(&sendfileWriter{Response: c.Response()}, c.Request(), "", d.ModTime, d.File)
 	return nil
+}
+
+// notModified reports whether the request's If-None-Match names the zip's
+// ETag (its SHA-256), which http.ServeContent answers with 304.
+func notModified(r *http.Request, sha string) bool {
+	inm := r.Header.Get("If-None-Match")
+	if inm == "" || sha == "" {
+		return false
+	}
+	for _, tag := range strings.Split(inm, ",") {
+		if t := strings.TrimSpace(tag); t == "*" || strings.TrimPrefix(t, "W/") == `"`+sha+`"` {
+			return true
+		}
+	}
+	return false
 }
 
 // serveContentErrors are the refusals http.ServeContent writes itself, in

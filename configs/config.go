@@ -49,6 +49,7 @@ type Config struct {
 	S3Prefix          string
 	S3CreateBucket    bool
 	S3UploadRetry     time.Duration
+	S3PresignAbove    ByteSize
 
 	Runner        string
 	RunnerArgs    string

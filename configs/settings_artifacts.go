@@ -50,6 +50,10 @@ var artifactSettings = &group{title: "artifact storage", settings: []Setting{
 		Default: "2m",
 		Help:    "how long a worker keeps trying again (with backoff, 1 s doubling to 15 s) to upload a run's zip or log while the object store fails; the run waits, and is recorded `completed` with its zip once the upload succeeds",
 		bind:    bind(func(c *Config) *time.Duration { return &c.S3UploadRetry }, duration, positive)},
+	{Env: "Q2O_S3_PRESIGN_ABOVE", For: API,
+		Default: "0",
+		Help:    "with `s3`: a GET of a zip of at least this size answers 302 to a presigned URL of its object (valid 15 min; Range works there too) instead of streaming it through the API; HEAD and a matching If-None-Match are still answered by the API. The URL is signed for `Q2O_S3_ENDPOINT`, which clients must then reach. `0`: off",
+		bind:    bind(func(c *Config) *ByteSize { return &c.S3PresignAbove }, size)},
 }}
 
 // withS3: required, and checked by rule, when Q2O_ARTIFACTS is s3; ignored

@@ -59,7 +59,15 @@ type Download struct {
 	File        io.ReadSeekCloser
 	ModTime     time.Time
 	SHA256      string // hex; empty if not recorded
+	// Presign, when set, gives a URL (valid PresignTTL) where the client
+	// may GET the zip from the object store itself, answered with the given
+	// Content-Disposition (Q2O_S3_PRESIGN_ABOVE). File is open all the same,
+	// for what a redirect does not answer (HEAD, If-None-Match).
+	Presign func(ctx context.Context, disposition string) (string, error)
 }
+
+// PresignTTL is how long a presigned download URL is valid.
+const PresignTTL = 15 * time.Minute
 
 // OpenDownload opens the zip of project projectID's last completed
 // execution for a client holding credential (an activation code or a client
@@ -164,7 +172,28 @@ func (s *Service) openExecutionZip(ctx context.Context, p *models.Project, e *mo
 	if e.ZipSHA256 != nil {
 		d.SHA256 = *e.ZipSHA256
 	}
+	d.Presign = s.presigner(*e.ZipPath, e.ZipSize)
 	return d, nil
+}
+
+// presigner is Download.Presign for the zip at ref, or nil when downloads
+// of its size stream through the API.
+func (s *Service) presigner(ref string, size *int64) func(context.Context, string) (string, error) {
+	ps, ok := s.Artifacts.(store.Presigner)
+	if !ok || s.PresignAbove <= 0 || size == nil || *size < s.PresignAbove {
+		return nil
+	}
+	key, err := s.Artifacts.Key(ref)
+	if err != nil {
+		return nil
+	}
+	return func(ctx context.Context, disposition string) (string, error) {
+		u, err := ps.PresignGet(ctx, key, PresignTTL, disposition, "application/zip")
+		if err != nil {
+			return "", err
+		}
+		return u.String(), nil
+	}
 }
 
 // openZip opens the recorded zip ref through the store, checked against

@@ -43,7 +43,12 @@ type Deps struct {
 	// Artifacts is where run zips and kept logs are stored (Q2O_ARTIFACTS);
 	// nil is the folder OutputRoot, as before the store existed.
 	Artifacts store.Store
-	Log       *slog.Logger
+	// PresignAbove, when > 0 and Artifacts can presign (s3), makes the
+	// download of a zip of at least this many bytes a redirect to a
+	// presigned URL of its object (Q2O_S3_PRESIGN_ABOVE); 0 streams every
+	// zip through the API.
+	PresignAbove int64
+	Log          *slog.Logger
 	// Now is the clock; New sets the wall clock, in UTC, when it is nil.
 	Now func() time.Time
 	// Events, when set, receives status and progress changes for live

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -175,6 +176,23 @@ func (s *S3) Stat(ctx context.Context, key string) (Object, error) {
 		o.SHA256 = t.ToMap()[shaTag]
 	}
 	return o, nil
+}
+
+// PresignGet is a URL that lets its holder GET key (Range included) until
+// ttl has passed, without credentials, answered with the given
+// Content-Disposition and Content-Type. It is signed for the configured
+// endpoint, which its holder must reach. Signing needs no request.
+func (s *S3) PresignGet(ctx context.Context, key string, ttl time.Duration, disposition, contentType string) (*url.URL, error) {
+	name, err := s.name(key)
+	if err != nil {
+		return nil, err
+	}
+	params := url.Values{"response-content-disposition": {disposition}, "response-content-type": {contentType}}
+	u, err := s.client.PresignedGetObject(ctx, s.bucket, name, ttl, params)
+	if err != nil {
+		return nil, s.fail("presign "+key, err)
+	}
+	return u, nil
 }
 
 // Ref is s3://<bucket>/<prefix><key>.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path"
 	"strings"
@@ -102,6 +103,14 @@ func Remote(s Store) bool {
 	_, local := s.(*Local)
 	return !local
 }
+
+// Presigner is a store whose objects can be fetched by a client directly,
+// with a URL that carries its own short-lived signature (S3).
+type Presigner interface {
+	PresignGet(ctx context.Context, key string, ttl time.Duration, disposition, contentType string) (*url.URL, error)
+}
+
+var _ Presigner = (*S3)(nil)
 
 // filePutter is a store that can take a whole file more cheaply than
 // reading it through Put (Local: a rename).

@@ -88,7 +88,7 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 	// Live events go through Redis; the SSE streams end when ctx does.
 	parts := app.New(ctx, app.Config{OutputRoot: cfg.OutputRoot,
 		Jobs:       jobs.Options{RunTimeout: cfg.RunTimeout, KillGrace: cfg.KillGrace, Retention: cfg.TaskRetention},
-		SessionTTL: cfg.SessionTTL, PastDueGrace: cfg.PastDueGrace,
+		SessionTTL: cfg.SessionTTL, PastDueGrace: cfg.PastDueGrace, PresignAbove: int64(cfg.S3PresignAbove),
 	}, app.Deps{DB: gdb, Redis: rdb, Queue: redisOpt, Mailer: mailer, Artifacts: artifactStore, Log: log})
 	defer parts.Close() // after sign-in mails still on their way, each bounded in time
 	logs := parts.LogStreams // the worker's live logs (the API only reads them)

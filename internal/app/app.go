@@ -57,6 +57,8 @@ type Config struct {
 	SendTimeout  time.Duration
 	SessionTTL   time.Duration
 	PastDueGrace time.Duration
+	// PresignAbove is Q2O_S3_PRESIGN_ABOVE (service.Deps.PresignAbove).
+	PresignAbove int64
 }
 
 // Artifacts is how the artifacts store is chosen (Q2O_ARTIFACTS and
@@ -108,8 +110,8 @@ func New(ctx context.Context, cfg Config, d Deps) *App {
 		mailer = a.Metrics.CountMail(mailer)
 	}
 	a.Svc = service.New(service.Deps{DB: d.DB, Outbox: a.Enq, OutputRoot: cfg.OutputRoot, Log: d.Log,
-		Artifacts: d.Artifacts,
-		Events:    a.Broker, Queue: a.Inspector, Mailer: mailer, SessionTTL: cfg.SessionTTL, PastDueGrace: cfg.PastDueGrace})
+		Artifacts: d.Artifacts, PresignAbove: cfg.PresignAbove,
+		Events: a.Broker, Queue: a.Inspector, Mailer: mailer, SessionTTL: cfg.SessionTTL, PastDueGrace: cfg.PastDueGrace})
 	return a
 }
 

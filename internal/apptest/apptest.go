@@ -63,6 +63,8 @@ type Options struct {
 	// (Q2O_ARTIFACTS=s3), and the workers run main.py in their own scratch
 	// folder (ScratchRoot), not the API's OutputRoot.
 	S3 *testenv.Seaweed
+	// PresignAbove is Q2O_S3_PRESIGN_ABOVE, with S3.
+	PresignAbove int64
 }
 
 // App is q2o under test.
@@ -159,6 +161,7 @@ func New(t testing.TB, opts Options) *App {
 	// t.Context ends before cleanups: SSE streams end first.
 	a.parts = app.New(t.Context(), app.Config{OutputRoot: a.OutputRoot, SendTimeout: time.Second,
 		Jobs: jobs.Options{RunTimeout: time.Minute, KillGrace: time.Second}, PastDueGrace: grace,
+		PresignAbove: opts.PresignAbove,
 	}, app.Deps{DB: a.DB, Redis: a.Redis, Queue: opt, Enqueue: enqOpt, Artifacts: a.Artifacts,
 		Mailer: TestMailer(t), // OTP sign-in codes go to mailpit (Q2O_TEST_SMTP_ADDR)
 		Log:    a.Log})

@@ -1245,7 +1245,9 @@ type ClientInterface interface {
 	// Retry-After while the zip is being made; 404 `zip_missing` when the
 	// file has vanished (with Retry-After when it is being made again,
 	// which only the project's latest run can be; an earlier run's lost
-	// zip is gone for good). 409 `execution_not_completed` for a run that
+	// zip is gone for good; with Q2O_ARTIFACTS=s3 a zip gone from the
+	// bucket is gone for good too, no Retry-After). 409
+	// `execution_not_completed` for a run that
 	// did not complete; 404 `execution_not_found` also for another
 	// tenant's or project's execution. A browser can use the portal's
 	// session cookie instead of the Authorization header.
@@ -1735,7 +1737,9 @@ func (c *Client) GetExecution(ctx context.Context, projectId ProjectID, executio
 // Retry-After while the zip is being made; 404 `zip_missing` when the
 // file has vanished (with Retry-After when it is being made again,
 // which only the project's latest run can be; an earlier run's lost
-// zip is gone for good). 409 `execution_not_completed` for a run that
+// zip is gone for good; with Q2O_ARTIFACTS=s3 a zip gone from the
+// bucket is gone for good too, no Retry-After). 409
+// `execution_not_completed` for a run that
 // did not complete; 404 `execution_not_found` also for another
 // tenant's or project's execution. A browser can use the portal's
 // session cookie instead of the Authorization header.
@@ -3224,7 +3228,9 @@ type ClientWithResponsesInterface interface {
 	// Retry-After while the zip is being made; 404 `zip_missing` when the
 	// file has vanished (with Retry-After when it is being made again,
 	// which only the project's latest run can be; an earlier run's lost
-	// zip is gone for good). 409 `execution_not_completed` for a run that
+	// zip is gone for good; with Q2O_ARTIFACTS=s3 a zip gone from the
+	// bucket is gone for good too, no Retry-After). 409
+	// `execution_not_completed` for a run that
 	// did not complete; 404 `execution_not_found` also for another
 	// tenant's or project's execution. A browser can use the portal's
 	// session cookie instead of the Authorization header.
@@ -4656,6 +4662,11 @@ type DownloadExecutionResponse206Headers struct {
 	ContentRange *string
 }
 
+// DownloadExecutionResponse302Headers the declared response headers of an HTTP 302 response for DownloadExecution
+type DownloadExecutionResponse302Headers struct {
+	Location *string
+}
+
 // DownloadExecutionResponse404Headers the declared response headers of an HTTP 404 response for DownloadExecution
 type DownloadExecutionResponse404Headers struct {
 	RetryAfter *int
@@ -4689,6 +4700,8 @@ type DownloadExecutionResponse struct {
 	Headers202 *DownloadExecutionResponse202Headers
 	// Headers206 the parsed response headers for an HTTP 206 response
 	Headers206 *DownloadExecutionResponse206Headers
+	// Headers302 the parsed response headers for an HTTP 302 response
+	Headers302 *DownloadExecutionResponse302Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *DownloadExecutionResponse404Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -5449,7 +5462,9 @@ func (c *ClientWithResponses) GetExecutionWithResponse(ctx context.Context, proj
 // Retry-After while the zip is being made; 404 `zip_missing` when the
 // file has vanished (with Retry-After when it is being made again,
 // which only the project's latest run can be; an earlier run's lost
-// zip is gone for good). 409 `execution_not_completed` for a run that
+// zip is gone for good; with Q2O_ARTIFACTS=s3 a zip gone from the
+// bucket is gone for good too, no Retry-After). 409
+// `execution_not_completed` for a run that
 // did not complete; 404 `execution_not_found` also for another
 // tenant's or project's execution. A browser can use the portal's
 // session cookie instead of the Authorization header.
@@ -6759,6 +6774,9 @@ func ParseDownloadExecutionResponse(rsp *http.Response) (*DownloadExecutionRespo
 		}
 		response.JSON202 = &dest
 
+	case rsp.StatusCode == 302:
+		break // No content-type
+
 	case rsp.StatusCode == 304:
 		break // No content-type
 
@@ -6851,6 +6869,16 @@ func ParseDownloadExecutionResponse(rsp *http.Response) (*DownloadExecutionRespo
 			headers.ContentRange = &value
 		}
 		response.Headers206 = &headers
+	case rsp.StatusCode == 302:
+		var headers DownloadExecutionResponse302Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: "uri"}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers302 = &headers
 	case rsp.StatusCode == 404:
 		var headers DownloadExecutionResponse404Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
