@@ -33,18 +33,19 @@ import (
 
 // logFollower sends the lines of one execution's log as SSE events.
 type logFollower struct {
-	l       service.RunLog
-	w       *echo.Response
-	streams *events.LogStreams // nil: the stored log alone
-	log     *slog.Logger
-	f       io.ReadSeekCloser // the stored log, nil until it exists
-	off     int64             // the next byte to send
-	placed  bool              // off has been set (by the tail, or Last-Event-ID)
-	cursor  string            // where the stream is read on from ("": from off)
-	ended   bool              // the last entry read is the stream's end, at off
-	drained bool              // the complete stored log has been sent to its end
-	line    []byte            // a line begun and not yet ended
-	buf     []byte
+	l          service.RunLog
+	w          *echo.Response
+	streams    *events.LogStreams // nil: the stored log alone
+	log        *slog.Logger
+	f          io.ReadSeekCloser // the stored log, nil until it exists
+	off        int64             // the next byte to send
+	placed     bool              // off has been set (by the tail, or Last-Event-ID)
+	cursor     string            // where the stream is read on from ("": from off)
+	ended      bool              // the last entry read is the stream's end, at off
+	drained    bool              // the complete stored log has been sent to its end
+	streamDown bool              // the last read of the stream failed (and was logged)
+	line       []byte            // a line begun and not yet ended
+	buf        []byte
 }
 
 // update takes in a fresh reading of the execution: its status, and its
@@ -78,10 +79,12 @@ func (fl *logFollower) pump(ctx context.Context, wait time.Duration) (grew, live
 		switch {
 		case err == nil:
 			live = wait > 0
+			fl.streamDown = false
 		case ctx.Err() != nil:
 			return grew, false, nil
-		default:
+		case !fl.streamDown:
 			// Redis is away: the stored log may still serve the rest.
+			fl.streamDown = true
 			fl.log.Warn("follow log: read the live stream", "execution_id", fl.l.ExecutionID, "error", err)
 		}
 	}

@@ -103,7 +103,7 @@ func LogStreamKey(execID uuid.UUID) string { return "q2o:log:" + execID.String()
 // Publish starts publishing an attempt's log: the caller hands it every
 // byte written to run.log (Write) and Closes it once the attempt's log is
 // complete. It never blocks the caller on Redis: a flush that fails is
-// logged and retried with the next one, and at most MaxBytes wait.
+// logged and retried with the next one, and at most 2 MaxBytes wait.
 func (s *LogStreams) Publish(execID uuid.UUID) *LogPublisher {
 	p := &LogPublisher{s: s, key: LogStreamKey(execID), log: s.log.With("execution_id", execID.String()),
 		wake: make(chan struct{}, 1), closing: make(chan struct{}), done: make(chan struct{})}
@@ -133,8 +133,9 @@ type LogPublisher struct {
 	failing   bool
 }
 
-// Write takes bytes p written to the log at offset off. p is copied. Bytes
-// that do not follow the ones waiting (a gap) first send those.
+// Write takes bytes b written to the log at offset off; b is copied. Bytes
+// that do not follow the ones waiting replace them: the stream then skips
+// those (followers see a gap, the stored log has them), never reorders.
 func (p *LogPublisher) Write(off int64, b []byte) {
 	if p == nil || len(b) == 0 {
 		return
@@ -151,8 +152,10 @@ func (p *LogPublisher) Write(off int64, b []byte) {
 		p.buf, p.bufOff = p.buf[:0], off
 	}
 	p.buf = append(p.buf, b...)
-	if over := int64(len(p.buf)) - p.s.MaxBytes; over > 0 {
-		// Redis is slow or down: keep the newest bytes, as the stream would.
+	if int64(len(p.buf)) > 2*p.s.MaxBytes {
+		// Redis is slow or down: keep the newest bytes, as the stream
+		// would (down to MaxBytes, so the copy is rare).
+		over := int64(len(p.buf)) - p.s.MaxBytes
 		p.buf = append(p.buf[:0], p.buf[over:]...)
 		p.bufOff += over
 	}
@@ -229,7 +232,8 @@ func (p *LogPublisher) waiting() int {
 // the end entry and the Linger.
 func (p *LogPublisher) flush(end bool) {
 	p.mu.Lock()
-	data, off := append([]byte(nil), p.buf...), p.bufOff
+	skip := max(0, int64(len(p.buf))-p.s.MaxBytes) // the stream would trim them at once
+	data, off := append([]byte(nil), p.buf[skip:]...), p.bufOff+skip
 	p.mu.Unlock()
 	if len(data) == 0 && !end {
 		return
@@ -353,7 +357,7 @@ func isStale(err error) bool {
 // end entry.
 func parseLogID(id string) (end int64, isEnd, ok bool) {
 	sid, ok := parseID(id)
-	if !ok || sid.ms > 1<<62 {
+	if !ok || sid.ms > 1<<62 || sid.seq > 1 {
 		return 0, false, false
 	}
 	return int64(sid.ms), sid.seq == 1, true

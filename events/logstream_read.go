@@ -44,7 +44,7 @@ func (s *LogStreams) ReadLog(ctx context.Context, execID uuid.UUID, cursor strin
 		select {
 		case s.blocking <- struct{}{}:
 			defer func() { <-s.blocking }()
-			args.Block = wait
+			args.Block = max(wait, time.Millisecond) // BLOCK 0 would wait for ever
 		default:
 			// Every blocking slot is taken: poll instead, so followers
 			// never hold the whole connection pool.
@@ -56,22 +56,30 @@ func (s *LogStreams) ReadLog(ctx context.Context, execID uuid.UUID, cursor strin
 			}()
 		}
 	}
-	res, err := s.rdb.XRead(ctx, args).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", LogStreamKey(execID), err)
-	}
-	var chunks []LogChunk
-	for _, st := range res {
-		for _, m := range st.Messages {
-			if c, ok := decodeLogEntry(m); ok {
-				chunks = append(chunks, c)
+	for {
+		res, err := s.rdb.XRead(ctx, args).Result()
+		if errors.Is(err, redis.Nil) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", LogStreamKey(execID), err)
+		}
+		var chunks []LogChunk
+		last := ""
+		for _, st := range res {
+			for _, m := range st.Messages {
+				last = m.ID
+				if c, ok := decodeLogEntry(m); ok {
+					chunks = append(chunks, c)
+				}
 			}
 		}
+		if len(chunks) > 0 || last == "" {
+			return chunks, nil
+		}
+		// Only entries that are not ours: read on past them.
+		args.Streams[1], args.Block = last, -1
 	}
-	return chunks, nil
 }
 
 // logPollWhenBusy is how often a follower that found no blocking slot reads.
@@ -165,7 +173,8 @@ func decodeLogEntry(m redis.XMessage) (LogChunk, bool) {
 		return LogChunk{}, false
 	}
 	if isEnd {
-		return LogChunk{ID: m.ID, Off: end, End: true}, true
+		size, _ := m.Values["end"].(string)
+		return LogChunk{ID: m.ID, Off: end, End: true}, size == strconv.FormatInt(end, 10)
 	}
 	data, _ := m.Values["data"].(string)
 	off, err := strconv.ParseInt(fmt.Sprint(m.Values["off"]), 10, 64)

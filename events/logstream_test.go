@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/q2o/q2o/internal/testenv"
 )
@@ -231,5 +232,62 @@ func TestLogTail(t *testing.T) {
 	}
 	if tail, _, _ := s.LogTail(t.Context(), id, 3); !tail.Whole || tail.Start != off-30 {
 		t.Errorf("tail 3 of a trimmed stream: %+v, want the last 30 bytes, whole", tail)
+	}
+}
+
+// With Redis away, Write never waits and Close returns within Timeout.
+func TestLogPublisherNeverBlocksOnRedis(t *testing.T) {
+	t.Parallel()
+	o, err := redis.ParseURL("redis://127.0.0.1:1/0") // nothing listens there
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.ContextTimeoutEnabled, o.MaxRetries = true, -1
+	rdb := redis.NewClient(o)
+	t.Cleanup(func() { _ = rdb.Close() })
+	s := NewLogStreams(rdb, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	s.MaxBytes, s.Timeout = 64<<10, 200*time.Millisecond
+	p := s.Publish(uuid.New())
+	line := []byte(strings.Repeat("y", 999) + "\n")
+	began := time.Now()
+	for i := range 10000 { // 10 MB: far more than MaxBytes waits
+		p.Write(int64(i*len(line)), line)
+	}
+	wrote := time.Since(began)
+	p.Close()
+	if w := p.waiting(); w > 2*int(s.MaxBytes) {
+		t.Errorf("%d bytes wait for a Redis that is away, more than 2 MaxBytes", w)
+	}
+	t.Logf("10 MB written in %s, closed %s later", wrote, time.Since(began)-wrote)
+}
+
+// Entries that are not a log's (another writer's) are read past, not
+// returned, and never stall a reader.
+func TestReadLogSkipsForeignEntries(t *testing.T) {
+	t.Parallel()
+	s := newLogStreams(t)
+	id := uuid.New()
+	key := LogStreamKey(id)
+	type entry struct {
+		id     string
+		values []any
+	}
+	var entries []entry
+	for i := range 2 * logReadBatch { // more than a read returns
+		entries = append(entries, entry{fmt.Sprintf("1-%d", i), []any{"x", "y"}})
+	}
+	entries = append(entries, entry{"2-0", []any{"off", "0", "data", "too long for its id"}},
+		entry{"9-0", []any{"off", "3", "data", "abcdef"}})
+	for _, e := range entries {
+		if err := s.rdb.XAdd(t.Context(), &redis.XAddArgs{Stream: key, ID: e.id, Values: e.values}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chunks, err := s.ReadLog(t.Context(), id, LogCursor(0), time.Second)
+	if err != nil || len(chunks) != 1 || chunks[0].Off != 3 || string(chunks[0].Data) != "abcdef" {
+		t.Errorf("ReadLog: %+v, %v; want the one log entry", chunks, err)
+	}
+	if chunks, err := s.ReadLog(t.Context(), id, "2-0", 0); err != nil || len(chunks) != 1 {
+		t.Errorf("ReadLog past the foreign entries: %+v, %v", chunks, err)
 	}
 }

@@ -91,7 +91,8 @@ func run(ctx context.Context, cfg configs.Config, withAPI, withWorker bool) erro
 		SessionTTL: cfg.SessionTTL, PastDueGrace: cfg.PastDueGrace, PresignAbove: int64(cfg.S3PresignAbove),
 	}, app.Deps{DB: gdb, Redis: rdb, Queue: redisOpt, Mailer: mailer, Artifacts: artifactStore, Log: log})
 	defer parts.Close() // after sign-in mails still on their way, each bounded in time
-	logs := parts.LogStreams // the worker's live logs (the API only reads them)
+	// The live logs' settings are the worker's: the API only reads them.
+	logs := parts.LogStreams
 	logs.MaxBytes, logs.FlushEvery, logs.Linger = int64(cfg.LogStreamBytes), cfg.LogStreamFlush, cfg.LogStreamLinger
 	svc, enq, mets := parts.Svc, parts.Enq, parts.Metrics
 	setBuildInfo(mets)
