@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,8 +16,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -150,14 +147,7 @@ func New(t testing.TB, opts Options) *App {
 	if opts.Billing != nil {
 		grace = opts.Billing.PastDueGrace
 	}
-	artifacts := app.Artifacts{OutputRoot: a.OutputRoot}
-	if opts.S3 != nil {
-		cfg := S3Bucket(t, opts.S3)
-		artifacts.Mode, artifacts.S3, a.S3, a.ScratchRoot = "s3", cfg, &cfg, t.TempDir()
-	}
-	if a.Artifacts, err = app.OpenArtifacts(context.Background(), artifacts); err != nil {
-		t.Fatal(err)
-	}
+	a.openArtifacts(opts.S3)
 	// t.Context ends before cleanups: SSE streams end first.
 	a.parts = app.New(t.Context(), app.Config{OutputRoot: a.OutputRoot, SendTimeout: time.Second,
 		Jobs: jobs.Options{RunTimeout: time.Minute, KillGrace: time.Second}, PastDueGrace: grace,
@@ -178,31 +168,11 @@ func New(t testing.TB, opts Options) *App {
 	return a
 }
 
-// TestUploadRetry is how long the test apps retry an upload to the
-// artifacts store: long enough to outlast a stopped S3 gateway.
-var TestUploadRetry = store.Retry{For: time.Minute, First: 250 * time.Millisecond, Max: 2 * time.Second}
-
-var buckets atomic.Int64
-
-// S3Bucket is the settings of a fresh bucket (made by the store, unless
-// CreateBucket is turned off) of server w.
-func S3Bucket(t testing.TB, w *testenv.Seaweed) store.S3Config {
-	t.Helper()
-	return store.S3Config{Endpoint: w.Endpoint, Region: "us-east-1",
-		Bucket:      fmt.Sprintf("q2o-app-%d-%d", time.Now().UnixNano()%1e9, buckets.Add(1)),
-		AccessKeyID: w.AccessKeyID, SecretAccessKey: w.SecretAccessKey,
-		PathStyle: true, Prefix: "q2o/", CreateBucket: true, MaxRetries: 2}
-}
-
 // WorkerConfig is the worker settings tests start from.
 func (a *App) WorkerConfig(runnerArgs ...string) worker.Config {
-	root := a.OutputRoot
-	if a.ScratchRoot != "" {
-		root = a.ScratchRoot
-	}
 	return worker.Config{
 		UploadRetry:     TestUploadRetry,
-		OutputRoot:      root,
+		OutputRoot:      a.workerRoot(),
 		Runner:          "python3 " + TestMainPy() + " " + strings.Join(runnerArgs, " "),
 		RunnerArgs:      runner.DefaultArgsTemplate,
 		RunTimeout:      time.Minute,
@@ -391,21 +361,6 @@ func Tampered(key string) string {
 		return key[:len(key)-1] + "b"
 	}
 	return key[:len(key)-1] + "a"
-}
-
-// Alive reports whether pid is a live process. A zombie waiting for its
-// reaper is not: it has ended and holds nothing.
-func Alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the ")" that closes the command name.
-	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
 }
 
 // ExecPaths are an execution's server-side paths and worker, which the API

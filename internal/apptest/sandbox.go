@@ -2,11 +2,14 @@ package apptest
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/q2o/q2o/worker/sandbox"
@@ -51,4 +54,19 @@ func ProcessesWith(marker string) []int {
 		}
 	}
 	return pids
+}
+
+// Alive reports whether pid is a live process. A zombie waiting for its
+// reaper is not: it has ended and holds nothing.
+func Alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the ")" that closes the command name.
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
 }

@@ -134,3 +134,39 @@ func TestS3ZipFallback(t *testing.T) {
 		return errors.Is(err, fs.ErrNotExist)
 	})
 }
+
+// With the object store down, a download and an ended run's log answer 503
+// with Retry-After (a dependency is down), not 500 nor zip_missing, and
+// nothing is forgotten: once it is back they are served again.
+func TestS3ReadsWhileDown(t *testing.T) {
+	a := apptest.New(t, apptest.Options{S3: seaweed})
+	a.StartWorker(a.WorkerConfig())
+	tn := a.NewTenant("active")
+	pid := a.ReadyProject(tn, "Reads while down")
+	eid := a.Run(tn.Key, pid)
+	waitEnded(t, a, tn.Key, pid, eid, 60*time.Second)
+	download := "/api/tenant/projects/" + pid + "/executions/" + eid + "/download"
+	logs := "/api/tenant/projects/" + pid + "/logs?execution_id=" + eid
+	auth := map[string]string{"Authorization": "Bearer " + tn.Key}
+
+	seaweed.StopS3()
+	t.Cleanup(func() { _ = seaweed.StartS3() })
+	for _, path := range []string{download, logs} {
+		st, h, b := get(t, a, "GET", path, auth)
+		if st != http.StatusServiceUnavailable || h.Get("Retry-After") == "" {
+			t.Errorf("%s with the store down: %d %s (Retry-After %q)", path, st, b, h.Get("Retry-After"))
+		}
+	}
+	if err := seaweed.StartS3(); err != nil {
+		t.Fatal(err)
+	}
+	if a.Paths(eid).Zip == "" {
+		t.Fatal("the zip was forgotten during the outage")
+	}
+	if st, _, _ := get(t, a, "GET", download, auth); st != http.StatusOK {
+		t.Errorf("download after the outage: %d", st)
+	}
+	if st, _, b := get(t, a, "GET", logs, auth); st != http.StatusOK || !strings.Contains(string(b), "starting the agents") {
+		t.Errorf("log after the outage: %d %q", st, b)
+	}
+}
