@@ -176,7 +176,7 @@ func (s *Server) followLog(c echo.Context, l service.RunLog) error {
 				return fl.end()
 			case grew || stillSince.IsZero():
 				stillSince = now
-			case now.Sub(stillSince) >= logSettle:
+			case now.Sub(stillSince) >= fl.settle():
 				return fl.end()
 			}
 		}

@@ -44,6 +44,7 @@ type logFollower struct {
 	ended      bool              // the last entry read is the stream's end, at off
 	drained    bool              // the complete stored log has been sent to its end
 	streamDown bool              // the last read of the stream failed (and was logged)
+	streamSeen bool              // an entry of the stream has been read
 	line       []byte            // a line begun and not yet ended
 	buf        []byte
 }
@@ -69,6 +70,20 @@ func (fl *logFollower) close() {
 // complete reports whether everything of the log has been sent: the
 // stream's end was reached, or the complete stored log was read to its end.
 func (fl *logFollower) complete() bool { return fl.ended || fl.l.Final && fl.drained }
+
+// logSettleLive is logSettle while the live stream has been read and has
+// not ended: its end entry comes once the stopped main.py is gone, which
+// may take the worker's kill grace.
+const logSettleLive = 30 * time.Second
+
+// settle is how long the log of an ended run must stay still before the
+// follow ends without the log's end.
+func (fl *logFollower) settle() time.Duration {
+	if fl.streamSeen && !fl.ended {
+		return logSettleLive
+	}
+	return logSettle
+}
 
 // pump sends what is new in the log. While the run lives it waits up to
 // wait for the stream to grow; then live is true, and the caller need not
@@ -134,7 +149,7 @@ func (fl *logFollower) fromStream(ctx context.Context, wait time.Duration) (grew
 		return false, err
 	}
 	for _, c := range chunks {
-		fl.cursor = c.ID
+		fl.cursor, fl.streamSeen = c.ID, true
 		if c.End {
 			fl.ended = c.Off <= fl.off
 			continue

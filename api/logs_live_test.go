@@ -256,6 +256,25 @@ func TestLogFollowOfAFinishedRunReadsTheStoredLog(t *testing.T) {
 	}
 }
 
+// A followed log of a run cancelled while main.py runs gets the lines
+// main.py writes while it stops, however long it takes (within the kill
+// grace), then the "end".
+func TestLogFollowOfAStoppedRunWaitsForItsLastLines(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, apptest.Options{})
+	cfg := a.LogLinesConfig("--phases 2,1", "--flush", "--term-wait 4") // longer than logSettle (3 s)
+	cfg.KillGrace = 30 * time.Second
+	a.StartWorker(cfg)
+	key, logs, _, _ := liveRun(t, a, "stopped")
+	fl := followLive(t, a, key, logs, "")
+	fl.until(hasData("phase 1 line 2"))
+	a.Cancel(key, strings.Split(logs, "/")[4])
+	rest := fl.until(isEnd)
+	if d := dataOf(rest); len(d) != 1 || d[0] != "stopped after SIGTERM" || rest[len(rest)-1].Data != "cancelled" {
+		t.Errorf("after the cancel: %q, end %q; want main.py's last line, then cancelled", d, rest[len(rest)-1].Data)
+	}
+}
+
 // logCommands counts the Redis commands on log streams, and the round
 // trips that carry them.
 type logCommands struct{ cmds, trips atomic.Int64 }

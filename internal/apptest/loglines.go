@@ -22,7 +22,7 @@ func LogLinesMainPy() string {
 }
 
 // LogLinesConfig is WorkerConfig with loglines.py as main.py, given args
-// (--phases 3,2, --width, --rate, --flush).
+// (--phases 3,2, --width, --rate, --flush, --term-wait).
 func (a *App) LogLinesConfig(args ...string) worker.Config {
 	cfg := a.WorkerConfig()
 	cfg.Runner = "python3 " + LogLinesMainPy() + " " + strings.Join(args, " ")

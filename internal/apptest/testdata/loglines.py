@@ -8,8 +8,9 @@ it reads its log, without sleeping and hoping.
 --width N         pad each line with dots to N bytes (newline included)
 --rate R          about R lines a second in each phase (0: as fast as it can)
 --flush           flush stdout after every line (as a chatty print(..., flush=True))
+--term-wait S     on SIGTERM, wait S seconds, print "stopped after SIGTERM" and exit 0
 """
-import argparse, os, sys, time
+import argparse, os, signal, sys, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--output-folder", required=True)
@@ -17,7 +18,18 @@ ap.add_argument("--phases", default="3,3")
 ap.add_argument("--width", type=int, default=0)
 ap.add_argument("--rate", type=float, default=0)
 ap.add_argument("--flush", action="store_true")
+ap.add_argument("--term-wait", type=float, default=0)
 a, _ = ap.parse_known_args()  # the portal's other flags are ignored
+
+
+def on_term(signum, frame):
+    time.sleep(a.term_wait)
+    print("stopped after SIGTERM", flush=True)
+    sys.exit(0)
+
+
+if a.term_wait:
+    signal.signal(signal.SIGTERM, on_term)
 
 
 def gate(n):
