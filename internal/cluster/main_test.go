@@ -32,8 +32,8 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		// The hosts' processes run it as root and postgres; a MkdirTemp
-		// folder (0700) is root's alone, which is enough.
+		// Only root runs it (the api and worker processes of the hosts),
+		// so a MkdirTemp folder (0700) will do.
 		q2oBin = filepath.Join(dir, "q2o")
 		cmd := exec.Command("go", "build", "-o", q2oBin, "./cmd/q2o")
 		cmd.Dir = repoRoot()
