@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -37,15 +38,15 @@ type logFollower struct {
 	w          *echo.Response
 	streams    *events.LogStreams // nil: the stored log alone
 	log        *slog.Logger
-	f          io.ReadSeekCloser // the stored log, nil until it exists
-	off        int64             // the next byte to send
-	placed     bool              // off has been set (by the tail, or Last-Event-ID)
-	cursor     string            // where the stream is read on from ("": from off)
-	ended      bool              // the last entry read is the stream's end, at off
-	drained    bool              // the complete stored log has been sent to its end
-	streamDown bool              // the last read of the stream failed (and was logged)
-	streamSeen bool              // an entry of the stream has been read
-	line       []byte            // a line begun and not yet ended
+	f          storedLog // the stored log, nil until it exists
+	off        int64     // the next byte to send
+	placed     bool      // off has been set (by the tail, or Last-Event-ID)
+	cursor     string    // where the stream is read on from ("": from off)
+	ended      bool      // the last entry read is the stream's end, at off
+	drained    bool      // the complete stored log has been sent to its end
+	streamDown bool      // the last read of the stream failed (and was logged)
+	streamSeen bool      // an entry of the stream has been read
+	line       []byte    // a line begun and not yet ended
 	buf        []byte
 }
 
@@ -178,18 +179,18 @@ func (fl *logFollower) fromStream(ctx context.Context, wait time.Duration) (grew
 // upTo (to its end when upTo < 0).
 func (fl *logFollower) fromStored(ctx context.Context, upTo int64) (grew bool, err error) {
 	if fl.f == nil {
-		f, err := fl.l.Open(ctx)
+		f, err := openStored(ctx, fl.l)
 		if err != nil || f == nil {
 			return false, err
 		}
 		fl.f = f
 	}
-	size, err := fl.f.Seek(0, io.SeekEnd)
+	size, err := storedSize(fl.f)
 	if err != nil {
 		return false, fmt.Errorf("read log: %w", err)
 	}
 	if !fl.placed {
-		if fl.off, err = service.TailStart(seekReaderAt{fl.f}, size, fl.l.Tail); err != nil {
+		if fl.off, err = service.TailStart(fl.f, size, fl.l.Tail); err != nil {
 			return false, err
 		}
 		fl.placed = true
@@ -201,13 +202,8 @@ func (fl *logFollower) fromStored(ctx context.Context, upTo int64) (grew bool, e
 	if upTo >= 0 {
 		end = min(size, upTo)
 	}
-	if fl.off < end {
-		if _, err := fl.f.Seek(fl.off, io.SeekStart); err != nil {
-			return false, fmt.Errorf("read log: %w", err)
-		}
-	}
 	for fl.off < end {
-		n, err := fl.f.Read(fl.buf[:min(int64(len(fl.buf)), end-fl.off)])
+		n, err := fl.f.ReadAt(fl.buf[:min(int64(len(fl.buf)), end-fl.off)], fl.off)
 		if n > 0 {
 			grew = true
 			fl.feed(fl.buf[:n])
@@ -273,19 +269,39 @@ func (fl *logFollower) end() error {
 	return nil
 }
 
-// seekReaderAt reads at an offset through Seek and Read, for TailStart
-// over a stored log that offers no ReadAt. Not safe for concurrent use.
-type seekReaderAt struct{ r io.ReadSeeker }
+// storedLog is what the follower needs of the stored log that
+// service.RunLog's Open returns: reads at an offset, and its size.
+type storedLog interface {
+	io.ReaderAt
+	io.Closer
+}
 
-func (s seekReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	if _, err := s.r.Seek(off, io.SeekStart); err != nil {
-		return 0, err
+// openStored opens l's stored log (service.RunLog's Open): nil, and no
+// error, while there is none yet.
+func openStored(ctx context.Context, l service.RunLog) (storedLog, error) {
+	f, err := l.Open(ctx) // with an object store, its reads are bounded by ctx
+	if err != nil || f == nil {
+		return nil, err
 	}
-	n, err := io.ReadFull(s.r, p)
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		err = io.EOF
+	return f, nil
+}
+
+// storedSize is the stored log's length now (run.log grows while its run
+// lives).
+func storedSize(f storedLog) (int64, error) {
+	switch f := f.(type) {
+	case interface{ Size() (int64, error) }:
+		return f.Size()
+	case interface{ Stat() (os.FileInfo, error) }:
+		fi, err := f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		return fi.Size(), nil
+	case io.Seeker:
+		return f.Seek(0, io.SeekEnd)
 	}
-	return n, err
+	return 0, errors.New("the stored log does not say its size")
 }
 
 // tailLive answers a log's tail (tailLog) from the live stream, for a run
@@ -308,7 +324,7 @@ func (s *Server) tailLive(c echo.Context, l service.RunLog) (bool, error) {
 		return false, nil
 	}
 	if !tail.Whole {
-		if f, err := l.Open(ctx); err == nil && f != nil {
+		if f, err := openStored(ctx, l); err == nil && f != nil {
 			_ = f.Close()
 			return false, nil
 		}

@@ -180,7 +180,7 @@ var settings = flatten([]*group{{settings: []Setting{
 		bind:    bind(func(c *Config) *int { return &c.WorkerConcurrency }, number, concurrency)},
 	{Env: "Q2O_WORKER_POLL_INTERVAL", For: Worker,
 		Default: "50ms",
-		Help:    "how often an idle worker checks for tasks (asynq `TaskCheckInterval`): its pickup latency",
+		Help:    "asynq's `TaskCheckInterval`: how long a worker sleeps after finding every queue empty; an idle worker waits for a task in Redis (BLMOVE) in between, so a task is picked up at once, and the interval matters only for a paused queue or a Redis without BLMOVE",
 		bind:    bind(func(c *Config) *time.Duration { return &c.WorkerPollInterval }, duration, positive)},
 	{Env: "Q2O_QUEUE_WEIGHTS", For: Worker,
 		Shown: "`control=6,runs=3,artifacts=1`", Example: "{control: 6, runs: 3, artifacts: 1}",

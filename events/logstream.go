@@ -199,6 +199,9 @@ func (p *LogPublisher) run() {
 				}
 				continue
 			}
+			// Sent for its size: the timer starts again with the next byte.
+			flush.Stop()
+			flushC = nil
 			p.flush(false)
 		case <-flushC:
 			flushC = nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -39,15 +40,95 @@ func Add(tx *gorm.DB, msgs ...models.OutboxMessage) ([]models.OutboxMessage, err
 	return out, nil
 }
 
-// Send tries to put each row's task on Redis now and records the outcome. A
-// failure is not returned: the row stays in the outbox and the Relay sends it
-// later, so the caller's operation has succeeded either way.
+// ClaimWindow is how long a project:run row waits for its claim before
+// the relay sends it again. Send does not mark a run's row sent (that would
+// be a commit per run): the worker's claim does, in its own transaction,
+// since a claimed run was evidently delivered (MarkClaimedSQL). A row whose
+// task never reached Redis is still unsent once the window has passed, and
+// the relay sends it; one that did reach Redis but waits longer for a
+// worker is sent again harmlessly (its TaskID is taken) and marked then.
+const ClaimWindow = 5 * time.Second
+
+// AwaitClaim makes the relay leave a project:run row alone for ClaimWindow
+// from now (the wall clock, as the relay's now() is), when the writer sends
+// it itself right after commit (Send): its claim, not the relay, is to
+// mark it.
+func AwaitClaim(m *models.OutboxMessage) {
+	if due := time.Now().Add(ClaimWindow); m.TaskType == TypeProjectRun && m.NextAttemptAt.Before(due) {
+		m.NextAttemptAt = due
+	}
+}
+
+// MarkClaimedSQL is the statement, to be used as a data-modifying CTE of a
+// claim, that marks sent the unsent project:run rows of one execution (its
+// own TaskID and its takeovers'): named parameter task is the execution id
+// as text, taskLike task+":takeover:%", now the time.
+func MarkClaimedSQL(task, taskLike, now string) string {
+	return `UPDATE outbox SET enqueued_at = @` + now + ` WHERE enqueued_at IS NULL AND task_type = '` + TypeProjectRun +
+		`' AND (task_id = @` + task + ` OR task_id LIKE @` + taskLike + `)`
+}
+
+// AddAlong is Add in the same statement as with, data-modifying common
+// table expressions ("name AS (UPDATE …), …" with withArgs for its ?
+// placeholders) that the caller's change needs: one round trip for both.
+func AddAlong(tx *gorm.DB, with string, withArgs []any, msgs ...models.OutboxMessage) ([]models.OutboxMessage, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	var b strings.Builder
+	args := append([]any{}, withArgs...)
+	b.WriteString("WITH " + with + " INSERT INTO outbox (task_type, task_id, queue, payload, next_attempt_at) VALUES ")
+	for i, m := range msgs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?)")
+		due := m.NextAttemptAt
+		if due.IsZero() {
+			due = time.Now()
+		}
+		args = append(args, m.TaskType, m.TaskID, m.Queue, string(m.Payload), due)
+	}
+	b.WriteString(" RETURNING id, created_at")
+	var ids []struct {
+		ID        int64
+		CreatedAt time.Time
+	}
+	if err := tx.Raw(b.String(), args...).Scan(&ids).Error; err != nil {
+		return nil, fmt.Errorf("write outbox: %w", err)
+	}
+	if len(ids) != len(msgs) {
+		return nil, fmt.Errorf("write outbox: %d rows written of %d", len(ids), len(msgs))
+	}
+	out := make([]models.OutboxMessage, len(msgs))
+	for i, m := range msgs {
+		m.ID, m.CreatedAt = ids[i].ID, ids[i].CreatedAt
+		out[i] = m
+	}
+	return out, nil
+}
+
+// Send tries to put each row's task on Redis now and records the outcome:
+// rows sent in one statement, except project:run rows, which their claim
+// marks (see ClaimWindow); a failure per row. A failure is not returned:
+// the row stays in the outbox and the Relay sends it later, so the
+// caller's operation has succeeded either way.
 func (e *Enqueuer) Send(ctx context.Context, msgs ...models.OutboxMessage) {
+	db := e.DB.WithContext(context.WithoutCancel(ctx))
+	var sent []int64
 	for _, m := range msgs {
 		err := e.enqueue(ctx, m)
-		if mErr := e.mark(e.DB.WithContext(context.WithoutCancel(ctx)), m, err); mErr != nil {
-			e.Log.Warn("outbox: record send", "task_id", m.TaskID, "error", mErr)
+		switch {
+		case err != nil:
+			if mErr := e.markFailed(db, m, err); mErr != nil {
+				e.Log.Warn("outbox: record send", "task_id", m.TaskID, "error", mErr)
+			}
+		case m.TaskType != TypeProjectRun:
+			sent = append(sent, m.ID)
 		}
+	}
+	if err := markSent(db, sent); err != nil {
+		e.Log.Warn("outbox: record send", "rows", len(sent), "error", err)
 	}
 }
 
@@ -66,11 +147,16 @@ func (e *Enqueuer) enqueue(ctx context.Context, m models.OutboxMessage) error {
 	return err
 }
 
-func (e *Enqueuer) mark(tx *gorm.DB, m models.OutboxMessage, sendErr error) error {
-	if sendErr == nil {
-		return tx.Model(&models.OutboxMessage{}).Where("id = ?", m.ID).
-			Updates(map[string]any{"enqueued_at": time.Now(), "attempts": gorm.Expr("attempts + 1"), "last_error": nil}).Error
+// markSent records that the rows ids are on Redis, in one statement.
+func markSent(tx *gorm.DB, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
 	}
+	return tx.Model(&models.OutboxMessage{}).Where("id IN ?", ids).
+		Updates(map[string]any{"enqueued_at": time.Now(), "attempts": gorm.Expr("attempts + 1"), "last_error": nil}).Error
+}
+
+func (e *Enqueuer) markFailed(tx *gorm.DB, m models.OutboxMessage, sendErr error) error {
 	e.Log.Warn("outbox: task not sent yet; the relay will retry", "task_type", m.TaskType, "task_id", m.TaskID, "error", sendErr)
 	return tx.Model(&models.OutboxMessage{}).Where("id = ?", m.ID).
 		Updates(map[string]any{
@@ -87,7 +173,8 @@ func backoff(attempts int) time.Duration {
 
 // RelayOnce claims up to batch unsent rows that are due (FOR UPDATE SKIP
 // LOCKED, so any number of processes may relay at once), sends them and
-// records the outcome. It returns how many it sent.
+// records the outcome: the rows sent in one statement, a failure per row.
+// It returns how many it sent.
 func (e *Enqueuer) RelayOnce(ctx context.Context, batch int) (int, error) {
 	sent := 0
 	err := e.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -98,16 +185,18 @@ func (e *Enqueuer) RelayOnce(ctx context.Context, batch int) (int, error) {
 		if err != nil {
 			return fmt.Errorf("claim outbox rows: %w", err)
 		}
+		var ok []int64
 		for _, m := range msgs {
-			sendErr := e.enqueue(ctx, m)
-			if sendErr == nil {
-				sent++
+			if sendErr := e.enqueue(ctx, m); sendErr != nil {
+				if err := e.markFailed(tx, m, sendErr); err != nil {
+					return err
+				}
+				continue
 			}
-			if err := e.mark(tx, m, sendErr); err != nil {
-				return err
-			}
+			ok = append(ok, m.ID)
 		}
-		return nil
+		sent = len(ok)
+		return markSent(tx, ok)
 	})
 	return sent, err
 }

@@ -104,6 +104,7 @@ func (s *Service) RevokeAPIKey(ctx context.Context, tenantID, keyID uuid.UUID) (
 		Update("revoked_at", s.Now()).Error; err != nil {
 		return APIKeyView{}, fmt.Errorf("revoke API key: %w", err)
 	}
+	s.auth.forget(keyID) // at once here; other replicas within AuthCacheTTL
 	var k models.APIKey
 	err := gdb.Where("id = ? AND tenant_id = ?", keyID, tenantID).Take(&k).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {

@@ -243,18 +243,10 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 	if err != nil {
 		return errNoSession
 	}
-	return s.DB.WithContext(ctx).Model(&models.TenantSession{}).Where("id = ? AND ended_at IS NULL", row.ID).
+	err = s.DB.WithContext(ctx).Model(&models.TenantSession{}).Where("id = ? AND ended_at IS NULL", row.ID).
 		Update("ended_at", s.Now()).Error
-}
-
-// authenticateSession returns the tenant of a live session token.
-// Errors: unauthorized (401).
-func (s *Service) authenticateSession(ctx context.Context, token string) (uuid.UUID, error) {
-	row, err := s.liveSession(ctx, token)
-	if err != nil {
-		return uuid.Nil, err
-	}
-	return row.TenantID, nil
+	s.auth.forget(row.ID) // at once here; other replicas within AuthCacheTTL
+	return err
 }
 
 func (s *Service) liveSession(ctx context.Context, token string) (models.TenantSession, error) {

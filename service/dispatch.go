@@ -2,8 +2,9 @@ package service
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -56,51 +57,62 @@ func (s *Service) dispatch(ctx context.Context) {
 func (s *Service) Dispatch(ctx context.Context) (int, error) {
 	sent := 0
 	err := s.inTx(ctx, func(tx *gorm.DB, ob *outbox) error {
-		if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", dispatchLock).Error; err != nil {
-			return err
-		}
-		now := s.Now()
-		var slots struct {
-			Workers  int64
-			Capacity int64
-		}
-		if err := tx.Raw(`SELECT count(*) AS workers, coalesce(sum(concurrency), 0) AS capacity FROM workers WHERE seen_at > ?`,
-			now.Add(-workerSeenWithin)).Scan(&slots).Error; err != nil {
-			return err
-		}
-		free := int64(1 << 30)
-		if slots.Workers > 0 {
-			var busy int64
-			if err := tx.Model(&models.Execution{}).
-				Where("status IN ? AND dispatched_at IS NOT NULL", []models.ExecutionStatus{models.StatusPending, models.StatusRunning}).
-				Count(&busy).Error; err != nil {
-				return err
-			}
-			free = slots.Capacity - busy
-		}
-		for ; free > 0; free-- {
-			next, ok, err := s.nextToDispatch(tx)
-			if err != nil || !ok {
-				return err
-			}
-			if err := tx.Model(&models.Execution{}).Where("id = ?", next.ExecutionID).
-				Updates(map[string]any{"dispatched_at": now, "updated_at": now}).Error; err != nil {
-				return err
-			}
-			if err := tx.Exec(`UPDATE tenants SET last_dispatched_at = ? WHERE id = ?`, now, next.TenantID).Error; err != nil {
-				return err
-			}
-			if err := ob.add(jobs.RunMessage(jobs.Run{ExecutionID: next.ExecutionID, TenantID: next.TenantID, ProjectID: next.ProjectID})); err != nil {
-				return err
-			}
-			sent++
-		}
-		return nil
+		var err error
+		sent, err = s.dispatchIn(tx, ob)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("dispatch: %w", err)
 	}
 	return sent, nil
+}
+
+// dispatchIn is Dispatch inside tx, in three statements: the dispatcher's
+// lock (held until tx ends), one read of the slots and the waiting runs,
+// and, when some go, one write of their dispatch and their outbox rows.
+// RUN and a run's end call it in their own transaction, so that a run's
+// acceptance or end and the dispatch it allows commit together.
+func (s *Service) dispatchIn(tx *gorm.DB, ob *outbox) (int, error) {
+	if err := tx.Exec(dispatchLockSQL).Error; err != nil {
+		return 0, err
+	}
+	return s.dispatchLocked(tx, ob)
+}
+
+// dispatchLockSQL takes the dispatcher's lock until the transaction ends. A
+// caller whose statement just before the dispatch can take it takes it
+// there, as a FROM item, "(dispatchLockSQL) dispatcher" (a volatile call in a
+// subquery's output is always made), and calls dispatchLocked: one round
+// trip less.
+var dispatchLockSQL = fmt.Sprintf("SELECT pg_advisory_xact_lock(%d) AS dispatch_locked", dispatchLock)
+
+// dispatchTryLockSQL is dispatchLockSQL that does not wait: dispatch_locked
+// says whether it took the lock.
+var dispatchTryLockSQL = fmt.Sprintf("SELECT pg_try_advisory_xact_lock(%d) AS dispatch_locked", dispatchLock)
+
+// dispatchLocked is dispatchIn once tx holds the dispatcher's lock.
+func (s *Service) dispatchLocked(tx *gorm.DB, ob *outbox) (int, error) {
+	now := s.Now()
+	next, err := s.nextToDispatch(tx, now)
+	if err != nil || len(next) == 0 {
+		return 0, err
+	}
+	execs, tenants := make([]uuid.UUID, len(next)), make([]uuid.UUID, 0, len(next))
+	msgs := make([]models.OutboxMessage, len(next))
+	for i, d := range next {
+		execs[i] = d.ExecutionID
+		if !slices.Contains(tenants, d.TenantID) {
+			tenants = append(tenants, d.TenantID)
+		}
+		msgs[i] = jobs.RunMessage(jobs.Run{ExecutionID: d.ExecutionID, TenantID: d.TenantID, ProjectID: d.ProjectID})
+	}
+	err = ob.addAlong(`dispatched AS (UPDATE executions SET dispatched_at = ?, updated_at = ? WHERE id IN ?),
+		turn AS (UPDATE tenants SET last_dispatched_at = ? WHERE id IN ?)`,
+		[]any{now, now, execs, now, tenants}, msgs...)
+	if err != nil {
+		return 0, err
+	}
+	return len(next), nil
 }
 
 // dispatchable is the run Dispatch sends next.
@@ -110,41 +122,95 @@ type dispatchable struct {
 	ProjectID   uuid.UUID
 }
 
-// nextToDispatch picks the oldest waiting run of the tenant that was
-// dispatched to longest ago, among the tenants with a waiting run and a free
-// place under their limit (models.RunLimit: the plan's, one while trialing).
-func (s *Service) nextToDispatch(tx *gorm.DB) (dispatchable, bool, error) {
+// unknownSlots bounds one dispatch while no worker has been heard from.
+const unknownSlots = 1000
+
+// nextToDispatch picks the runs to send now, in order: while a slot is
+// free, the oldest waiting run of the tenant dispatched to longest ago,
+// among the tenants with a waiting run and a free place under their limit
+// (models.RunLimit: the plan's, one while trialing); a tenant that gets one
+// goes to the back of the turn. One statement reads the free slots and, for
+// each tenant with waiting runs, its limit, its running runs and its oldest
+// waiting runs, as many as could go; the turns are taken here.
+func (s *Service) nextToDispatch(tx *gorm.DB, now time.Time) ([]dispatchable, error) {
 	var rows []struct {
-		TenantID    uuid.UUID
-		Status      models.SubscriptionStatus
-		PlanMax     int
-		Active      int
-		ExecutionID uuid.UUID
-		ProjectID   uuid.UUID
+		Free             int
+		TenantID         *uuid.UUID
+		Status           models.SubscriptionStatus
+		PlanMax          int
+		Active           int
+		LastDispatchedAt *time.Time
+		ExecutionID      uuid.UUID
+		ProjectID        uuid.UUID
 	}
 	err := tx.Raw(`
-		SELECT t.id AS tenant_id, sub.status, p.max_concurrent_runs AS plan_max,
-		       (SELECT count(*) FROM executions b WHERE b.tenant_id = t.id
-		          AND b.status IN @live AND b.dispatched_at IS NOT NULL) AS active,
-		       w.id AS execution_id, w.project_id
-		FROM (SELECT DISTINCT tenant_id FROM executions WHERE status = @pending AND dispatched_at IS NULL) waiting
-		JOIN tenants t ON t.id = waiting.tenant_id
-		JOIN subscriptions sub ON sub.tenant_id = t.id
-		JOIN plans p ON p.code = t.plan_code
-		CROSS JOIN LATERAL (SELECT id, project_id FROM executions e WHERE e.tenant_id = t.id AND e.status = @pending
-		          AND e.dispatched_at IS NULL ORDER BY e.queued_at, e.id LIMIT 1) w
-		ORDER BY t.last_dispatched_at NULLS FIRST, t.id`,
-		sql.Named("live", []models.ExecutionStatus{models.StatusPending, models.StatusRunning}),
-		sql.Named("pending", models.StatusPending)).Scan(&rows).Error
-	if err != nil {
-		return dispatchable{}, false, err
+		WITH free AS (
+		  SELECT CASE WHEN count(*) = 0 THEN @unknown ELSE coalesce(sum(concurrency), 0)
+		         - (SELECT count(*) FROM executions WHERE status IN @live AND dispatched_at IS NOT NULL) END AS n
+		  FROM workers WHERE seen_at > @seen),
+		runs AS (
+		  SELECT t.id AS tenant_id, sub.status, p.max_concurrent_runs AS plan_max, a.n AS active,
+		         t.last_dispatched_at, w.id AS execution_id, w.project_id, w.rn
+		  FROM (SELECT DISTINCT tenant_id FROM executions WHERE status = @pending AND dispatched_at IS NULL) waiting
+		  JOIN tenants t ON t.id = waiting.tenant_id
+		  JOIN subscriptions sub ON sub.tenant_id = t.id
+		  JOIN plans p ON p.code = t.plan_code
+		  CROSS JOIN LATERAL (SELECT count(*) AS n FROM executions b WHERE b.tenant_id = t.id
+		          AND b.status IN @live AND b.dispatched_at IS NOT NULL) a
+		  CROSS JOIN LATERAL (SELECT id, project_id, row_number() OVER (ORDER BY queued_at, id) AS rn
+		          FROM executions e WHERE e.tenant_id = t.id AND e.status = @pending AND e.dispatched_at IS NULL
+		          ORDER BY e.queued_at, e.id LIMIT (SELECT greatest(n, 0) FROM free)) w
+		  WHERE w.rn <= greatest(p.max_concurrent_runs, 1) - a.n)
+		SELECT free.n AS free, runs.* FROM free LEFT JOIN runs ON true
+		ORDER BY runs.last_dispatched_at NULLS FIRST, runs.tenant_id, runs.rn`,
+		map[string]any{"unknown": unknownSlots, "seen": now.Add(-workerSeenWithin),
+			"live":    []models.ExecutionStatus{models.StatusPending, models.StatusRunning},
+			"pending": models.StatusPending}).Scan(&rows).Error
+	if err != nil || len(rows) == 0 {
+		return nil, err
 	}
+	// The turn: tenants in the order read (dispatched to longest ago
+	// first); one that gets a run is then dispatched to now, after every
+	// tenant not yet served, ties by id as the next read would order them.
+	type tenant struct {
+		id            uuid.UUID
+		active, limit int
+		runs          []dispatchable
+	}
+	var waiting []*tenant
 	for _, r := range rows {
-		if r.Active < models.RunLimit(r.Status, r.PlanMax) {
-			return dispatchable{ExecutionID: r.ExecutionID, TenantID: r.TenantID, ProjectID: r.ProjectID}, true, nil
+		if r.TenantID == nil {
+			continue // no run waits
 		}
+		if n := len(waiting); n == 0 || waiting[n-1].id != *r.TenantID {
+			waiting = append(waiting, &tenant{id: *r.TenantID, active: r.Active, limit: models.RunLimit(r.Status, r.PlanMax)})
+		}
+		t := waiting[len(waiting)-1]
+		t.runs = append(t.runs, dispatchable{ExecutionID: r.ExecutionID, TenantID: t.id, ProjectID: r.ProjectID})
 	}
-	return dispatchable{}, false, nil
+	var served []*tenant // dispatched to now, by id
+	var out []dispatchable
+	for free := rows[0].Free; free > 0; free-- {
+		pick := func(ts []*tenant) *tenant {
+			for _, t := range ts {
+				if len(t.runs) > 0 && t.active < t.limit {
+					return t
+				}
+			}
+			return nil
+		}
+		t := pick(waiting)
+		if t != nil {
+			waiting = slices.DeleteFunc(waiting, func(x *tenant) bool { return x == t })
+			served = append(served, t)
+			slices.SortFunc(served, func(a, b *tenant) int { return strings.Compare(a.id.String(), b.id.String()) })
+		} else if t = pick(served); t == nil {
+			break
+		}
+		out = append(out, t.runs[0])
+		t.runs, t.active = t.runs[1:], t.active+1
+	}
+	return out, nil
 }
 
 // runsThisMonth counts the runs the tenant started this calendar month

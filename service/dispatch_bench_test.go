@@ -33,7 +33,7 @@ func BenchmarkDispatch(b *testing.B) {
 		}
 		t0 := time.Now()
 		err := gdb.Transaction(func(tx *gorm.DB) error {
-			_, _, err := s.nextToDispatch(tx)
+			_, err := s.nextToDispatch(tx, time.Now())
 			return err
 		})
 		choose += time.Since(t0)

@@ -28,84 +28,6 @@ var ErrHeldElsewhere = errors.New("execution is running on another worker")
 // run waits, so that two runs never share the project folder.
 var ErrPreviousRunStopping = errors.New("the project's previous run is still stopping")
 
-// Claim is the outcome of ClaimExecution.
-type Claim struct {
-	// Run is true when the caller now owns this attempt and must run it.
-	Run       bool
-	Reason    string // why not, when Run is false
-	Execution models.Execution
-	Project   models.Project
-}
-
-// ClaimExecution takes an execution for one run attempt: it reads the row
-// first (a task can be delivered twice), refuses one that is finished or
-// paused, pauses it when the tenant may no longer run, and otherwise marks it
-// running with attempt+1 and a lease held by workerID.
-// Errors: execution_not_found (404), ErrHeldElsewhere.
-func (s *Service) ClaimExecution(ctx context.Context, execID uuid.UUID, workerID string, lease time.Duration) (Claim, error) {
-	var c Claim
-	err := s.inTx(ctx, func(tx *gorm.DB, _ *outbox) error {
-		e := &c.Execution
-		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", execID).Take(e).Error; err != nil {
-			return notFound(err, models.ErrExecutionNotFound)
-		}
-		now := s.Now()
-		if e.Status.Finished() {
-			c.Reason = "execution already " + string(e.Status)
-			return nil
-		}
-		if e.Status == models.StatusRunning && e.LeaseUntil != nil && e.LeaseUntil.After(now) {
-			return ErrHeldElsewhere
-		}
-		var stopping int64
-		err := tx.Model(&models.Execution{}).
-			Where("project_id = ? AND id <> ? AND status IN ? AND lease_until > ?", e.ProjectID, e.ID,
-				[]models.ExecutionStatus{models.StatusPaused, models.StatusCancelled}, now).Count(&stopping).Error
-		if err != nil {
-			return err
-		}
-		if stopping > 0 {
-			return ErrPreviousRunStopping
-		}
-		if err := tx.Where("id = ?", e.ProjectID).Take(&c.Project).Error; err != nil {
-			return err
-		}
-		var sub models.Subscription
-		if err := tx.Where("tenant_id = ?", e.TenantID).Take(&sub).Error; err != nil {
-			return err
-		}
-		if !sub.Status.MayRun() {
-			c.Reason = fmt.Sprintf("subscription %s", sub.Status)
-			return s.stopExecutions(tx, []models.Execution{*e}, models.StatusPaused, c.Reason)
-		}
-		e.Attempt++
-		e.Status, e.StartedAt, e.WorkerID = models.StatusRunning, &now, &workerID
-		until := now.Add(lease)
-		e.LeaseUntil = &until
-		err = tx.Model(e).Updates(map[string]any{
-			"status": e.Status, "attempt": e.Attempt, "started_at": now, "worker_id": workerID,
-			"lease_until": until, "updated_at": now, "exit_code": nil, "error": nil,
-		}).Error
-		if err != nil {
-			return err
-		}
-		msg := "run started"
-		if e.Attempt > 1 {
-			msg = fmt.Sprintf("run started again (attempt %d) after the previous attempt was interrupted", e.Attempt)
-		}
-		if err := s.addEvent(tx, e.ID, e.Attempt, models.EventStarted, msg, nil); err != nil {
-			return err
-		}
-		c.Run = true
-		s.emit(tx, liveEvent(e, string(models.StatusRunning), models.StatusRunning, 0, msg))
-		return s.updateLatestProject(tx, e, map[string]any{
-			"execution_status": models.StatusRunning, "execution_started_at": now, "execution_completed_at": nil,
-			"execution_error": nil, "progress": 0, "progress_message": "started",
-		})
-	})
-	return c, err
-}
-
 // updateLatestProject updates the execution's project, but only while this
 // execution is the project's latest: an old run never overwrites a newer one.
 func (s *Service) updateLatestProject(tx *gorm.DB, e *models.Execution, fields map[string]any) error {
@@ -206,33 +128,18 @@ type ZipFile struct {
 }
 
 // FinishExecution records the end of a run attempt, if the attempt still owns
-// the execution (a pause in the meantime wins). A completed run gets its
-// project:zip task through the outbox. It reports whether it recorded it.
+// the execution (a pause in the meantime wins; an outcome main.py produced
+// by itself stands over a stop that landed while it was ending, unless a
+// later run of the project has begun). A completed run's zip, when the
+// worker wrote it, is recorded with it; otherwise it gets its project:zip
+// task through the outbox. The run's slot is dispatched again in the same
+// transaction. It reports whether it recorded the outcome.
 func (s *Service) FinishExecution(ctx context.Context, execID uuid.UUID, attempt int, o Outcome) (bool, error) {
 	recorded := false
 	err := s.inTx(ctx, func(tx *gorm.DB, ob *outbox) error {
-		var e models.Execution
 		statuses := []models.ExecutionStatus{models.StatusRunning}
 		if o.Exited {
 			statuses = append(statuses, models.StatusPaused, models.StatusCancelled)
-		}
-		err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).
-			Where("id = ? AND attempt = ? AND status IN ?", execID, attempt, statuses).Take(&e).Error
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if e.Status.Stopped() {
-			// A stopped run's own outcome stands only while no later run
-			// of the project has begun (its zip would be of that run's
-			// folder).
-			var later int64
-			if err := tx.Model(&models.Execution{}).Where("project_id = ? AND created_at > ?", e.ProjectID, e.CreatedAt).
-				Count(&later).Error; err != nil || later > 0 {
-				return err
-			}
 		}
 		now := s.Now()
 		var errText *string
@@ -247,51 +154,79 @@ func (s *Service) FinishExecution(ctx context.Context, execID uuid.UUID, attempt
 		if o.Status != models.StatusCompleted {
 			zip = nil
 		}
-		change := map[string]any{
-			"status": o.Status, "exit_code": o.ExitCode, "error": errText, "finished_at": now,
-			"lease_until": nil, "log_path": logPath, "updated_at": now,
-		}
+		args := map[string]any{"id": execID, "attempt": attempt, "statuses": statuses, "running": models.StatusRunning,
+			"status": o.Status, "exit_code": o.ExitCode, "error": errText, "now": now, "log_path": logPath,
+			"zip_path": nil, "zip_size": nil, "zip_sha256": nil}
+		setZip := ""
 		if zip != nil {
-			change["zip_path"], change["zip_size"], change["zip_sha256"] = zip.Path, zip.Size, zip.SHA256
+			setZip = ", zip_path = @zip_path, zip_size = @zip_size, zip_sha256 = @zip_sha256"
+			args["zip_path"], args["zip_size"], args["zip_sha256"] = zip.Path, zip.Size, zip.SHA256
 		}
-		if err = tx.Model(&e).Updates(change).Error; err != nil {
-			return err
-		}
-		project := map[string]any{"execution_status": o.Status, "execution_error": errText}
+		// The events, in order: completed (then zipped) or failed.
 		kind, msg := models.EventFailed, o.Error
+		setProject := "execution_status = @status, execution_error = @error, updated_at = @now"
 		if o.Status == models.StatusCompleted {
 			kind, msg = models.EventCompleted, "run completed"
-			project["execution_completed_at"] = now
-			project["progress"] = 100
-			project["progress_message"] = "completed"
+			setProject += ", execution_completed_at = @now, progress = 100, progress_message = 'completed'"
 		}
-		if err := s.addEvent(tx, e.ID, attempt, kind, msg, nil); err != nil {
+		zipped := ""
+		if zip != nil {
+			zipped = fmt.Sprintf("output zipped (%d bytes)", zip.Size)
+		}
+		args["kind"], args["msg"], args["zipped_kind"], args["zipped"] = kind, msg, models.EventZipped, zipped
+		var rows []struct {
+			models.Execution
+			ProjectProgress *int
+		}
+		// A stopped run's own outcome stands only while no later run of
+		// the project has begun (its zip would be of that run's folder).
+		// The statement takes the dispatcher's lock too, for the
+		// dispatch of the freed slot that follows.
+		err := tx.Raw(`WITH f AS (
+			  UPDATE executions e SET status = @status, exit_code = @exit_code, error = @error, finished_at = @now,
+			    lease_until = NULL, log_path = @log_path, updated_at = @now`+setZip+`
+			  WHERE e.id = @id AND e.attempt = @attempt AND e.status IN @statuses
+			    AND (e.status = @running OR NOT EXISTS (SELECT 1 FROM executions l
+			          WHERE l.project_id = e.project_id AND l.created_at > e.created_at))
+			  RETURNING e.*),
+			ev AS (
+			  INSERT INTO execution_events (execution_id, kind, message, attempt, created_at)
+			  SELECT f.id, v.kind, v.message, @attempt, @now FROM f,
+			    (VALUES (1, @kind, @msg), (2, @zipped_kind, @zipped)) v (n, kind, message)
+			  WHERE v.n = 1 OR v.message <> '' ORDER BY v.n),
+			pr AS (
+			  UPDATE projects p SET `+setProject+`
+			  FROM f WHERE p.id = f.project_id AND p.latest_execution_id = f.id
+			  RETURNING p.progress)
+			SELECT f.*, (SELECT progress FROM pr) AS project_progress FROM (`+dispatchLockSQL+`) dispatcher LEFT JOIN f ON true`,
+			args).Scan(&rows).Error
+		if err != nil {
 			return err
 		}
-		progress := 100
-		if o.Status != models.StatusCompleted {
-			if progress, err = s.runProgress(tx, &e); err != nil {
+		if len(rows) == 0 || rows[0].ID == uuid.Nil {
+			_, err = s.dispatchLocked(tx, ob) // whoever stopped it freed the slot; dispatch anyway
+			return err
+		}
+		e := &rows[0].Execution
+		recorded = true
+		progress := 100 // the failed event shows the progress the project keeps
+		if p := rows[0].ProjectProgress; o.Status != models.StatusCompleted {
+			progress = 0
+			if p != nil {
+				progress = *p
+			}
+		}
+		s.emit(tx, liveEvent(e, string(o.Status), o.Status, progress, msg))
+		if zip != nil {
+			s.emit(tx, liveEvent(e, LiveZipped, o.Status, 100, zipped))
+		} else if o.Status == models.StatusCompleted {
+			if err := ob.add(jobs.ZipMessage(jobs.Run{ExecutionID: e.ID, TenantID: e.TenantID, ProjectID: e.ProjectID})); err != nil {
 				return err
 			}
 		}
-		if err := s.updateLatestProject(tx, &e, project); err != nil {
-			return err
-		}
-		s.emit(tx, liveEvent(&e, string(o.Status), o.Status, progress, msg))
-		recorded = true
-		if zip != nil {
-			msg := fmt.Sprintf("output zipped (%d bytes)", zip.Size)
-			s.emit(tx, liveEvent(&e, LiveZipped, o.Status, 100, msg))
-			return s.addEvent(tx, e.ID, attempt, models.EventZipped, msg, nil)
-		}
-		if o.Status == models.StatusCompleted {
-			return ob.add(jobs.ZipMessage(jobs.Run{ExecutionID: e.ID, TenantID: e.TenantID, ProjectID: e.ProjectID}))
-		}
-		return nil
+		_, err = s.dispatchLocked(tx, ob) // a slot is free (the lock was taken above)
+		return err
 	})
-	if err == nil {
-		s.dispatch(ctx) // a slot is free
-	}
 	return recorded, err
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -183,6 +184,7 @@ type RunStarted struct {
 // activation_code_expired (422), subscription_inactive (402), run_quota_exceeded (403).
 func (s *Service) StartRun(ctx context.Context, tenantID, projectID uuid.UUID) (RunStarted, error) {
 	var exec models.Execution
+	var locked []bool
 	err := s.inTx(ctx, func(tx *gorm.DB, ob *outbox) error {
 		p, err := s.runnable(tx, tenantID, projectID, true)
 		if err != nil {
@@ -195,32 +197,43 @@ func (s *Service) StartRun(ctx context.Context, tenantID, projectID uuid.UUID) (
 		now := s.Now()
 		exec = models.Execution{ID: models.NewID(), ProjectID: p.ID, TenantID: tenantID, Status: models.StatusPending,
 			OutputDir: dir, QueuedAt: now, CreatedAt: now, UpdatedAt: now}
-		if err := tx.Create(&exec).Error; err != nil {
+		// The execution, its queued event and the project's new state in
+		// one statement, which tries the dispatcher's lock too: when it is
+		// free, the run is dispatched in this transaction; when another
+		// dispatch holds it, after commit, so that the subscription row
+		// (locked above) is not held while waiting for it.
+		err = tx.Raw(`WITH e AS (
+			  INSERT INTO executions (id, project_id, tenant_id, status, attempt, output_dir, queued_at, created_at, updated_at)
+			  VALUES (@id, @project, @tenant, @pending, 0, @dir, @now, @now, @now)),
+			ev AS (
+			  INSERT INTO execution_events (execution_id, kind, message, attempt, created_at) VALUES (@id, @queued, 'run queued', 0, @now))
+			UPDATE projects SET execution_status = @pending, execution_started_at = NULL, execution_completed_at = NULL,
+			  execution_error = NULL, output_folder_path = @dir, progress = 0, progress_message = 'queued',
+			  latest_execution_id = @id, updated_at = @now
+			FROM (`+dispatchTryLockSQL+`) dispatcher
+			WHERE id = @project
+			RETURNING dispatcher.dispatch_locked`,
+			map[string]any{"id": exec.ID, "project": p.ID, "tenant": tenantID, "pending": models.StatusPending, "dir": dir,
+				"now": now, "queued": models.EventQueued}).Scan(&locked).Error
+		if err != nil {
 			if db.IsUniqueViolation(err, "executions_one_live_per_project") {
 				return models.ErrRunInProgress
 			}
 			return err
 		}
-		if err := s.addEvent(tx, exec.ID, 0, models.EventQueued, "run queued", nil); err != nil {
-			return err
-		}
-		err = tx.Model(&p).Updates(map[string]any{
-			"execution_status": models.StatusPending, "execution_started_at": nil, "execution_completed_at": nil,
-			"execution_error": nil, "output_folder_path": dir, "progress": 0, "progress_message": "queued",
-			"latest_execution_id": exec.ID, "updated_at": now,
-		}).Error
-		if err != nil {
-			return err
-		}
 		s.emit(tx, liveEvent(&exec, string(models.StatusPending), models.StatusPending, 0, "queued"))
-		// Its task goes to Redis when it gets a slot (Dispatch), maybe at
-		// once.
-		return nil
+		// Its task goes to Redis when it gets a slot, maybe at once.
+		if len(locked) == 1 && locked[0] {
+			_, err = s.dispatchLocked(tx, ob)
+		}
+		return err
 	})
 	if err != nil {
 		return RunStarted{}, err
 	}
-	s.dispatch(ctx)
+	if len(locked) != 1 || !locked[0] {
+		s.dispatch(ctx)
+	}
 	// The worker creates the folder too; creating it here lets the tenant
 	// see it at once. A failure here does not lose the run.
 	if err := os.MkdirAll(exec.OutputDir, 0o755); err != nil {
@@ -244,47 +257,61 @@ func (s *Service) CheckRun(ctx context.Context, tenantID, projectID uuid.UUID) e
 
 // runnable applies the RUN rules to one of the tenant's projects as the
 // database holds it: models.CanRun with the tenant's subscription and its
-// count of live runs, then models.CodeValid of the project's code. It
-// returns the project when RUN may go ahead. With lock (StartRun, inside its
-// transaction) the subscription row and then the project row are locked
-// FOR UPDATE, in that order, so the per-tenant rules hold under concurrent
-// RUNs; without (CheckRun) it only reads.
+// count of live runs, the plan's monthly quota, then models.CodeValid of the
+// project's code. It returns the project when RUN may go ahead. One
+// statement reads them all; with lock (StartRun, inside its transaction)
+// it locks the subscription row and then the project row FOR UPDATE, so
+// the per-tenant rules hold under concurrent RUNs; without (CheckRun) it
+// only reads.
 func (s *Service) runnable(tx *gorm.DB, tenantID, projectID uuid.UUID, lock bool) (models.Project, error) {
-	// A fresh statement per query: a gorm.DB with clauses must not be reused.
-	rows := func() *gorm.DB {
-		if lock {
-			return tx.Clauses(clause.Locking{Strength: "UPDATE"})
+	month, _ := quotaMonth(s.Now())
+	q := `SELECT p.*, sub.status AS subscription_status, pl.monthly_run_quota AS run_quota,
+		  CASE WHEN pl.monthly_run_quota IS NULL THEN 0 ELSE
+		    (SELECT count(*) FROM executions x WHERE x.tenant_id = sub.tenant_id AND x.created_at >= @month) END AS runs_this_month,
+		  c.id AS code_id, c.revoked_at AS code_revoked_at, c.expires_at AS code_expires_at
+		FROM subscriptions sub
+		JOIN tenants t ON t.id = sub.tenant_id
+		JOIN plans pl ON pl.code = t.plan_code
+		JOIN projects p ON p.id = @project AND p.tenant_id = sub.tenant_id
+		LEFT JOIN activation_codes c ON c.id = p.activation_code_id
+		WHERE sub.tenant_id = @tenant`
+	if lock {
+		q += " FOR UPDATE OF sub, p"
+	}
+	var rows []struct {
+		models.Project
+		SubscriptionStatus models.SubscriptionStatus
+		RunQuota           *int
+		RunsThisMonth      int64
+		CodeID             *uuid.UUID
+		CodeRevokedAt      *time.Time
+		CodeExpiresAt      *time.Time
+	}
+	if err := tx.Raw(q, map[string]any{"month": month, "project": projectID, "tenant": tenantID}).Scan(&rows).Error; err != nil {
+		return models.Project{}, err
+	}
+	if len(rows) == 0 { // which one is missing: rarely asked, so asked apart
+		var subs int64
+		if err := tx.Model(&models.Subscription{}).Where("tenant_id = ?", tenantID).Count(&subs).Error; err != nil {
+			return models.Project{}, err
 		}
-		return tx
+		if subs == 0 {
+			return models.Project{}, models.ErrUnauthorized
+		}
+		return models.Project{}, models.ErrProjectNotFound
 	}
-	var sub models.Subscription
-	if err := rows().Where("tenant_id = ?", tenantID).Take(&sub).Error; err != nil {
-		return models.Project{}, notFound(err, models.ErrUnauthorized)
-	}
-	var p models.Project
-	if err := rows().Where("id = ? AND tenant_id = ?", projectID, tenantID).Take(&p).Error; err != nil {
-		return p, notFound(err, models.ErrProjectNotFound)
-	}
-	if err := models.CanRun(&p, sub.Status); err != nil {
+	r := rows[0]
+	p := r.Project
+	if err := models.CanRun(&p, r.SubscriptionStatus); err != nil {
 		return p, err
 	}
-	var plan models.Plan
-	if err := tx.Joins("JOIN tenants t ON t.plan_code = plans.code").Where("t.id = ?", tenantID).Take(&plan).Error; err != nil {
+	if err := models.CanStartRunThisMonth(r.RunQuota, r.RunsThisMonth); err != nil {
 		return p, err
 	}
-	if plan.MonthlyRunQuota != nil {
-		used, err := s.runsThisMonth(tx, tenantID)
-		if err != nil {
-			return p, err
-		}
-		if err := models.CanStartRunThisMonth(plan.MonthlyRunQuota, used); err != nil {
-			return p, err
-		}
+	if r.CodeID == nil {
+		return p, fmt.Errorf("activation code %s of project %s not found", *p.ActivationCodeID, p.ID)
 	}
-	var c models.ActivationCode
-	if err := tx.Where("id = ?", *p.ActivationCodeID).Take(&c).Error; err != nil {
-		return p, err
-	}
+	c := models.ActivationCode{ID: *r.CodeID, RevokedAt: r.CodeRevokedAt, ExpiresAt: r.CodeExpiresAt}
 	if err := models.CodeValid(&c, s.Now()); err != nil {
 		return p, err
 	}

@@ -25,6 +25,9 @@ func (s *Service) PruneArtifacts(ctx context.Context, projectID uuid.UUID, keep 
 	if err != nil {
 		return 0, fmt.Errorf("find old artifacts: %w", err)
 	}
+	if len(old) == 0 {
+		return 0, nil // the usual case: no statement more
+	}
 	last, err := s.lastCompleted(ctx, projectID)
 	if err != nil {
 		return 0, err

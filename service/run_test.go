@@ -195,9 +195,21 @@ func TestClaimAndFinishExecution(t *testing.T) {
 	t.Run("ClaimStartsAttemptOneUnderALease", func(t *testing.T) {
 		t.Parallel()
 		svc, bundle := setup(t)
+		// The run's task went to Redis at RUN; its outbox row waits for
+		// the claim, which marks it sent (no commit of its own).
+		unsent := func() int64 {
+			return apptest.Count[models.OutboxMessage](t, bundle.db, "task_id = ? AND enqueued_at IS NULL", bundle.exec.String())
+		}
+		if n := unsent(); n != 1 {
+			t.Fatalf("%d unsent outbox rows of the run before its claim, want 1", n)
+		}
 		c := claim(t, svc, bundle.exec, "worker-a")
-		if !c.Run || c.Execution.Attempt != 1 || c.Execution.Status != models.StatusRunning || c.Project.ID != bundle.project.ID {
+		if !c.Run || c.Execution.Attempt != 1 || c.Execution.Status != models.StatusRunning || c.Project.ID != bundle.project.ID ||
+			c.Project.Name != bundle.project.Name || c.Project.Objectives != bundle.project.Objectives || c.Project.TenantID != bundle.tenant {
 			t.Fatalf("claim: %+v", c)
+		}
+		if n := unsent(); n != 0 {
+			t.Errorf("%d unsent outbox rows of the run after its claim, want 0", n)
 		}
 		e := apptest.Row[models.Execution](t, bundle.db, bundle.exec)
 		if e.Status != models.StatusRunning || e.Attempt != 1 || apptest.Deref(e.WorkerID) != "worker-a" ||

@@ -30,7 +30,8 @@ type Sender interface {
 type Service struct {
 	Deps
 
-	bg sync.WaitGroup // background work started by a request; see Wait
+	bg   sync.WaitGroup // background work started by a request; see Wait
+	auth authCache      // checked credentials (AuthCacheTTL)
 }
 
 // Deps are what a Service is built from. DB and Log are required; the rest
@@ -92,7 +93,7 @@ func (s *Service) inTx(ctx context.Context, fn func(tx *gorm.DB, out *outbox) er
 	em := &emitted{}
 	var ob outbox
 	err := s.DB.WithContext(context.WithValue(ctx, emittedKey{}, em)).Transaction(func(tx *gorm.DB) error {
-		ob = outbox{tx: tx}
+		ob = outbox{tx: tx, sends: s.Outbox != nil}
 		return fn(tx, &ob)
 	})
 	if err != nil {
@@ -109,12 +110,31 @@ func (s *Service) inTx(ctx context.Context, fn func(tx *gorm.DB, out *outbox) er
 
 // outbox collects the rows written in one transaction.
 type outbox struct {
-	tx   *gorm.DB
-	sent []models.OutboxMessage
+	tx    *gorm.DB
+	sends bool // they are sent after commit (a Sender is set)
+	sent  []models.OutboxMessage
 }
 
 func (o *outbox) add(msgs ...models.OutboxMessage) error {
-	rows, err := jobs.Add(o.tx, msgs...)
+	return o.addAlong("", nil, msgs...)
+}
+
+// addAlong is add in one statement with the data-modifying CTEs with (see
+// jobs.AddAlong); with empty, the rows alone.
+func (o *outbox) addAlong(with string, args []any, msgs ...models.OutboxMessage) error {
+	msgs = append([]models.OutboxMessage(nil), msgs...)
+	if o.sends {
+		for i := range msgs {
+			jobs.AwaitClaim(&msgs[i])
+		}
+	}
+	var rows []models.OutboxMessage
+	var err error
+	if with == "" {
+		rows, err = jobs.Add(o.tx, msgs...)
+	} else {
+		rows, err = jobs.AddAlong(o.tx, with, args, msgs...)
+	}
 	if err != nil {
 		return err
 	}

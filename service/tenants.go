@@ -90,11 +90,29 @@ func (s *Service) CreateTenant(ctx context.Context, in NewTenant) (CreatedTenant
 }
 
 // Authenticate returns the tenant that owns an API key or a live session
-// token (q2s_…, from an OTP sign-in).
+// token (q2s_…, from an OTP sign-in). A credential checked in the last
+// AuthCacheTTL is not asked of the database again: a key revoked or a
+// session ended elsewhere is refused here within MaxRevocationDelay.
 // Errors: unauthorized (401).
 func (s *Service) Authenticate(ctx context.Context, key string) (uuid.UUID, error) {
+	if id, ok := s.auth.get(key, s.Now()); ok {
+		return id, nil
+	}
+	return s.AuthenticateNow(ctx, key)
+}
+
+// AuthenticateNow is Authenticate asking the database, whatever it
+// remembers: for a long answer (an event stream, a followed log) that
+// rechecks its credential as it goes.
+// Errors: unauthorized (401).
+func (s *Service) AuthenticateNow(ctx context.Context, key string) (uuid.UUID, error) {
 	if strings.HasPrefix(key, SessionTokenPrefix) {
-		return s.authenticateSession(ctx, key)
+		row, err := s.liveSession(ctx, key)
+		if err != nil {
+			return uuid.Nil, err
+		}
+		s.auth.put(key, row.TenantID, row.ID, s.Now(), &row.ExpiresAt)
+		return row.TenantID, nil
 	}
 	prefix, ok := parseAPIKey(key)
 	if !ok {
@@ -108,6 +126,7 @@ func (s *Service) Authenticate(ctx context.Context, key string) (uuid.UUID, erro
 	if !equalHash(k.KeyHash, hashSecret(key)) {
 		return uuid.Nil, models.ErrUnauthorized
 	}
+	s.auth.put(key, k.TenantID, k.ID, s.Now(), nil)
 	return k.TenantID, nil
 }
 

@@ -47,3 +47,7 @@ func (w *Worker) Report(ctx context.Context, t *asynq.Task, end End) error {
 
 // Snoozed reports whether err is a snooze verdict, and for how long.
 func Snoozed(err error) (time.Duration, bool) { return snoozed(err) }
+
+// Woken is how many times w's idle servers stopped waiting because a task
+// came (see waker).
+func Woken(w *Worker) int64 { return w.woken.Load() }

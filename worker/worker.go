@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -72,6 +73,9 @@ type Worker struct {
 	handlers sync.WaitGroup
 	// beats renews the running executions' leases.
 	beats beats
+	// woken counts the times an idle server's wait for a task (waker) ended
+	// because a task came.
+	woken atomic.Int64
 }
 
 // New returns a worker that takes tasks from the Redis at redis.
@@ -112,9 +116,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	} else {
 		w.log.Warn("Q2O_SANDBOX=off: main.py runs unconfined, as the worker's user, and can read the worker's secrets and every project's files; use this for development only")
 	}
-	srv := asynq.NewServer(w.redis, asynq.Config{
+	queues := w.queues()
+	srv, srvWake, err := w.newWakingServer(asynq.Config{
 		Concurrency:       w.cfg.Concurrency,
-		Queues:            w.queues(),
+		Queues:            queues,
 		TaskCheckInterval: w.cfg.PollInterval,
 		ShutdownTimeout:   w.cfg.ShutdownTimeout,
 		Logger:            asynqLogger{w.log},
@@ -125,20 +130,33 @@ func (w *Worker) Run(ctx context.Context) error {
 			id, _ := asynq.GetTaskID(ctx)
 			w.log.Warn("task failed", "task_type", t.Type(), "task_id", id, "error", err)
 		}),
-	})
+		// Completed tasks expire after Q2O_TASK_RETENTION (1 h by default):
+		// sweeping them once a minute instead of every 8 s is as good.
+		JanitorInterval: time.Minute,
+	}, waitQueue(queues))
+	if err != nil {
+		return err
+	}
+	defer srvWake.close()
 	if err := srv.Start(w.Mux()); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	// Control tasks also get slots of their own: a worker whose every slot
 	// runs main.py still pauses a tenant at once.
-	control := asynq.NewServer(w.redis, asynq.Config{
+	control, controlWake, err := w.newWakingServer(asynq.Config{
 		Concurrency:       controlSlots,
 		Queues:            map[string]int{jobs.QueueControl: 1},
 		TaskCheckInterval: w.cfg.PollInterval,
 		ShutdownTimeout:   w.cfg.ShutdownTimeout,
 		Logger:            asynqLogger{w.log},
 		LogLevel:          asynq.WarnLevel,
-	})
+		JanitorInterval:   time.Minute,
+	}, jobs.QueueControl)
+	if err != nil {
+		srv.Shutdown()
+		return err
+	}
+	defer controlWake.close()
 	if err := control.Start(w.Mux()); err != nil {
 		srv.Shutdown()
 		return fmt.Errorf("start worker control slots: %w", err)
@@ -170,6 +188,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.log.Warn("worker: forget its slots", "error", err)
 	}
 	w.log.Info("worker shutting down", "timeout", w.cfg.ShutdownTimeout.String())
+	srvWake.stop()
+	controlWake.stop()
 	srv.Shutdown()
 	control.Shutdown()
 	done := make(chan struct{})
@@ -202,6 +222,19 @@ func (w *Worker) queues() map[string]int {
 		}
 	}
 	return q
+}
+
+// waitQueue is the queue of weights an idle main server waits on (see
+// waker): the heaviest, runs by default; the others are looked at every
+// wakeWait.
+func waitQueue(weights map[string]int) string {
+	best, bestW := "", -1
+	for name, weight := range weights {
+		if weight > bestW || (weight == bestW && name < best) {
+			best, bestW = name, weight
+		}
+	}
+	return best
 }
 
 // observeRun records a finished run attempt.

@@ -95,7 +95,16 @@ func TestRunCompletes(t *testing.T) {
 	if !strings.HasPrefix(joined, "queued,started,progress") || !strings.Contains(joined, "completed") || !strings.HasSuffix(joined, "zipped") {
 		t.Errorf("events: %s", joined)
 	}
-	if started, done := testutil.ToFloat64(a.Metrics.RunsStarted), testutil.ToFloat64(a.Metrics.RunsFinished.WithLabelValues("completed")); started != 1 || done != 1 {
+	// The handler counts the run once its end is recorded: the row can be
+	// seen a moment before.
+	var started, done float64
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		started, done = testutil.ToFloat64(a.Metrics.RunsStarted), testutil.ToFloat64(a.Metrics.RunsFinished.WithLabelValues("completed"))
+		if done >= 1 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if started != 1 || done != 1 {
 		t.Errorf("run metrics: started %v, completed %v; want 1 and 1", started, done)
 	}
 }

@@ -174,7 +174,16 @@ func (w *Worker) holdsOutput(e models.Execution) bool {
 // flight. The local store keeps the folder, as it always has, until the
 // project's next run.
 func (w *Worker) dropScratch(e models.Execution) {
-	if !store.Remote(w.svc.Artifacts) || !w.holdsOutput(e) {
+	if !store.Remote(w.svc.Artifacts) {
+		return
+	}
+	// A zip left by an upload that failed (found in the bucket since).
+	if zip, err := artifacts.ZipPath(w.cfg.OutputRoot, e.ProjectID.String(), e.ID.String()); err == nil {
+		if err := os.Remove(zip); err == nil || errors.Is(err, fs.ErrNotExist) {
+			_ = os.Remove(filepath.Dir(zip)) // the project's _artifacts folder, once empty
+		}
+	}
+	if !w.holdsOutput(e) {
 		return
 	}
 	if err := os.RemoveAll(e.OutputDir); err != nil && !errors.Is(err, fs.ErrNotExist) {

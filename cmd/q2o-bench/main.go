@@ -38,7 +38,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&o.Idle, "idle", 5*time.Second, "how long the idle worker is watched")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "how long a burst may take to be zipped")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary folder with the api's and worker's logs")
-	asJSON := fs.Bool("json", false, "print JSON instead of the table")
+	asJSON := fs.Bool("json", false, "print JSON instead of the table (the statements always in it)")
+	statements := fs.Bool("statements", false, "also print the burst's SQL statements, per run and role")
 	compare := fs.String("compare", "", "an earlier --json output: also print every figure beside it, with the ratio")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -61,6 +62,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if err := pipebench.WriteTable(stdout, res); err != nil {
 		return err
+	}
+	if *statements {
+		if err := pipebench.WriteStatements(stdout, res); err != nil {
+			return err
+		}
 	}
 	if before != nil {
 		return pipebench.WriteComparison(stdout, before, res)

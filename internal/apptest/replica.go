@@ -20,7 +20,7 @@ type ReplicaOptions struct {
 // another replica of the API would be: its own service, Redis clients,
 // enqueuer and live-events broker, sharing nothing in memory with a. The
 // App it returns talks to the replica (Do, NewTenant, StartWorker…); its
-// DB, Redis URL and output root are a's.
+// DB, Redis URL, output root and artifacts store are a's.
 func (a *App) Replica(opts ReplicaOptions) *App {
 	t := a.t
 	t.Helper()
@@ -28,7 +28,7 @@ func (a *App) Replica(opts ReplicaOptions) *App {
 	r.Redis = a.RedisClient()
 	r.parts = app.New(t.Context(), app.Config{OutputRoot: a.OutputRoot, SendTimeout: a.Enq.SendTimeout,
 		Jobs: a.Enq.Options, SessionTTL: a.Svc.SessionTTL, PastDueGrace: a.Svc.PastDueGrace,
-	}, app.Deps{DB: a.DB, Redis: r.Redis, Queue: a.RedisOpt, Mailer: a.Svc.Mailer, Log: a.Log})
+	}, app.Deps{DB: a.DB, Redis: r.Redis, Queue: a.RedisOpt, Artifacts: a.Artifacts, Mailer: a.Svc.Mailer, Log: a.Log})
 	t.Cleanup(func() { _ = r.parts.Close() })
 	if opts.Heartbeat > 0 {
 		r.parts.Broker.Heartbeat = opts.Heartbeat

@@ -101,6 +101,8 @@ type Pipeline struct {
 	Redis      Redis   `json:"redis_per_run"`
 	Latency    Latency `json:"latency"`
 	Idle       Idle    `json:"idle"`
+	// Statements is the burst's SQL statement by statement, per run.
+	Statements []Statement `json:"statements"`
 }
 
 // Ratios compare q2o with the baselines (q2o ÷ baseline).

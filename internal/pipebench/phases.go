@@ -108,6 +108,9 @@ func measureQ2O(ctx context.Context, o Options, dir, bin string, pg *postgres, r
 	per := func(v int64) float64 { return float64(v) / float64(n) }
 	out.SQL = SQL{Statements: per(api.Statements + wk.Statements), API: per(api.Statements), Worker: per(wk.Statements),
 		Transactions: per(api.Explicit + wk.Explicit), WritingTransactions: per(w.xids), Rollbacks: per(api.Rollbacks + wk.Rollbacks)}
+	if out.Statements, err = s.pg.statements(ctx, n); err != nil {
+		return out, err
+	}
 	d := w.cmds
 	out.Redis.Commands = per(sum(d))
 	out.Redis.Scripts = per(d["eval"] + d["evalsha"] + d["fcall"] + d["eval_ro"] + d["evalsha_ro"])

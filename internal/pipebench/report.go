@@ -89,3 +89,16 @@ func writeAligned(w io.Writer, rows [][]string) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// WriteStatements prints the burst's statements, per run, by role: where
+// the SQL of a run goes.
+func WriteStatements(w io.Writer, r Result) error {
+	fmt.Fprintf(w, "\nSQL statements per run, by role (pg_stat_statements, %d runs):\n\n", r.Runs)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%9s  %7s  %-6s  %s\n", "calls/run", "ms/call", "role", "statement")
+	for _, s := range r.Q2O.Statements {
+		fmt.Fprintf(&b, "%9.2f  %7.3f  %-6s  %s\n", s.PerRun, s.MeanMs, s.Role, s.Query)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

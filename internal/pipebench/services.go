@@ -263,3 +263,46 @@ func writeScript(dir string) (string, error) {
 	path := filepath.Join(dir, "main.py")
 	return path, os.WriteFile(path, []byte("# does nothing: the benchmark measures what runs around main.py\n"), 0o644)
 }
+
+// Statement is one normalised statement's calls per run, by the role that
+// ran it (pg_stat_statements keeps one entry per statement, role and
+// database).
+type Statement struct {
+	Role   string  `json:"role"` // api, worker
+	PerRun float64 `json:"calls_per_run"`
+	MeanMs float64 `json:"mean_exec_ms"` // Postgres's execution time, planning left out
+	Query  string  `json:"query"`        // shortened
+}
+
+// statements reads pg_stat_statements since the last reset: the api's and
+// the worker's statements, transaction control included, most called first.
+func (p *postgres) statements(ctx context.Context, runs int) ([]Statement, error) {
+	rows, err := p.conn.Query(ctx, `SELECT r.rolname, s.calls, s.mean_exec_time, s.query FROM pg_stat_statements s
+		JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname IN ($1, $2) ORDER BY s.calls DESC, r.rolname, s.query`,
+		roleAPI, roleWorker)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Statement
+	for rows.Next() {
+		var role, query string
+		var calls int64
+		var mean float64
+		if err := rows.Scan(&role, &calls, &mean, &query); err != nil {
+			return nil, err
+		}
+		out = append(out, Statement{Role: strings.TrimPrefix(role, "bench_"), PerRun: float64(calls) / float64(runs),
+			MeanMs: mean, Query: shorten(query, 100)})
+	}
+	return out, rows.Err()
+}
+
+// shorten puts a statement on one line and cuts it to at most n runes.
+func shorten(q string, n int) string {
+	q = strings.Join(strings.Fields(q), " ")
+	if r := []rune(q); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return q
+}

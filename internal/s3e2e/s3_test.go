@@ -249,6 +249,7 @@ func TestS3Run(t *testing.T) {
 		missing(t, filepath.Join(a.ScratchRoot, pid))
 		missing(t, filepath.Join(a.ScratchRoot, "_artifacts", pid, eid+".zip"))
 		missing(t, filepath.Join(a.ScratchRoot, "_artifacts", pid, eid+".outcome.json"))
+		missing(t, filepath.Join(a.ScratchRoot, "_artifacts", pid))
 	})
 
 	t.Run("retention deletes the objects", func(t *testing.T) {
