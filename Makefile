@@ -69,10 +69,15 @@ RUNS        ?= 200
 RUNNER      ?= true
 CONCURRENCY ?= 4
 BENCH_FLAGS ?=
+ZIP_MB      ?= 32
 
 .PHONY: bench-pipeline
 bench-pipeline: build ## RUNS runs of RUNNER (python3: a do-nothing main.py) through a real api and worker at CONCURRENCY, beside raw asynq and raw exec
 	$(GO) run ./cmd/q2o-bench --q2o $(BIN) --runs $(RUNS) --runner '$(RUNNER)' --concurrency $(CONCURRENCY) $(BENCH_FLAGS)
+ifeq ($(findstring --json,$(BENCH_FLAGS)),)
+	@echo; echo "the zip against zip -r -6 ($(ZIP_MB) MiB trees; ZIP_MB=1024 for the 1 GiB peak heap):"
+	Q2O_BENCH_ZIP_MB=$(ZIP_MB) $(GO) test -run '^$$' -bench 'BenchmarkWriteZip' -benchtime 3x ./artifacts/
+endif
 
 run: services build ## start q2o (API + worker) on :8080 with a demo tenant
 	scripts/run-demo.sh

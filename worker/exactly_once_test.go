@@ -26,8 +26,8 @@ func TestOutcomeSurvivesPostgresOutage(t *testing.T) {
 	tn := a.NewTenant("active")
 	pid := a.ReadyProject(tn, "outage")
 	run(t, a, tn, pid)
-	waitFile(t, filepath.Join(a.OutputRoot, pid, "main.pid"), 30*time.Second)
-	mainPID, err := strconv.Atoi(strings.TrimSpace(apptest.ReadFile(t, filepath.Join(a.OutputRoot, pid, "main.pid"))))
+	// WaitFile waits for main.pid's content: main.py creates it, then writes it.
+	mainPID, err := strconv.Atoi(strings.TrimSpace(apptest.WaitFile(t, filepath.Join(a.OutputRoot, pid, "main.pid"), 30*time.Second)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.Q2O, "q2o", "", "a built q2o binary (default: go build one)")
 	fs.DurationVar(&o.Idle, "idle", 5*time.Second, "how long the idle worker is watched")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "how long a burst may take to be zipped")
+	fs.IntVar(&o.Held, "held", 50, "runs held running on one worker, for heartbeat statements/s and pause latency (0: skip)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary folder with the api's and worker's logs")
 	asJSON := fs.Bool("json", false, "print JSON instead of the table (the statements always in it)")
 	statements := fs.Bool("statements", false, "also print the burst's SQL statements, per run and role")

@@ -18,7 +18,7 @@ func TestBenchPipelineSmoke(t *testing.T) {
 		t.Skip("starts Postgres, Redis, the api and a worker")
 	}
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"--runs", "5", "--idle", "1s", "--json"}, &out); err != nil {
+	if err := run(context.Background(), []string{"--runs", "5", "--idle", "1s", "--held", "3", "--json"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	var r pipebench.Result
@@ -64,6 +64,11 @@ func TestBenchPipelineSmoke(t *testing.T) {
 	// the smoke test's short idle window it may send no command at all.
 	if q.Idle.WorkerCPUms < 0 || q.Idle.RedisCommands < 0 || q.Idle.Statements < 0 {
 		t.Errorf("idle %+v: negative figures", q.Idle)
+	}
+	// Three runs held running: their leases are renewed, and a pause stops
+	// every main.py.
+	if h := r.Held; h == nil || h.Runs != 3 || !(h.LeaseStatements > 0) || h.LeaseStatements > h.WorkerStatements || !(h.PauseMs > 0) {
+		t.Errorf("held runs: %+v", r.Held)
 	}
 	if r.Runs != 5 || r.Concurrency != 4 || r.Runner != "true" || r.Date == "" || r.Machine == "" {
 		t.Errorf("the run's description: %+v", r)

@@ -34,6 +34,7 @@ type Options struct {
 	Idle        time.Duration // how long the idle worker is watched
 	Timeout     time.Duration // for each burst to be zipped
 	Keep        bool          // keep the temporary folder (logs) for a look
+	Held        int           // runs held running on one worker (heartbeats, pause); 0: not measured
 
 	runnerLine string
 }
@@ -124,6 +125,7 @@ type Result struct {
 	Concurrency int      `json:"concurrency"`
 	Sandbox     bool     `json:"sandbox"`
 	Q2O         Pipeline `json:"q2o"`
+	Held        *Held    `json:"held,omitempty"`
 	RawAsynq    Baseline `json:"raw_asynq"`
 	RawExec     Baseline `json:"raw_exec"`
 	Ratios      Ratios   `json:"ratios"`
@@ -181,6 +183,13 @@ func Run(ctx context.Context, o Options) (_ Result, err error) {
 		Concurrency: o.Concurrency, Sandbox: o.Sandbox}
 	if res.Q2O, err = measureQ2O(ctx, o, dir, bin, pg, rds); err != nil {
 		return Result{}, err
+	}
+	if o.Held > 0 {
+		h, err := measureHeld(ctx, o, dir, bin, pg, rds, o.Held)
+		if err != nil {
+			return Result{}, fmt.Errorf("held runs: %w", err)
+		}
+		res.Held = &h
 	}
 	if _, err := rds.client.FlushAll(ctx).Result(); err != nil {
 		return Result{}, err

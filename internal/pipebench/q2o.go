@@ -41,6 +41,7 @@ type stack struct {
 	apiURL      string
 	http        *http.Client
 	key         string
+	tenantID    string
 	codes       []string
 }
 
@@ -115,7 +116,8 @@ func startStack(ctx context.Context, o Options, dir, bin string, pg *postgres, r
 	if _, err := pg.conn.Exec(ctx, "UPDATE plans SET max_concurrent_runs = greatest(max_concurrent_runs, $1) WHERE code = 'pro'", o.Concurrency); err != nil {
 		return nil, err
 	}
-	out, err := s.q2o(ctx, "admin", "create-tenant", "--name", "Bench", "--email", "bench@example.com", "--plan", "pro",
+	stacks++ // each stack its own tenant: the email is unique
+	out, err := s.q2o(ctx, "admin", "create-tenant", "--name", "Bench", "--email", fmt.Sprintf("bench%d@example.com", stacks), "--plan", "pro",
 		"--status", "active", "--codes", strconv.Itoa(min(codes, maxCodesPerCall)))
 	if err != nil {
 		return nil, err
@@ -130,7 +132,7 @@ func startStack(ctx context.Context, o Options, dir, bin string, pg *postgres, r
 	if err := json.Unmarshal(out, &tenant); err != nil {
 		return nil, fmt.Errorf("create-tenant's answer: %w", err)
 	}
-	s.key = tenant.APIKey
+	s.key, s.tenantID = tenant.APIKey, tenant.ID
 	for _, c := range tenant.Codes {
 		s.codes = append(s.codes, c.Code)
 	}
@@ -162,6 +164,9 @@ func startStack(ctx context.Context, o Options, dir, bin string, pg *postgres, r
 	}
 	return s, nil
 }
+
+// stacks counts the stacks started, for their tenants' emails.
+var stacks int
 
 // maxCodesPerCall is how many activation codes one request may make.
 const maxCodesPerCall = 100
@@ -219,12 +224,16 @@ func (s *stack) call(ctx context.Context, path string, body, out any) error {
 }
 
 func (s *stack) post(ctx context.Context, path, token string, body, out any) error {
+	return s.send(ctx, http.MethodPost, path, token, body, out)
+}
+
+func (s *stack) send(ctx context.Context, method, path, token string, body, out any) error {
 	var rd io.Reader = http.NoBody
 	if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.apiURL+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, s.apiURL+path, rd)
 	if err != nil {
 		return err
 	}
@@ -237,7 +246,7 @@ func (s *stack) post(ctx context.Context, path, token string, body, out any) err
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("POST %s: %s %s", path, resp.Status, b)
+		return fmt.Errorf("%s %s: %s %s", method, path, resp.Status, b)
 	}
 	if out != nil {
 		return json.Unmarshal(b, out)

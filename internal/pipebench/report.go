@@ -58,6 +58,13 @@ func WriteTable(w io.Writer, r Result) error {
 	row("  idle api / Postgres / Redis CPU ms/s",
 		fmt.Sprintf("%s / %s / %s", f(q.Idle.APICPUms), f(q.Idle.PostgresCPUms), f(q.Idle.RedisCPUms)), "", "", "")
 	row("  idle Redis commands/s, SQL/s", fmt.Sprintf("%s, %s", f(q.Idle.RedisCommands), f(q.Idle.Statements)), "", "", "")
+	if h := r.Held; h != nil {
+		row(fmt.Sprintf("%d runs held running on one worker (%.0f s):", h.Runs, h.Seconds), "", "", "", "")
+		row("  worker SQL statements/s, all", f(h.WorkerStatements), "", "", "")
+		row("    lease renewals/s", f(h.LeaseStatements), "", "", "")
+		row("  worker CPU ms/s", f(h.WorkerCPUms), "", "", "")
+		row("  pause → every main.py gone, ms", f(h.PauseMs), "", "", "")
+	}
 	return writeAligned(w, rows)
 }
 

@@ -1268,8 +1268,13 @@ type ClientInterface interface {
 	// line, whose id (`<execution_id>/<byte offset>`) resumes with
 	// Last-Event-ID, a `: ping` comment every 15 s, and a last `end` event
 	// (data: the execution's status) once the run has ended and its log is
-	// drained. 404 `log_not_found` when the project never ran or an older
-	// run's log was not kept.
+	// drained. Any replica follows a run on any worker host: while the run
+	// lives its lines come from a bounded stream in Redis, and from the
+	// stored log for what that no longer holds. A resume from an offset
+	// that neither holds any more gets a `gap` event first (data:
+	// `{"from": <offset>, "to": <offset>}`, id: the offset it goes on
+	// from), then the lines that are left. 404 `log_not_found` when the
+	// project never ran or an older run's log was not kept.
 	//
 	// Corresponds with GET /api/tenant/projects/{project_id}/logs (the `ProjectLogs` operationId).
 	ProjectLogs(ctx context.Context, projectId ProjectID, params *ProjectLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1780,8 +1785,13 @@ func (c *Client) HeadDownloadExecution(ctx context.Context, projectId ProjectID,
 // line, whose id (`<execution_id>/<byte offset>`) resumes with
 // Last-Event-ID, a `: ping` comment every 15 s, and a last `end` event
 // (data: the execution's status) once the run has ended and its log is
-// drained. 404 `log_not_found` when the project never ran or an older
-// run's log was not kept.
+// drained. Any replica follows a run on any worker host: while the run
+// lives its lines come from a bounded stream in Redis, and from the
+// stored log for what that no longer holds. A resume from an offset
+// that neither holds any more gets a `gap` event first (data:
+// `{"from": <offset>, "to": <offset>}`, id: the offset it goes on
+// from), then the lines that are left. 404 `log_not_found` when the
+// project never ran or an older run's log was not kept.
 //
 // Corresponds with GET /api/tenant/projects/{project_id}/logs (the `ProjectLogs` operationId).
 func (c *Client) ProjectLogs(ctx context.Context, projectId ProjectID, params *ProjectLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3255,8 +3265,13 @@ type ClientWithResponsesInterface interface {
 	// line, whose id (`<execution_id>/<byte offset>`) resumes with
 	// Last-Event-ID, a `: ping` comment every 15 s, and a last `end` event
 	// (data: the execution's status) once the run has ended and its log is
-	// drained. 404 `log_not_found` when the project never ran or an older
-	// run's log was not kept.
+	// drained. Any replica follows a run on any worker host: while the run
+	// lives its lines come from a bounded stream in Redis, and from the
+	// stored log for what that no longer holds. A resume from an offset
+	// that neither holds any more gets a `gap` event first (data:
+	// `{"from": <offset>, "to": <offset>}`, id: the offset it goes on
+	// from), then the lines that are left. 404 `log_not_found` when the
+	// project never ran or an older run's log was not kept.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -5501,8 +5516,13 @@ func (c *ClientWithResponses) HeadDownloadExecutionWithResponse(ctx context.Cont
 // line, whose id (`<execution_id>/<byte offset>`) resumes with
 // Last-Event-ID, a `: ping` comment every 15 s, and a last `end` event
 // (data: the execution's status) once the run has ended and its log is
-// drained. 404 `log_not_found` when the project never ran or an older
-// run's log was not kept.
+// drained. Any replica follows a run on any worker host: while the run
+// lives its lines come from a bounded stream in Redis, and from the
+// stored log for what that no longer holds. A resume from an offset
+// that neither holds any more gets a `gap` event first (data:
+// `{"from": <offset>, "to": <offset>}`, id: the offset it goes on
+// from), then the lines that are left. 404 `log_not_found` when the
+// project never ran or an older run's log was not kept.
 //
 // Returns a wrapper object for the known response body format(s).
 //
