@@ -149,7 +149,15 @@ stop_proc() {
 	local pid
 	pid=$(cat "$DIR/procs/$1.pid" 2>/dev/null) || die "no pid of $1"
 	kill -9 "$pid" 2>/dev/null || true
-	while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+	# Gone, or a zombie (dead; its parent, init, has not reaped it yet).
+	local i state
+	for ((i = 0; i < 200; i++)); do
+		state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || return 0
+		state=${state%% *}
+		[[ $state == Z ]] && return 0
+		sleep 0.05
+	done
+	die "$1 (pid $pid) did not die"
 }
 
 kill_host() {
