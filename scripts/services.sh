@@ -23,8 +23,10 @@
 # .run/stripe-mock.log). Last, it installs Debian's chromium when no browser
 # is found (Q2O_CHROMIUM names another): the portal's tests drive it headless;
 # Debian's prometheus package when promtool is missing (a test checks
-# deploy/prometheus/alerts.yml with it); and, as root, it creates the runner user q2o-run (Q2O_RUNNER_USER) that
-# main.py runs as in the worker's sandbox.
+# deploy/prometheus/alerts.yml with it); and, as root, it installs iproute2 and curl
+# when missing (scripts/cluster.sh builds the cluster test's hosts with them) and
+# creates the runner user q2o-run (Q2O_RUNNER_USER) that main.py runs as in the
+# worker's sandbox.
 #
 # The S3 storage tests (artifacts/store) start their own SeaweedFS; this
 # script only makes sure its `weed` binary is there: when neither PATH nor
@@ -450,6 +452,22 @@ ensure_promtool() {
 	log "promtool installed: $(command -v promtool)"
 }
 
+# --- iproute2 and curl, for scripts/cluster.sh ------------------------------------
+
+# ensure_cluster_tools installs Debian's iproute2 (`ip netns`, veth pairs) and
+# curl when they are missing and this is root: the cluster test
+# (internal/cluster, scripts/cluster.sh) builds its hosts with them. Without
+# root that test is skipped, so nothing is installed.
+ensure_cluster_tools() {
+	((EUID == 0)) || return 0
+	local missing=()
+	command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+	command -v curl >/dev/null 2>&1 || missing+=(curl)
+	((${#missing[@]} == 0)) && return 0
+	mkdir -p "$RUN_DIR"
+	apt_install "${missing[@]}"
+}
+
 # --- the runner user of main.py's sandbox ---------------------------------------
 
 # ensure_runner_user creates Q2O_RUNNER_USER (q2o-run), the unprivileged
@@ -554,6 +572,7 @@ up | start | ensure)
 	ensure_weed
 	ensure_chromium
 	ensure_promtool
+	ensure_cluster_tools
 	ensure_runner_user
 	;;
 stop)
