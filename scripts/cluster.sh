@@ -364,6 +364,9 @@ up() {
 	start_q2o
 	trap - EXIT
 	log "up: Q2O_CLUSTER_DIR=$DIR ($DIR/cluster.env); stop it with: $0 down $DIR"
+	log "API hosts http://$SUBNET.21:8080 and http://$SUBNET.22:8080 (artifacts: $ARTIFACTS); try:"
+	log "  curl -s -H 'Authorization: Bearer $ADMIN_TOKEN' http://$SUBNET.21:8080/api/admin/tenants"
+	log "  $0 status $DIR"
 	echo "$DIR"
 }
 
