@@ -1,10 +1,7 @@
 package cluster_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +15,7 @@ import (
 
 	"github.com/q2o/q2o/internal/apptest"
 	"github.com/q2o/q2o/internal/cluster"
+	"github.com/q2o/q2o/internal/testenv"
 	"github.com/q2o/q2o/models"
 )
 
@@ -34,40 +32,15 @@ func apiOf(t *testing.T, c *cluster.Cluster, host string) api {
 
 var httpClient = &http.Client{Timeout: 20 * time.Second}
 
-// do sends a request, fails the test unless the answer has status want,
-// and returns the body.
+// do sends a request and returns the answer's body: see testenv.API.
 func (a api) do(method, path, token string, body any, want int) []byte {
 	a.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, a.base+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := httpClient.Do(req)
-	if err != nil {
-		a.t.Fatalf("%s %s%s: %v", method, a.base, path, err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	if res.StatusCode != want {
-		a.t.Fatalf("%s %s%s: %d %s (want %d)", method, a.base, path, res.StatusCode, raw, want)
-	}
-	return raw
+	return testenv.API{T: a.t, Base: a.base, HTTP: httpClient}.Do(method, path, token, body, want)
 }
 
 func call[T any](a api, method, path, token string, body any, want int) T {
 	a.t.Helper()
-	raw := a.do(method, path, token, body, want)
-	var v T
-	if err := json.Unmarshal(raw, &v); err != nil {
-		a.t.Fatalf("%s %s: the answer is not a %T: %v: %s", method, path, v, err, raw)
-	}
-	return v
+	return testenv.Call[T](testenv.API{T: a.t, Base: a.base, HTTP: httpClient}, method, path, token, body, want)
 }
 
 type tenant struct{ id, key string }

@@ -4,11 +4,8 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -111,41 +108,16 @@ type client struct {
 	base string
 }
 
-// do sends a request, fails the test unless the answer has status want,
-// and returns the body.
+// do sends a request and returns the answer's body: see testenv.API.
 func (c client) do(method, path, token string, body any, want int) []byte {
 	c.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, c.base+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	if res.StatusCode != want {
-		c.t.Fatalf("%s %s: %d %s (want %d)", method, path, res.StatusCode, raw, want)
-	}
-	return raw
+	return testenv.API{T: c.t, Base: c.base}.Do(method, path, token, body, want)
 }
 
 // call is do that decodes the answer as a T.
 func call[T any](c client, method, path, token string, body any, want int) T {
 	c.t.Helper()
-	raw := c.do(method, path, token, body, want)
-	var v T
-	if err := json.Unmarshal(raw, &v); err != nil {
-		c.t.Fatalf("%s %s: the answer is not a %T: %v: %s", method, path, v, err, raw)
-	}
-	return v
+	return testenv.Call[T](testenv.API{T: c.t, Base: c.base}, method, path, token, body, want)
 }
 
 type tenant struct{ id, key string }
