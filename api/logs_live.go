@@ -305,17 +305,11 @@ func storedSize(f storedLog) (int64, error) {
 }
 
 // tailLive answers a log's tail (tailLog) from the live stream, for a run
-// whose log is not stored yet: on another host, run.log is out of the API's
-// reach. It answers nothing (false) when the stream does not serve: no
-// stream, a stored log, or a tail the stream holds only part of while the
-// stored log (run.log, in a shared folder) is there.
+// whose log is not stored yet (service.RunLog's LiveTail): on another host,
+// run.log is out of the API's reach. It answers nothing (false) when the
+// stream does not serve, and tailLog reads the stored log.
 func (s *Server) tailLive(c echo.Context, l service.RunLog) (bool, error) {
-	streams := s.cfg.LogStreams
-	if streams == nil || l.Final {
-		return false, nil
-	}
-	ctx := c.Request().Context()
-	tail, ok, err := streams.LogTail(ctx, l.ExecutionID, l.Tail)
+	body, ok, err := l.LiveTail(c.Request().Context())
 	if err != nil {
 		s.log.Warn("log tail: read the live stream", "execution_id", l.ExecutionID, "error", err)
 		return false, nil
@@ -323,46 +317,9 @@ func (s *Server) tailLive(c echo.Context, l service.RunLog) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	if !tail.Whole {
-		if f, err := openStored(ctx, l); err == nil && f != nil {
-			_ = f.Close()
-			return false, nil
-		}
-	}
-	body, err := readLive(ctx, streams, l, tail.Start, tail.End)
-	if err != nil {
-		s.log.Warn("log tail: read the live stream", "execution_id", l.ExecutionID, "error", err)
-		return false, nil
-	}
 	h := c.Response().Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Execution-Id", l.ExecutionID.String())
 	return true, c.Blob(http.StatusOK, "text/plain; charset=utf-8", body)
-}
-
-// readLive reads the bytes from offset from to offset to of the log out of
-// its stream: as many as it holds in one piece from from on (trimming may
-// have taken the first ones since the tail was found).
-func readLive(ctx context.Context, streams *events.LogStreams, l service.RunLog, from, to int64) ([]byte, error) {
-	body := make([]byte, 0, to-from)
-	at := from
-	for cursor := events.LogCursor(from); at < to; {
-		chunks, err := streams.ReadLog(ctx, l.ExecutionID, cursor, 0)
-		if err != nil || len(chunks) == 0 {
-			return body, err
-		}
-		for _, c := range chunks {
-			cursor = c.ID
-			if c.End || c.Off+int64(len(c.Data)) <= at {
-				continue
-			}
-			if c.Off > at {
-				body, at = body[:0], c.Off // trimmed meanwhile: what is left
-			}
-			piece := c.Data[at-c.Off : min(int64(len(c.Data)), to-c.Off)]
-			body, at = append(body, piece...), at+int64(len(piece))
-		}
-	}
-	return body, nil
 }

@@ -293,7 +293,10 @@ func (s *Service) AdminExecution(ctx context.Context, id uuid.UUID, tail int) (A
 }
 
 // logTail reads the last n lines of the execution's log; none when it has
-// no log (never ran, or an older run's log was not kept).
+// no log (never ran, or an older run's log was not kept). A live run's come
+// from its log stream (RunLog's LiveTail, as the tenant's log tail): with
+// s3, run.log is only in the worker's scratch, maybe on another host. The
+// stored log serves the rest: an ended run, or the stream out of reach.
 func (s *Service) logTail(ctx context.Context, e models.Execution, n int) ([]string, error) {
 	lines := []string{}
 	if n == 0 {
@@ -305,6 +308,13 @@ func (s *Service) logTail(ctx context.Context, e models.Execution, n int) ([]str
 	}
 	if err != nil {
 		return nil, err
+	}
+	l.Tail = n
+	switch body, ok, err := l.LiveTail(ctx); {
+	case err != nil:
+		s.Log.Warn("admin log tail: read the live stream", "execution_id", e.ID, "error", err)
+	case ok:
+		return splitLines(body), nil
 	}
 	f, err := l.Open(ctx)
 	if models.ErrorCode(err) == "log_not_found" || (err == nil && f == nil) {
@@ -326,9 +336,14 @@ func (s *Service) logTail(ctx context.Context, e models.Execution, n int) ([]str
 	if err != nil {
 		return nil, fmt.Errorf("read log: %w", err)
 	}
+	return splitLines(b), nil
+}
+
+// splitLines is a log's text as lines (valid UTF-8, no line ends).
+func splitLines(b []byte) []string {
 	text := strings.TrimSuffix(strings.ToValidUTF8(string(b), "\uFFFD"), "\n")
 	if text == "" {
-		return lines, nil
+		return []string{}
 	}
-	return strings.Split(text, "\n"), nil
+	return strings.Split(text, "\n")
 }

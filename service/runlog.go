@@ -16,6 +16,7 @@ import (
 
 	"github.com/q2o/q2o/artifacts"
 	"github.com/q2o/q2o/artifacts/store"
+	"github.com/q2o/q2o/events"
 	"github.com/q2o/q2o/models"
 )
 
@@ -69,7 +70,8 @@ type RunLog struct {
 	Path  string
 	Final bool
 
-	store store.Store
+	store   store.Store
+	streams *events.LogStreams // LiveTail's; nil without Deps.LogStreams
 }
 
 // LogReader is an open run log: the live run.log or its kept copy.
@@ -87,7 +89,7 @@ type LogReader interface {
 // also for another tenant's or project's, or a malformed id), log_not_found
 // (404: the project never ran, or an older run's log was not kept).
 func (s *Service) RunLog(ctx context.Context, tenantID, projectID uuid.UUID, q LogQuery) (RunLog, error) {
-	l := RunLog{ProjectID: projectID, Tail: DefaultLogTail, store: s.Artifacts}
+	l := RunLog{ProjectID: projectID, Tail: DefaultLogTail, store: s.Artifacts, streams: s.LogStreams}
 	if q.Tail != "" {
 		n, err := strconv.Atoi(q.Tail)
 		if err != nil || n < 0 || n > MaxLogTail {

@@ -16,6 +16,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/q2o/q2o/artifacts/store"
+	"github.com/q2o/q2o/events"
 	"github.com/q2o/q2o/jobs"
 	"github.com/q2o/q2o/models"
 )
@@ -55,6 +56,9 @@ type Deps struct {
 	// Events, when set, receives status and progress changes for live
 	// followers (SSE).
 	Events EventPublisher
+	// LogStreams, when set, are the live run logs (RunLog's LiveTail reads
+	// a live run's tail from them).
+	LogStreams *events.LogStreams
 	// Queue, when set, lets the service take runs off the queue and cancel
 	// them on their worker (best effort; the database decides).
 	Queue QueueControl

@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg Config, d Deps) *App {
 	}
 	a.Svc = service.New(service.Deps{DB: d.DB, Outbox: a.Enq, OutputRoot: cfg.OutputRoot, Log: d.Log,
 		Artifacts: d.Artifacts, PresignAbove: cfg.PresignAbove,
-		Events: a.Broker, Queue: a.Inspector, Mailer: mailer, SessionTTL: cfg.SessionTTL, PastDueGrace: cfg.PastDueGrace})
+		Events: a.Broker, LogStreams: a.LogStreams, Queue: a.Inspector, Mailer: mailer, SessionTTL: cfg.SessionTTL, PastDueGrace: cfg.PastDueGrace})
 	return a
 }
 

@@ -182,6 +182,19 @@
       pending.push(msg.data + "\n");
       window.requestAnimationFrame(flush);
     };
+    // Bytes the server no longer has (trimmed from the live stream, not
+    // stored yet) are skipped: say so where they were.
+    logSource.addEventListener("gap", function (msg) {
+      var g = JSON.parse(msg.data), n = g.to - g.from;
+      flush();
+      var mark = document.createElement("span");
+      mark.className = "log-gap";
+      mark.setAttribute("data-log-gap", "");
+      mark.textContent = "\u2026 " + n.toLocaleString("en") + (n === 1 ? " byte of the log is" : " bytes of the log are") +
+        " no longer available \u2026\n";
+      log.appendChild(mark);
+      if (stick) log.scrollTop = log.scrollHeight;
+    });
     logSource.addEventListener("end", function (msg) {
       flush();
       logSource.close();
