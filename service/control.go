@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -143,11 +144,34 @@ func (s *Service) CancelRun(ctx context.Context, tenantID, projectID uuid.UUID) 
 	return p, nil
 }
 
-// stopTasks takes stopped executions' tasks off the queue (jobs.StopRuns).
+// retryDropWait is how long a cancel waits, in the background, for the
+// cancelled tasks of running runs to leave their workers, so as to delete
+// the retry task asynq makes of each.
+const retryDropWait = 10 * time.Second
+
+// stopTasks takes stopped executions' tasks off the queue (jobs.StopRuns);
+// the retry task asynq makes of each one it cancelled on its worker is
+// deleted in the background (jobs.DropRetries; Wait waits for it), as
+// tenant:pause does.
 func (s *Service) stopTasks(execs []models.Execution) {
-	if s.Queue != nil {
-		jobs.StopRuns(s.Queue, execs, s.Log)
+	if s.Queue == nil {
+		return
 	}
+	cancelled := jobs.StopRuns(s.Queue, execs, s.Log)
+	if len(cancelled) == 0 {
+		return
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		deleted, left := jobs.DropRetries(context.Background(), s.Queue, cancelled, retryDropWait, s.Log)
+		if deleted > 0 {
+			s.Log.Info("deleted the retry tasks of cancelled runs", "count", deleted)
+		}
+		if len(left) > 0 {
+			s.Log.Info("cancelled runs still active; their stopped rows keep them from running again", "executions", left)
+		}
+	}()
 }
 
 // ResumeRun runs a paused or cancelled project again: a new execution,

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 
+	"github.com/hibiken/asynq"
 	"gorm.io/gorm"
 
 	"github.com/q2o/q2o/models"
@@ -29,6 +30,7 @@ type EventPublisher interface {
 type QueueControl interface {
 	DeleteTask(queue, id string) error
 	CancelProcessing(id string) error
+	GetTaskInfo(queue, id string) (*asynq.TaskInfo, error)
 }
 
 // publish sends ev if a publisher is set.

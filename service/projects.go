@@ -13,6 +13,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/q2o/q2o/artifacts"
+	"github.com/q2o/q2o/artifacts/store"
 	"github.com/q2o/q2o/db"
 	"github.com/q2o/q2o/models"
 )
@@ -168,9 +169,14 @@ func (s *Service) assignCode(ctx context.Context, tenantID, projectID uuid.UUID,
 
 // RunStarted is the answer to RUN.
 type RunStarted struct {
-	ExecutionID      uuid.UUID              `json:"execution_id"`
-	Status           models.ExecutionStatus `json:"status"`
-	OutputFolderPath string                 `json:"output_folder_path"`
+	ExecutionID uuid.UUID              `json:"execution_id"`
+	Status      models.ExecutionStatus `json:"status"`
+	// OutputFolderPath is OUTPUT_ROOT/<project_id>, the folder main.py runs
+	// in, which the API and the workers share in local mode. With a remote
+	// store (Q2O_ARTIFACTS=s3) it is empty, and left out of the answer: the
+	// run happens in the scratch folder of whichever worker host takes it,
+	// not a path a client of the API could use.
+	OutputFolderPath string `json:"output_folder_path,omitempty"`
 }
 
 // StartRun starts a run of a project: it checks the RUN rules
@@ -233,6 +239,11 @@ func (s *Service) StartRun(ctx context.Context, tenantID, projectID uuid.UUID) (
 	}
 	if len(locked) != 1 || !locked[0] {
 		s.dispatch(ctx)
+	}
+	if store.Remote(s.Artifacts) {
+		// Nothing is shared with the workers but the bucket: a folder here
+		// would stay empty.
+		return RunStarted{ExecutionID: exec.ID, Status: exec.Status}, nil
 	}
 	// The worker creates the folder too; creating it here lets the tenant
 	// see it at once. A failure here does not lose the run.

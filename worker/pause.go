@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -38,39 +37,11 @@ func (w *Worker) HandlePause(ctx context.Context, t *asynq.Task) error {
 // and stops main.py at its next row watch, or has died) is left: its row is
 // paused, so no attempt of it starts main.py again.
 func (w *Worker) dropRetries(ctx context.Context, ids []string) {
-	deadline := time.Now().Add(max(10*time.Second, 3*w.cfg.WatchInterval))
-	deleted := 0
-	for len(ids) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
-		left := ids[:0]
-		for _, id := range ids {
-			info, err := w.inspector.GetTaskInfo(jobs.QueueRuns, id)
-			switch {
-			case errors.Is(err, asynq.ErrTaskNotFound):
-			case err != nil:
-				w.log.Debug("look up cancelled run", "execution_id", id, "error", err)
-				left = append(left, id)
-			case info.State == asynq.TaskStateActive:
-				left = append(left, id)
-			case info.State == asynq.TaskStateRetry, info.State == asynq.TaskStatePending, info.State == asynq.TaskStateScheduled:
-				if err := w.inspector.DeleteTask(jobs.QueueRuns, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-					left = append(left, id)
-				} else {
-					deleted++
-				}
-			}
-		}
-		ids = left
-		if len(ids) > 0 {
-			select {
-			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}
+	deleted, left := jobs.DropRetries(ctx, w.inspector, ids, max(10*time.Second, 3*w.cfg.WatchInterval), w.log)
 	if deleted > 0 {
 		w.log.Info("deleted the retry tasks of cancelled runs", "count", deleted)
 	}
-	if len(ids) > 0 {
-		w.log.Info("cancelled runs still active; their paused rows keep them from running again", "executions", ids)
+	if len(left) > 0 {
+		w.log.Info("cancelled runs still active; their paused rows keep them from running again", "executions", left)
 	}
 }

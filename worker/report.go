@@ -180,7 +180,13 @@ func (w *Worker) report(ctx context.Context, t *asynq.Task, r runEnd) error {
 			w.dropScratch(e) // with s3: all it held is in the bucket
 		}
 		if !recorded {
-			// Stopped meanwhile, and the stop stands: main.py is gone all the same.
+			// Stopped meanwhile, and the stop stands: main.py is gone all the
+			// same. The zip written in the run has no row pointing at it; it
+			// goes before the stop is confirmed, so before a later attempt
+			// of the execution could write its own under the same key.
+			if outcome.Zip != nil {
+				w.discardZip(bg, e, *outcome.Zip)
+			}
 			w.stopConfirmed(bg, r)
 		}
 		finished(string(outcome.Status), outcome.ExitCode)

@@ -142,6 +142,37 @@ func (w *Worker) writeZip(ctx context.Context, e models.Execution) (*service.Zip
 	return &service.ZipFile{Path: st.Ref(key), Size: res.Size, SHA256: res.SHA256}, nil
 }
 
+// discardZip deletes zip z of execution e from the artifacts store (and, with
+// a remote store, the local copy) when FinishExecution refused e's outcome:
+// nothing records it, and no project:zip task will. It keeps the zip when
+// the row does point at it (a finish that was recorded though its answer was
+// lost) or when a later attempt of e has begun (it writes the same key).
+func (w *Worker) discardZip(ctx context.Context, e models.Execution, z service.ZipFile) {
+	log := w.log.With("execution_id", e.ID.String(), "zip", z.Path)
+	cur, _, err := w.svc.ExecutionToZip(ctx, e.ID)
+	if err != nil {
+		log.Warn("discard the unrecorded zip: read the execution; the zip is left in the store", "error", err)
+		return
+	}
+	if cur.Attempt != e.Attempt || cur.ZipPath != nil && *cur.ZipPath == z.Path {
+		return
+	}
+	key, err := artifacts.ZipKey(e.ProjectID.String(), e.ID.String())
+	if err != nil {
+		return
+	}
+	if err := w.svc.Artifacts.Delete(ctx, key); err != nil {
+		log.Warn("discard the unrecorded zip; it is left in the store", "error", err)
+		return
+	}
+	if store.Remote(w.svc.Artifacts) {
+		if path, err := artifacts.ZipPath(w.cfg.OutputRoot, e.ProjectID.String(), e.ID.String()); err == nil {
+			_ = os.Remove(path)
+		}
+	}
+	log.Info("unrecorded zip discarded: the run was stopped before its completion was recorded")
+}
+
 // scratchDir is the folder main.py of e runs in on this worker. In local
 // mode it is the execution's recorded output folder, which the API reads
 // too (a folder they share). With a remote store it is this worker's own

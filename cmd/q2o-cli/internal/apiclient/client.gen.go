@@ -767,8 +767,8 @@ type RunStarted struct {
 	// ExecutionId Example: 0192f0c4-6c1e-7a3b-9d2e-4f5a6b7c8d9e
 	ExecutionId UUID `json:"execution_id"`
 
-	// OutputFolderPath OUTPUT_ROOT/<project_id>
-	OutputFolderPath string           `json:"output_folder_path"`
+	// OutputFolderPath OUTPUT_ROOT/<project_id>, the folder main.py runs in, shared by the API and the workers; present with Q2O_ARTIFACTS=local only. With Q2O_ARTIFACTS=s3 it is left out: the run happens in the scratch folder of whichever worker host takes it, and its zip and log are reached through the execution's download_url and log_url.
+	OutputFolderPath *string          `json:"output_folder_path,omitempty"`
 	Status           RunStartedStatus `json:"status"`
 }
 
