@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // This file is how an idle worker waits for a task without polling Redis
@@ -61,11 +62,12 @@ type waker struct {
 	log       func(msg string, args ...any)
 	woken     *atomic.Int64
 
-	mu    sync.Mutex // held for a whole wait: the server's processor dequeues from one goroutine
-	conns []*redis.Conn
-	busy  atomic.Bool // a wait is under way on conns
-	idMu  sync.Mutex  // ids are read by stop while a wait holds mu
-	ids   []int64     // the client ids of conns, for CLIENT UNBLOCK
+	mu     sync.Mutex // held for a whole wait: the server's processor dequeues from one goroutine
+	conns  []*redis.Conn
+	owners []*redis.Client // the clients of conns, one each
+	busy   atomic.Bool     // a wait is under way on conns
+	idMu   sync.Mutex      // ids are read by stop while a wait holds mu
+	ids    []int64         // the client ids of conns, for CLIENT UNBLOCK
 }
 
 // newWakingServer returns an asynq server on a Redis client of its own, and
@@ -243,7 +245,18 @@ func (k *waker) dialConns(ctx context.Context) error {
 	}
 	ids := make([]int64, len(k.lists))
 	for i := range k.lists {
-		k.conns = append(k.conns, c.Conn())
+		// Each wait connection comes from a client of its own, not from
+		// c.Conn(): a Conn shares its client's options, and go-redis writes
+		// them (under the client's lock, not the Conn's) when the server
+		// refuses the maintenance-notifications handshake, as Redis 7.0
+		// does: a data race with asynq's own commands on c. The waits need
+		// no such notifications.
+		o := *c.Options()
+		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+		o.PoolSize, o.MinIdleConns, o.MaxIdleConns = 1, 0, 1
+		own := redis.NewClient(&o)
+		k.owners = append(k.owners, own)
+		k.conns = append(k.conns, own.Conn())
 		id, err := k.conns[i].ClientID(ctx).Result()
 		if err != nil {
 			return err
@@ -261,7 +274,10 @@ func (k *waker) dropConns() {
 	for _, c := range k.conns {
 		_ = c.Close()
 	}
-	k.conns = nil
+	for _, c := range k.owners {
+		_ = c.Close()
+	}
+	k.conns, k.owners = nil, nil
 	k.idMu.Lock()
 	k.ids = nil
 	k.idMu.Unlock()
