@@ -116,6 +116,23 @@ const (
 	StatusCancelled ExecutionStatus = "cancelled"
 )
 
+// ExecutionStatuses lists every execution status.
+var ExecutionStatuses = []ExecutionStatus{StatusPending, StatusRunning, StatusCompleted, StatusFailed,
+	StatusPaused, StatusCancelled}
+
+// StatusesWhere lists the statuses of all for which keep holds, in order:
+// a rule of this file as the list an SQL `IN` takes, so the SQL cannot
+// drift from it (StatusesWhere(ExecutionStatuses, ExecutionStatus.Stopped)).
+func StatusesWhere[S ~string](all []S, keep func(S) bool) []S {
+	var out []S
+	for _, s := range all {
+		if keep(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // Live reports whether a run in this status is pending or running.
 func (s ExecutionStatus) Live() bool { return s == StatusPending || s == StatusRunning }
 

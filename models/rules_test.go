@@ -239,3 +239,27 @@ func TestCheckNoLiveRun(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusesWhere: the SQL lists the service builds from the rules.
+func TestStatusesWhere(t *testing.T) {
+	got := StatusesWhere(ExecutionStatuses, ExecutionStatus.Stopped)
+	if len(got) != 2 || got[0] != StatusPaused || got[1] != StatusCancelled {
+		t.Errorf("stopped = %v, want [paused cancelled]", got)
+	}
+	if got := StatusesWhere(ExecutionStatuses, ExecutionStatus.Finished); len(got) != 4 || got[0] != StatusCompleted {
+		t.Errorf("finished = %v, want completed, failed, paused, cancelled", got)
+	}
+	if got := StatusesWhere(SubscriptionStatuses, SubscriptionStatus.MayRun); len(got) != 2 || got[0] != SubActive || got[1] != SubTrialing {
+		t.Errorf("may run = %v, want [active trialing]", got)
+	}
+	seen := map[ExecutionStatus]bool{}
+	for _, s := range ExecutionStatuses {
+		if seen[s] {
+			t.Errorf("%q listed twice", s)
+		}
+		seen[s] = true
+	}
+	if len(seen) != 6 {
+		t.Errorf("ExecutionStatuses has %d statuses, want the 6 constants", len(seen))
+	}
+}

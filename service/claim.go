@@ -83,18 +83,9 @@ var projectColumns = sync.OnceValue(func() string {
 // false, and nothing changed, when a condition does not hold.
 func (s *Service) claim(tx *gorm.DB, execID uuid.UUID, workerID string, lease time.Duration, c *Claim) (ev ProjectEvent, ok bool, err error) {
 	now := s.Now()
-	var mayRun, finished []string
-	for _, st := range models.SubscriptionStatuses {
-		if st.MayRun() {
-			mayRun = append(mayRun, string(st))
-		}
-	}
-	for _, st := range []models.ExecutionStatus{models.StatusPending, models.StatusRunning, models.StatusCompleted,
-		models.StatusFailed, models.StatusPaused, models.StatusCancelled} {
-		if st.Finished() {
-			finished = append(finished, string(st))
-		}
-	}
+	mayRun := models.StatusesWhere(models.SubscriptionStatuses, models.SubscriptionStatus.MayRun)
+	finished := models.StatusesWhere(models.ExecutionStatuses, models.ExecutionStatus.Finished)
+	stopped := models.StatusesWhere(models.ExecutionStatuses, models.ExecutionStatus.Stopped)
 	var claimed []struct {
 		models.Execution
 		Project models.Project `gorm:"embedded;embeddedPrefix:project__"`
@@ -120,7 +111,7 @@ func (s *Service) claim(tx *gorm.DB, execID uuid.UUID, workerID string, lease ti
 		SELECT c.*, `+projectColumns()+` FROM c JOIN projects p ON p.id = c.project_id`,
 		map[string]any{"id": execID, "running": models.StatusRunning, "now": now, "worker": workerID,
 			"until": now.Add(lease), "may_run": mayRun, "finished": finished,
-			"stopped": []models.ExecutionStatus{models.StatusPaused, models.StatusCancelled},
+			"stopped": stopped,
 			"kind":    models.EventStarted, "again": strings.Replace(startedAgain, "%d", "%s", 1), "first": startedMessage(1),
 			"task": execID.String(), "task_like": execID.String() + ":takeover:%"}).Scan(&claimed).Error
 	if err != nil || len(claimed) == 0 {
@@ -153,7 +144,7 @@ func (s *Service) refuseClaim(tx *gorm.DB, execID uuid.UUID, workerID string, le
 	var stopping int64
 	err := tx.Model(&models.Execution{}).
 		Where("project_id = ? AND id <> ? AND status IN ? AND lease_until > ?", e.ProjectID, e.ID,
-			[]models.ExecutionStatus{models.StatusPaused, models.StatusCancelled}, now).Count(&stopping).Error
+			models.StatusesWhere(models.ExecutionStatuses, models.ExecutionStatus.Stopped), now).Count(&stopping).Error
 	if err != nil {
 		return err
 	}

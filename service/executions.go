@@ -234,7 +234,7 @@ func (s *Service) FinishExecution(ctx context.Context, execID uuid.UUID, attempt
 // gone: its lease ends, and the project's next run may start.
 func (s *Service) StopConfirmed(ctx context.Context, execID uuid.UUID, attempt int) error {
 	return s.DB.WithContext(ctx).Model(&models.Execution{}).
-		Where("id = ? AND attempt = ? AND status IN ?", execID, attempt, []models.ExecutionStatus{models.StatusPaused, models.StatusCancelled}).
+		Where("id = ? AND attempt = ? AND status IN ?", execID, attempt, models.StatusesWhere(models.ExecutionStatuses, models.ExecutionStatus.Stopped)).
 		Updates(map[string]any{"lease_until": nil}).Error
 }
 

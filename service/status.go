@@ -31,8 +31,7 @@ const maxPage = 1_000_000
 const maxQueryLen = 200
 
 // executionStatuses are the values the status filter takes.
-var executionStatuses = []models.ExecutionStatus{models.StatusPending, models.StatusRunning,
-	models.StatusCompleted, models.StatusFailed, models.StatusPaused, models.StatusCancelled}
+var executionStatuses = models.ExecutionStatuses
 
 // ProjectQuery is what a tenant asks of a project list, as the query string
 // gave it; the service checks it.
